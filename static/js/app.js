@@ -1,0 +1,32 @@
+// Shoebox page behaviour that htmx does not cover: theme switch, dismissable flashes.
+(function () {
+  "use strict";
+
+  function currentTheme() {
+    var set = document.documentElement.dataset.theme;
+    if (set) return set;
+    return window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("#theme-toggle")) {
+      var next = currentTheme() === "dark" ? "light" : "dark";
+      document.documentElement.dataset.theme = next;
+      try { localStorage.setItem("shoebox-theme", next); } catch (e) { /* not saved; fine */ }
+      return;
+    }
+    var close = event.target.closest(".flash-close");
+    if (close) close.closest(".flash").remove();
+  });
+
+  // Success and info messages leave by themselves; errors stay until dismissed.
+  function fadeFlashes(root) {
+    root.querySelectorAll(".flash-success, .flash-info").forEach(function (flash) {
+      if (flash.dataset.timed) return;
+      flash.dataset.timed = "1";
+      setTimeout(function () { flash.remove(); }, 6000);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { fadeFlashes(document); });
+  document.addEventListener("htmx:load", function (event) { fadeFlashes(event.detail.elt.parentNode || document); });
+})();

@@ -1,0 +1,109 @@
+"""Shoebox: a self-hosted image and file host. `create_app()` builds the Flask application."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config as config_module
+
+__version__ = "0.1.0"
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app. `overrides` takes Shoebox keys (nested, lower case) and Flask keys (UPPER CASE).
+
+    The special key SHOEBOX_CONFIG_FILE chooses the TOML file (None: read none).
+    """
+    overrides = dict(overrides or {})
+    flask_keys = {key: overrides.pop(key) for key in list(overrides) if key.isupper()}
+    config_file = flask_keys.pop("SHOEBOX_CONFIG_FILE", True)
+    settings = config_module.load_settings(overrides, config_file=config_file)
+
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.update(_flask_config(settings))
+    app.config.update(flask_keys)
+    if settings["server"]["trusted_proxies"]:
+        hops = settings["server"]["trusted_proxies"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+    _init_extensions(app)
+    from .storage import BlobStore
+
+    app.extensions["blob_store"] = BlobStore.from_settings(settings["storage"])
+    _register_blueprints(app)
+
+    from . import cli, errors, jobs, web
+
+    errors.init_app(app)
+    web.init_app(app)
+    cli.init_app(app)
+
+    from . import database
+
+    database.prepare(app)
+    jobs.init_app(app)
+    return app
+
+
+def _flask_config(settings: dict) -> dict:
+    data_dir = Path(settings["data_dir"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    security = settings["security"]
+    return {
+        "SHOEBOX": settings,
+        "SECRET_KEY": security["secret_key"] or config_module.secret_from_data_dir(data_dir, "secret_key"),
+        "TOKEN_KEY": security["token_key"] or config_module.secret_from_data_dir(data_dir, "token_key"),
+        "SQLALCHEMY_DATABASE_URI": settings["database"]["url"],
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(settings["database"]["url"]),
+        "SQLALCHEMY_ECHO": settings["database"]["echo"],
+        "MAX_CONTENT_LENGTH": settings["server"]["max_request_bytes"],
+        "SESSION_COOKIE_NAME": "shoebox_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": timedelta(days=security["session_days"]),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "RATELIMIT_STORAGE_URI": settings["limits"]["storage_url"],
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_DEFAULT": settings["limits"]["default"] or None,
+        "BABEL_DEFAULT_LOCALE": settings["i18n"]["default_locale"],
+        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
+        "JSON_SORT_KEYS": False,
+    }
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        # Writers wait for the lock rather than failing at once with "database is locked".
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+def _init_extensions(app: Flask) -> None:
+    from .extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+    from .i18n import select_locale
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    htmx.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .api.routes import bp as api_bp
+    from .auth.routes import bp as auth_bp
+    from .health import bp as health_bp
+    from .media.routes import bp as media_bp
+
+    for blueprint in (health_bp, auth_bp, media_bp, api_bp):
+        app.register_blueprint(blueprint)

@@ -1,0 +1,1 @@
+"""Accounts: who someone is and how they prove it."""

@@ -1,0 +1,382 @@
+"""Configuration: built-in defaults, a TOML file, SHOEBOX_* environment overrides, validation.
+
+Every key has a default here and a commented line in config.example.toml. A wrong value
+stops start-up with one sentence that names the key; an unknown key only warns.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "SHOEBOX_"
+# Environment variables that configure how configuration is found, not configuration keys.
+ENV_NOT_KEYS = {"SHOEBOX_CONFIG"}
+
+MiB = 1024 * 1024
+SUPPORTED_LOCALES = ("en", "de")
+
+DEFAULTS: dict = {
+    "data_dir": "./data",
+    "server": {
+        "host": "0.0.0.0",
+        "port": 8080,
+        "base_url": "",
+        "threads": 8,
+        "trusted_proxies": 0,
+        "max_request_bytes": 512 * MiB,
+    },
+    "database": {
+        "url": "",
+        "auto_migrate": True,
+        "echo": False,
+    },
+    "storage": {
+        "url": "",
+        "endpoint_url": "",
+        "key": "",
+        "secret": "",
+        "region": "",
+        "redirect_to_presigned": False,
+        "presign_seconds": 300,
+    },
+    "backups": {
+        "target": "",
+        "keep": 7,
+    },
+    "mail": {
+        "host": "",
+        "port": 587,
+        "security": "starttls",
+        "username": "",
+        "password": "",
+        "sender": "Shoebox <shoebox@localhost>",
+        "timeout": 10,
+    },
+    "limits": {
+        "storage_url": "memory://",
+        "max_upload_bytes": 100 * MiB,
+        "default": "",
+    },
+    "scheduler": {
+        "enabled": True,
+        "heartbeat_seconds": 60,
+        "misfire_grace_seconds": 3600,
+    },
+    "security": {
+        "secret_key": "",
+        "token_key": "",
+        "secure_cookies": "auto",
+        "session_days": 30,
+        "access_token_minutes": 15,
+        "refresh_token_days": 30,
+        "allow_private_fetch": False,
+    },
+    "logging": {
+        "level": "INFO",
+        "json": False,
+    },
+    "i18n": {
+        "default_locale": "en",
+    },
+}
+
+
+class ConfigError(Exception):
+    """A configuration value that Shoebox cannot start with; str() is one readable sentence."""
+
+
+# --- value checks: each takes the raw value and returns the clean one or raises ValueError ---
+
+def _text(value):
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    return value.strip()
+
+
+def _flag(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    raise ValueError("must be true or false")
+
+
+def _whole(minimum=0, maximum=None):
+    def check(value):
+        if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be a whole number")
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}, not {value}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be at most {maximum}, not {value}")
+        return value
+    return check
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+               "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+
+
+def _size(value):
+    """A byte count: a whole number, or text such as "100 MB" or "2GiB"."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
+        if not match or match.group(2).lower() not in _SIZE_UNITS:
+            raise ValueError(f"must be a size such as 100 MB, not {value!r}")
+        value = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a size in bytes")
+    if value < 0:
+        raise ValueError(f"must not be negative, not {value}")
+    return value
+
+
+def _one_of(*choices):
+    def check(value):
+        text = str(value).strip().lower() if not isinstance(value, bool) else value
+        if text not in choices:
+            raise ValueError("must be one of " + ", ".join(str(c) for c in choices) + f", not {value!r}")
+        return text
+    return check
+
+
+def _http_url(value, *, empty_ok=True):
+    value = _text(value).rstrip("/")
+    if not value and empty_ok:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError(f"must be an http:// or https:// address, not {value!r}")
+    if parts.query or parts.fragment:
+        raise ValueError("must not contain a query or fragment")
+    return value
+
+
+def _database_url(value):
+    value = _text(value)
+    if not value:
+        return ""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"is not a database URL: {value!r}") from None
+    backend = url.get_backend_name()
+    # "postgres://" is what Heroku-style hosts and many docs hand out; SQLAlchemy no longer accepts it.
+    if backend in {"postgresql", "postgres"}:
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if backend == "sqlite":
+        return value
+    raise ValueError(f"must be a sqlite:/// or postgresql:// URL, not {backend}://")
+
+
+def _store_url(value):
+    value = _text(value)
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in {"file", "s3", "memory"}:
+        raise ValueError(f"uses the unknown storage scheme {parts.scheme + '://' if parts.scheme else value!r}; "
+                         "use file://, s3:// or memory://")
+    if parts.scheme == "s3" and not parts.netloc:
+        raise ValueError("must name a bucket, as in s3://bucket/prefix")
+    if parts.scheme == "file" and not parts.path:
+        raise ValueError("must name a folder, as in file:///data/files")
+    return value
+
+
+def _limits_url(value):
+    value = _text(value)
+    if urlsplit(value).scheme not in {"memory", "redis", "rediss", "redis+unix"}:
+        raise ValueError(f"must be memory:// or a redis:// URL, not {value!r}")
+    return value
+
+
+def _secure_cookies(value):
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _flag(value)
+    except ValueError:
+        raise ValueError("must be auto, true or false") from None
+
+
+CHECKS = {
+    "data_dir": _text,
+    "server.host": _text,
+    "server.port": _whole(1, 65535),
+    "server.base_url": _http_url,
+    "server.threads": _whole(1, 256),
+    "server.trusted_proxies": _whole(0, 10),
+    "server.max_request_bytes": _size,
+    "database.url": _database_url,
+    "database.auto_migrate": _flag,
+    "database.echo": _flag,
+    "storage.url": _store_url,
+    "storage.endpoint_url": _http_url,
+    "storage.key": _text,
+    "storage.secret": _text,
+    "storage.region": _text,
+    "storage.redirect_to_presigned": _flag,
+    "storage.presign_seconds": _whole(1, 7 * 24 * 3600),
+    "backups.target": _store_url,
+    "backups.keep": _whole(1),
+    "mail.host": _text,
+    "mail.port": _whole(1, 65535),
+    "mail.security": _one_of("none", "starttls", "ssl"),
+    "mail.username": _text,
+    "mail.password": _text,
+    "mail.sender": _text,
+    "mail.timeout": _whole(1, 600),
+    "limits.storage_url": _limits_url,
+    "limits.max_upload_bytes": _size,
+    "limits.default": _text,
+    "scheduler.enabled": _flag,
+    "scheduler.heartbeat_seconds": _whole(5, 3600),
+    "scheduler.misfire_grace_seconds": _whole(1),
+    "security.secret_key": _text,
+    "security.token_key": _text,
+    "security.secure_cookies": _secure_cookies,
+    "security.session_days": _whole(1, 400),
+    "security.access_token_minutes": _whole(1, 24 * 60),
+    "security.refresh_token_days": _whole(1, 400),
+    "security.allow_private_fetch": _flag,
+    "logging.level": _one_of("debug", "info", "warning", "error"),
+    "logging.json": _flag,
+    "i18n.default_locale": _one_of(*SUPPORTED_LOCALES),
+}
+
+
+def _flatten(tree: dict) -> dict:
+    """{"server": {"port": 1}} -> {"server.port": 1}; sections are one level deep."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{sub}": v for sub, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+_SECTIONS = {key for key, value in DEFAULTS.items() if isinstance(value, dict)}
+
+
+def _read_file(path: Path, named_by: str = "") -> dict:
+    """Parse the TOML file; `named_by` says where its name came from, for the error message."""
+    where = f"The configuration file {path}" + (f" (named by {named_by})" if named_by else "")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{where} does not exist.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where} is not valid TOML: {exc}.") from None
+    except OSError as exc:  # a folder, or a file this user may not read
+        raise ConfigError(f"{where} cannot be read: {exc.strerror or exc}.") from None
+
+
+def _from_environ(environ) -> dict:
+    flat = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_KEYS:
+            continue
+        flat[name[len(ENV_PREFIX):].lower().replace("__", ".")] = value
+    return flat
+
+
+def config_file_path(environ) -> Path | None:
+    """The file to read: $SHOEBOX_CONFIG, else ./config.toml when it exists."""
+    if environ.get("SHOEBOX_CONFIG"):
+        return Path(environ["SHOEBOX_CONFIG"])
+    default = Path("config.toml")
+    return default if default.exists() else None
+
+
+def load_settings(overrides: dict | None = None, environ=None, config_file: Path | None | bool = True) -> dict:
+    """Merge defaults, file, environment and overrides (in that order) and validate the result."""
+    environ = os.environ if environ is None else environ
+    flat = _flatten(DEFAULTS)
+    layers = []
+    path = config_file_path(environ) if config_file is True else (config_file or None)
+    if path is not None:
+        named_by = "SHOEBOX_CONFIG" if config_file is True and environ.get("SHOEBOX_CONFIG") else ""
+        layers.append((f"{path}", _flatten(_read_file(Path(path), named_by))))
+    layers.append(("the environment", _from_environ(environ)))
+    layers.append(("overrides", _flatten(overrides or {})))
+    for source, values in layers:
+        for key, value in values.items():
+            if key not in CHECKS:
+                log.warning("Unknown configuration key %s in %s is ignored.", key, source)
+                continue
+            flat[key] = value
+    clean = {}
+    for key, value in flat.items():
+        try:
+            clean[key] = CHECKS[key](value)
+        except ValueError as exc:
+            raise ConfigError(f"Configuration key {key} {exc}.") from None
+    return _derive(_nest(clean))
+
+
+def _nest(flat: dict) -> dict:
+    tree: dict = {section: {} for section in _SECTIONS}
+    for dotted, value in flat.items():
+        section, _, key = dotted.partition(".")
+        if key:
+            tree[section][key] = value
+        else:
+            tree[section] = value
+    return tree
+
+
+def _derive(settings: dict) -> dict:
+    """Fill the values whose defaults depend on other values (the data directory, the port)."""
+    data_dir = Path(settings["data_dir"]).expanduser().resolve()
+    settings["data_dir"] = str(data_dir)
+    if not settings["database"]["url"]:
+        settings["database"]["url"] = f"sqlite:///{data_dir / 'shoebox.db'}"
+    if not settings["storage"]["url"]:
+        settings["storage"]["url"] = (data_dir / "files").as_uri()
+    if not settings["backups"]["target"]:
+        settings["backups"]["target"] = (data_dir / "backups").as_uri()
+    if not settings["server"]["base_url"]:
+        settings["server"]["base_url"] = f"http://localhost:{settings['server']['port']}"
+    if settings["storage"]["url"].startswith("s3://") and not settings["storage"]["region"]:
+        settings["storage"]["region"] = "us-east-1"
+    return settings
+
+
+def secret_from_data_dir(data_dir: Path, name: str) -> str:
+    """Read the secret `name` from the data directory, creating it (mode 600) on first use."""
+    import secrets
+    import tempfile
+
+    path = Path(data_dir) / name
+    if not path.exists():
+        # Written aside and linked into place, so a second process starting at the same
+        # moment reads either nothing or the whole secret, never half of it.
+        fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48) + "\n")
+            os.chmod(tmp, 0o600)
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    value = path.read_text().strip()
+    if len(value) < 32:
+        raise ConfigError(f"The secret file {path} holds fewer than 32 characters; delete it to make a new one.")
+    return value

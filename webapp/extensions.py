@@ -1,0 +1,45 @@
+"""Flask extensions, created unbound here and bound to an app in create_app()."""
+
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+from htmx_flask import Htmx
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    # Stable constraint names, so that Alembic can alter them on SQLite and PostgreSQL alike.
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+def client_address():
+    """The client's address as seen through the trusted proxies (ProxyFix has applied them)."""
+    from flask import request
+
+    return request.remote_addr or "unknown"
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=client_address)
+htmx = Htmx()
+babel = Babel()
+
+
+def blob_store():
+    """The app's file store (a webapp.storage.BlobStore), made once in create_app()."""
+    from flask import current_app
+
+    return current_app.extensions["blob_store"]

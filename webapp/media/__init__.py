@@ -1,0 +1,1 @@
+"""Photos and files: the gallery, uploads and serving."""

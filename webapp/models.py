@@ -1,0 +1,127 @@
+"""Database models. Times are stored as UTC and always come back timezone-aware."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time in UTC, timezone-aware."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC (portable across SQLite and PostgreSQL) and read back aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Plan(db.Model):
+    """What an account may do: sizes, daily counts and hourly API requests (0 means unlimited)."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    max_upload_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    uploads_per_day: Mapped[int] = mapped_column(Integer, default=0)
+    transforms_per_day: Mapped[int] = mapped_column(Integer, default=20)
+    storage_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    api_requests_per_hour: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(UserMixin, db.Model):
+    """An account. `session_epoch` is bumped to log the account out everywhere."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(80), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(10), default="user")
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"), index=True)
+    is_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(10))
+    storage_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    delete_scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    plan: Mapped[Plan | None] = relationship()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users everywhere
+        return not self.is_blocked
+
+    def get_id(self) -> str:
+        # The epoch travels in the session: bumping it invalidates every existing session.
+        return f"{self.id}:{self.session_epoch}"
+
+    @property
+    def shown_name(self) -> str:
+        return self.display_name or self.username
+
+
+class Setting(db.Model):
+    """One instance-wide setting the admin edits; defaults live in webapp.settings."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[object] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AuditEvent(db.Model):
+    """Something that happened that an admin may need to know about later."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class JobRun(db.Model):
+    """The last run of each scheduled job, written by whichever instance holds the scheduler lock."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance: Mapped[str] = mapped_column(String(100), default="")
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10), default="")
+    error: Mapped[str] = mapped_column(Text, default="")

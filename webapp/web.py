@@ -1,0 +1,126 @@
+"""What every HTML response shares: page-or-fragment rendering, flashes, security headers, request ids."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, get_flashed_messages, make_response, render_template, request
+from flask.sessions import SecureCookieSessionInterface
+
+log = logging.getLogger("webapp.requests")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "img-src 'self' data: blob:",
+    "style-src 'self'",
+    "script-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+
+
+def is_fragment_request() -> bool:
+    """True for an htmx request that wants part of a page (not boosted navigation, not history restore)."""
+    hx = request.htmx
+    return bool(hx) and not hx.boosted and not hx.history_restore_request
+
+
+def render(template: str, fragment: str | None = None, status: int = 200, **context) -> Response:
+    """Render the full page, or only `fragment` for an htmx fragment request; flashes ride along out of band."""
+    partial = fragment is not None and is_fragment_request()
+    html = render_template(fragment if partial else template, **context)
+    if partial:
+        html += render_oob_flashes()
+    response = make_response(html, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def render_oob_flashes() -> str:
+    """Pending flash messages as an out-of-band swap into #flashes (empty when there are none)."""
+    messages = get_flashed_messages(with_categories=True)
+    if not messages:
+        return ""
+    return render_template("_flashes.html", messages=messages, oob=True)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Signed-cookie sessions whose Secure flag can follow the connection ("auto")."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        setting = app.config["SHOEBOX"]["security"]["secure_cookies"]
+        if setting != "auto":
+            return setting
+        # Browsers accept Secure cookies over https and from localhost; a plain-http LAN
+        # address would silently drop them and nobody could log in.
+        return request.is_secure or request.host.split(":")[0] in {"localhost", "127.0.0.1", "[::1]"}
+
+
+# htmx settings for every page: no eval, no inline styles (our CSP forbids both), and error
+# responses are swapped too, because errors retarget themselves into #flashes.
+HTMX_CONFIG = {
+    "includeIndicatorStyles": False,
+    "allowEval": False,
+    "allowScriptTags": False,
+    "selfRequestsOnly": True,
+    "responseHandling": [
+        {"code": "204", "swap": False},
+        {"code": "[23]..", "swap": True},
+        {"code": "[45]..", "swap": True, "error": True},
+    ],
+}
+
+
+def init_app(app: Flask) -> None:
+    """Install request ids, the per-request log line, security headers and the session interface."""
+    app.session_interface = SessionInterface()
+    app.before_request(_start_request)
+    app.after_request(_finish_request)
+    app.context_processor(_template_globals)
+
+
+def _template_globals() -> dict:
+    from flask_babel import get_locale
+
+    from . import __version__
+
+    return {"current_locale": str(get_locale() or "en"), "htmx_config": HTMX_CONFIG, "shoebox_version": __version__}
+
+
+def _start_request() -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    g.request_started = time.perf_counter()
+
+
+def _finish_request(response: Response) -> Response:
+    _security_headers(response)
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    if response.mimetype == "text/html":
+        response.vary.add("HX-Request")
+    elapsed_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+    log.info(
+        "%s %s %s %.1fms", request.method, request.full_path.rstrip("?"), response.status_code, elapsed_ms,
+        extra={"request_id": g.get("request_id"), "method": request.method, "path": request.path,
+               "status": response.status_code, "duration_ms": round(elapsed_ms, 1),
+               "remote_addr": request.remote_addr},
+    )
+    return response
+
+
+def _security_headers(response: Response) -> None:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if "frame-ancestors 'none'" in headers["Content-Security-Policy"]:
+        headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
