@@ -194,3 +194,176 @@ def corpus_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"test corpus not found at {CORPUS} (it lives beside the project as shared/corpus)")
     return path
+
+
+# --- Redis -----------------------------------------------------------------------------------
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis URL for tests that need one; skips without TEST_REDIS_URL, fails if it is dead."""
+    if not TEST_REDIS_URL:
+        pytest.skip("TEST_REDIS_URL is not set (CI sets it); Redis-backed tests skipped")
+    import redis
+
+    try:
+        redis.Redis.from_url(TEST_REDIS_URL).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"TEST_REDIS_URL is set but Redis cannot be reached: {exc}")
+    yield TEST_REDIS_URL
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+
+
+# --- a real server and a real browser --------------------------------------------------------
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+
+
+def chromium_path() -> str | None:
+    import shutil
+
+    return next((p for p in (shutil.which(c) for c in CHROMIUM_CANDIDATES) if p), None)
+
+
+@pytest.fixture
+def live_server(make_app):
+    """Start the app for real in waitress on a free loopback port; `live_server.url` is where it answers."""
+    import socket
+    import threading
+
+    from waitress.server import create_server
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = make_app(server={"base_url": f"http://127.0.0.1:{port}"})
+    server = create_server(app, host="127.0.0.1", port=port, threads=4, ident="Shoebox-test")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{port}"
+    server.app = app
+    yield server
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium from the system (Debian's package), driven by Playwright."""
+    path = chromium_path()
+    if path is None:
+        message = "Chromium is not installed (apt-get install chromium); browser tests need it"
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(message + " and REQUIRE_BROWSER=1 is set", pytrace=False)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+class PageProblems(list):
+    """Console errors, uncaught exceptions and failed requests seen by a page."""
+
+
+@pytest.fixture
+def page_for(browser):
+    """open(width, height, color_scheme) -> a fresh page whose JavaScript errors fail the test."""
+    contexts, problems = [], PageProblems()
+
+    def open_page(width=1280, height=860, color_scheme="light", **options):
+        context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=color_scheme,
+                                      **options)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda m: _console_problem(problems, m))
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("response", lambda r: _subresource_problem(problems, r))
+        page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}")
+                if r.resource_type != "document" else None)
+        page.set_default_timeout(10_000)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not problems, f"the browser reported problems: {problems}"
+
+
+def _console_problem(problems, message):
+    # A page that answers 404 on purpose also logs "Failed to load resource"; failed
+    # sub-resources are caught by _subresource_problem instead.
+    if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        problems.append(f"console error: {message.text}")
+
+
+def _subresource_problem(problems, response):
+    # Documents and htmx requests may answer 4xx on purpose; scripts, styles and images may not.
+    if response.status >= 400 and response.request.resource_type not in {"document", "fetch", "xhr"}:
+        problems.append(f"{response.status} for {response.request.resource_type} {response.url}")
+
+
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot under test-artifacts/screenshots/ for people to look at."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+# --- whole Shoebox processes, as several instances would run ----------------------------------
+
+@pytest.fixture
+def start_instance(tmp_path):
+    """start(**env) -> base URL of `python -m webapp serve` in its own process, stopped after the test."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    processes = []
+
+    def start(**env):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        config = tmp_path / "empty.toml"
+        config.touch()
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
+        environment.update({"SHOEBOX_CONFIG": str(config), "SHOEBOX_DATA_DIR": str(tmp_path / "data"),
+                            "SHOEBOX_SCHEDULER__ENABLED": "false", "SHOEBOX_LOGGING__LEVEL": "warning",
+                            "SHOEBOX_SERVER__PORT": str(port), "SHOEBOX_SERVER__HOST": "127.0.0.1", **env})
+        process = subprocess.Popen([sys.executable, "-m", "webapp", "serve"], cwd=ROOT, env=environment,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url + "/health", timeout=1).read()
+                return url
+            except OSError:
+                if process.poll() is not None:
+                    break
+                time.sleep(0.1)
+        process.kill()
+        raise AssertionError(f"Shoebox did not start: {process.stdout.read().decode(errors='replace')}")
+
+    yield start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        process.stdout.close()

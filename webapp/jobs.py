@@ -11,6 +11,7 @@ import atexit
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -74,10 +75,15 @@ class LeaderLock:
         if self._connection is not None:
             try:  # the lock lives as long as this connection does
                 self._connection.execute(text("SELECT 1"))
+                self._connection.commit()  # never idle in a transaction: servers may end such sessions
                 return True
             except Exception:
                 log.warning("Lost the scheduler lock's database connection; will try to take it again.")
-                self._connection = None
+                self._connection, lost = None, self._connection
+                try:  # closing the session frees the lock if the server still thinks it holds it
+                    lost.invalidate()
+                except Exception:
+                    log.debug("Invalidating the lost lock connection failed.", exc_info=True)
         connection = db.engine.connect()
         got = connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": LEADER_LOCK_ID}).scalar()
         connection.commit()
@@ -90,7 +96,9 @@ class LeaderLock:
     def _acquire_file(self) -> bool:
         if self._file_lock is not None:
             return True
-        lock = FileLock(str(Path(self.app.config["SHOEBOX"]["data_dir"]) / ".scheduler.lock"), timeout=0)
+        # Not thread-local: a scheduler thread takes the lock and shutdown() releases it from another.
+        lock = FileLock(str(Path(self.app.config["SHOEBOX"]["data_dir"]) / ".scheduler.lock"), timeout=0,
+                        thread_local=False)
         try:
             lock.acquire()
         except Timeout:
@@ -120,6 +128,8 @@ class Scheduler:
         settings = app.config["SHOEBOX"]["scheduler"]
         self.lock = LeaderLock(app)
         self.started_at = utcnow()
+        self._leading = threading.Lock()
+        self._stopping = False
         self._apscheduler = BackgroundScheduler(timezone=timezone.utc, job_defaults={
             "coalesce": True,  # after downtime, run once rather than once per missed slot
             "misfire_grace_time": settings["misfire_grace_seconds"],
@@ -139,11 +149,18 @@ class Scheduler:
         log.info("Scheduler started on %s with jobs: %s", INSTANCE, ", ".join(sorted(REGISTRY) + [HEARTBEAT]))
 
     def shutdown(self) -> None:
+        self._stopping = True
         if self._apscheduler.running:
             self._apscheduler.shutdown(wait=False)
-        self.lock.release()
+        with self._leading:  # a try_to_lead already running finishes before the lock is released
+            self.lock.release()
 
     def try_to_lead(self) -> None:
+        with self._leading:
+            if not self._stopping:
+                self._try_to_lead()
+
+    def _try_to_lead(self) -> None:
         was_leader = self.lock.held
         try:
             leader = self.lock.acquire()
@@ -152,7 +169,10 @@ class Scheduler:
             return
         if leader and not was_leader:
             log.info("This instance (%s) now runs the scheduled jobs.", INSTANCE)
-            self.run(ScheduledJob(HEARTBEAT, lambda: None, "interval"))
+            try:  # the SQLite lock is a file, so leading does not prove the database is reachable
+                self.run(ScheduledJob(HEARTBEAT, lambda: None, "interval"))
+            except Exception:
+                log.exception("Could not record the scheduler's first heartbeat.")
 
     def run(self, job: ScheduledJob) -> None:
         """Run one job if this instance leads, recording its start, end and outcome."""
