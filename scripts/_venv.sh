@@ -34,5 +34,6 @@ ensure_venv() {
 }
 
 compile_translations() {
-  .venv/bin/pybabel compile -f -d translations >/dev/null
+  local output
+  output=$(.venv/bin/pybabel compile -f -d translations 2>&1) || { echo "$output" >&2; return 1; }
 }
