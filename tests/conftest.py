@@ -322,42 +322,59 @@ def screenshot(page, name: str) -> Path:
 
 # --- whole Shoebox processes, as several instances would run ----------------------------------
 
-@pytest.fixture
-def start_instance(tmp_path):
-    """start(**env) -> base URL of `python -m webapp serve` in its own process, stopped after the test."""
+def spawn_shoebox(tmp_path: Path, preexec_fn=None, **env):
+    """Run `python -m webapp serve` on a free port with a data dir in tmp_path; returns (process, url).
+
+    The process is not waited for: call wait_until_healthy(process, url).
+    """
     import socket
     import subprocess
     import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "empty.toml"
+    config.touch()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
+    environment.update({"SHOEBOX_CONFIG": str(config), "SHOEBOX_DATA_DIR": str(tmp_path / "data"),
+                        "SHOEBOX_SCHEDULER__ENABLED": "false", "SHOEBOX_LOGGING__LEVEL": "warning",
+                        "SHOEBOX_SERVER__PORT": str(port), "SHOEBOX_SERVER__HOST": "127.0.0.1", **env})
+    process = subprocess.Popen([sys.executable, "-m", "webapp", "serve"], cwd=ROOT, env=environment, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_until_healthy(process, url: str, seconds: float = 30) -> None:
+    """Poll /health until it answers; fail with the server's output if it dies or never answers."""
     import time
     import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1).read()
+            return
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"Shoebox did not start: {process.stdout.read()}")
+
+
+@pytest.fixture
+def start_instance(tmp_path):
+    """start(**env) -> base URL of a Shoebox server process (sharing this test's data dir), stopped after."""
+    import subprocess
 
     processes = []
 
     def start(**env):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        config = tmp_path / "empty.toml"
-        config.touch()
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
-        environment.update({"SHOEBOX_CONFIG": str(config), "SHOEBOX_DATA_DIR": str(tmp_path / "data"),
-                            "SHOEBOX_SCHEDULER__ENABLED": "false", "SHOEBOX_LOGGING__LEVEL": "warning",
-                            "SHOEBOX_SERVER__PORT": str(port), "SHOEBOX_SERVER__HOST": "127.0.0.1", **env})
-        process = subprocess.Popen([sys.executable, "-m", "webapp", "serve"], cwd=ROOT, env=environment,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        process, url = spawn_shoebox(tmp_path, **env)
         processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1).read()
-                return url
-            except OSError:
-                if process.poll() is not None:
-                    break
-                time.sleep(0.1)
-        process.kill()
-        raise AssertionError(f"Shoebox did not start: {process.stdout.read().decode(errors='replace')}")
+        wait_until_healthy(process, url)
+        return url
 
     yield start
     for process in processes:

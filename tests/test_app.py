@@ -421,3 +421,10 @@ def test_ready_names_the_database_when_it_is_down(app, tmp_path):
     response = client.get("/health/ready")
     assert response.status_code == 503
     assert response.get_json()["error"]["message"] == "Not ready: database failed."
+
+
+def test_redirects_to_setup_are_logged_with_their_request_id(client, caplog):
+    with caplog.at_level("INFO", logger="webapp.requests"):
+        response = client.get("/", headers={"X-Request-ID": "first-visit"})
+    assert response.status_code == 302 and response.headers["X-Request-ID"] == "first-visit"
+    assert [r.request_id for r in caplog.records if r.name == "webapp.requests"] == ["first-visit"]

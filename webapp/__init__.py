@@ -32,20 +32,15 @@ def create_app(overrides: dict | None = None) -> Flask:
         hops = settings["server"]["trusted_proxies"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
-    _init_extensions(app)
+    from . import cli, database, errors, jobs, web
     from .storage import BlobStore
 
+    web.init_app(app)  # first, so that every request has its id before any other hook runs
+    _init_extensions(app)
     app.extensions["blob_store"] = BlobStore.from_settings(settings["storage"])
     _register_blueprints(app)
-
-    from . import cli, errors, jobs, web
-
     errors.init_app(app)
-    web.init_app(app)
     cli.init_app(app)
-
-    from . import database
-
     database.prepare(app)
     jobs.init_app(app)
     return app

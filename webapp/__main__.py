@@ -39,7 +39,9 @@ def _serve(app, host: str, port: int) -> int:
     shown = "localhost" if host in {"0.0.0.0", "::"} else host
     print(f"Shoebox is running at http://{shown}:{port}/  (public address: {server['base_url']})", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
-    # `docker stop` sends SIGTERM: stop the same clean way as Ctrl-C.
+    # Ctrl-C and `docker stop` (SIGTERM) both stop cleanly, even when started from a
+    # shell that left SIGINT ignored for background jobs.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         serve(app, host=host, port=port, threads=server["threads"], ident="Shoebox",

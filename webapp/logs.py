@@ -46,5 +46,9 @@ def configure(level: str = "info", as_json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Libraries' routine chatter stays out unless asked for; their warnings still come through.
+    if root.level > logging.DEBUG:
+        for name in ("apscheduler", "alembic.runtime.plugins"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     # waitress logs every queue hiccup at WARNING; its errors still come through.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
