@@ -285,8 +285,9 @@ def page_for(browser):
         page.on("console", lambda m: _console_problem(problems, m))
         page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
         page.on("response", lambda r: _subresource_problem(problems, r))
+        # An aborted request is one the page itself cancelled by moving on; that is no fault.
         page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}")
-                if r.resource_type != "document" else None)
+                if r.resource_type != "document" and "ERR_ABORTED" not in (r.failure or "") else None)
         page.set_default_timeout(10_000)
         return page
 
@@ -300,7 +301,7 @@ def _console_problem(problems, message):
     # A page that answers 404 on purpose also logs "Failed to load resource"; failed
     # sub-resources are caught by _subresource_problem instead.
     if message.type == "error" and not message.text.startswith("Failed to load resource"):
-        problems.append(f"console error: {message.text}")
+        problems.append(f"console error at {message.location.get('url', '?')}: {message.text}")
 
 
 def _subresource_problem(problems, response):

@@ -178,11 +178,11 @@ def test_htmx_request_to_a_protected_page_redirects_the_whole_page(client, make_
     assert response.headers["HX-Redirect"].startswith("/login")
 
 
-def test_login_is_rate_limited_with_retry_after(client, make_user):
+def test_login_is_rate_limited_per_address_with_retry_after(client, make_user):
     make_user(username="kim")
     token = csrf_token_from(client.get("/login").get_data(as_text=True))
-    statuses = [client.post("/login", data={"identifier": "kim", "password": "wrong wrong wrong",
-                                            "csrf_token": token}).status_code for _ in range(11)]
+    statuses = [client.post("/login", data={"identifier": f"guess{n}", "password": "wrong wrong wrong",
+                                            "csrf_token": token}).status_code for n in range(11)]
     assert statuses[:10] == [200] * 10
     assert statuses[10] == 429
     response = client.post("/login", data={"identifier": "kim", "password": "x", "csrf_token": token})
@@ -210,12 +210,27 @@ def test_trusted_proxy_hop_gives_the_client_address(make_app, make_user):
         service.create_user("kim@example.com", "kim", STRONG_PASSWORD)
     token = csrf_token_from(client.get("/login").get_data(as_text=True))
 
-    def attempt(ip):
-        return client.post("/login", data={"identifier": "kim", "password": "wrong wrong wrong", "csrf_token": token},
-                           headers={"X-Forwarded-For": ip}).status_code
+    def attempt(ip, n):
+        return client.post("/login", data={"identifier": f"guess{n}", "password": "wrong wrong wrong",
+                                           "csrf_token": token}, headers={"X-Forwarded-For": ip}).status_code
 
-    assert [attempt("198.51.100.7") for _ in range(11)][-1] == 429
-    assert attempt("198.51.100.8") == 200  # a different client behind the same proxy
+    assert [attempt("198.51.100.7", n) for n in range(11)][-1] == 429
+    assert attempt("198.51.100.8", 99) == 200  # a different client behind the same proxy
+
+
+def test_login_is_limited_per_account_whatever_the_address(client, make_user):
+    make_user(username="kim")
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    statuses = [client.post("/login", data={"identifier": "kim", "password": "wrong wrong wrong", "csrf_token": token},
+                            environ_base={"REMOTE_ADDR": f"203.0.113.{n}"}).status_code for n in range(6)]
+    assert statuses == [200] * 5 + [429]
+
+
+def test_successful_logins_do_not_use_up_the_account_limit(client, make_user, auth):
+    make_user(username="kim")
+    for _ in range(7):
+        assert auth.login("kim").status_code == 302
+        auth.logout()
 
 
 # --- pages, fragments and errors -------------------------------------------------------------

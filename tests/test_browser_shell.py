@@ -16,7 +16,7 @@ def fill_setup(page):
     page.fill("#username", "admin")
     page.fill("#password", STRONG_PASSWORD)
     page.fill("#confirm", STRONG_PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
 
 
 def test_first_visit_leads_to_setup_and_ends_in_the_gallery(live_server, page_for):
@@ -41,7 +41,7 @@ def test_setup_shows_errors_beside_the_fields(live_server, page_for):
     page.fill("#username", "admin")
     page.fill("#password", "password123")
     page.fill("#confirm", "password123")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     error = page.locator("#password-errors")
     assert "most commonly used passwords" in error.inner_text()
     assert page.locator("#password").get_attribute("aria-invalid") == "true"
@@ -82,7 +82,7 @@ def test_boosted_navigation_and_logout(live_server, page_for):
     assert "You are logged out." in page.locator("#flashes").inner_text()
     page.fill("#identifier", "admin")
     page.fill("#password", STRONG_PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url(live_server.url + "/")
     screenshot(page, "login-done")
 

@@ -28,9 +28,10 @@ class Browser:
             return error.code
 
 
-def failed_login(browser) -> int:
+def failed_login(browser, n) -> int:
+    # A different made-up account each time, so that only the per-address limit is in play.
     token = csrf_token_from(browser.get("/login"))
-    return browser.post("/login", {"identifier": "kim", "password": "wrong wrong wrong", "csrf_token": token})
+    return browser.post("/login", {"identifier": f"guess{n}", "password": "wrong wrong wrong", "csrf_token": token})
 
 
 def two_instances(start_instance, **env):
@@ -47,12 +48,12 @@ def two_instances(start_instance, **env):
 
 def test_instances_sharing_redis_share_the_login_limit(start_instance, redis_url):
     a, b = two_instances(start_instance, SHOEBOX_LIMITS__STORAGE_URL=redis_url)
-    statuses = [failed_login(a if n % 2 else b) for n in range(11)]
+    statuses = [failed_login(a if n % 2 else b, n) for n in range(11)]
     assert statuses[:10] == [200] * 10
     assert statuses[10] == 429
 
 
 def test_instances_with_memory_limits_count_separately(start_instance):
     a, b = two_instances(start_instance)
-    statuses = [failed_login(a if n % 2 else b) for n in range(12)]
+    statuses = [failed_login(a if n % 2 else b, n) for n in range(12)]
     assert statuses == [200] * 12

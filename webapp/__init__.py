@@ -95,10 +95,13 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .api.routes import bp as api_bp
+    from .admin.routes import bp as admin_bp
+    from .api import bp as api_bp
+    from .auth import sessions  # noqa: F401  (registers the login manager's user loader)
     from .auth.routes import bp as auth_bp
+    from .auth.settings_routes import bp as settings_bp
     from .health import bp as health_bp
     from .media.routes import bp as media_bp
 
-    for blueprint in (health_bp, auth_bp, media_bp, api_bp):
+    for blueprint in (health_bp, auth_bp, settings_bp, media_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)

@@ -115,6 +115,8 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 
     if wants_json():
         response = jsonify({"error": {"code": code, "message": message}})
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="shoebox"'
     elif is_fragment_request():
         response = make_response(_render_safely("_flashes.html", messages=[("error", message)], oob=False))
         # Errors land in the flash area instead of replacing the element that asked.

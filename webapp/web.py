@@ -32,15 +32,32 @@ def is_fragment_request() -> bool:
     return bool(hx) and not hx.boosted and not hx.history_restore_request
 
 
-def render(template: str, fragment: str | None = None, status: int = 200, **context) -> Response:
-    """Render the full page, or only `fragment` for an htmx fragment request; flashes ride along out of band."""
+def render(template: str, fragment: str | None = None, status: int = 200, also: tuple[str, ...] = (),
+           **context) -> Response:
+    """Render the full page, or only `fragment` for an htmx fragment request.
+
+    With a fragment, pending flashes and the templates named in `also` ride along out of band
+    (each renders its own element with hx-swap-oob when given oob=True).
+    """
     partial = fragment is not None and is_fragment_request()
     html = render_template(fragment if partial else template, **context)
     if partial:
+        html += "".join(render_template(name, **{**context, "oob": True}) for name in also)
         html += render_oob_flashes()
     response = make_response(html, status)
     response.vary.add("HX-Request")
     return response
+
+
+def page_redirect(url: str) -> Response:
+    """Go to `url` as a whole page: a redirect, or HX-Redirect for htmx (which would swap it into a fragment)."""
+    from flask import redirect
+
+    if request.htmx:
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, 303 if request.method != "GET" else 302)
 
 
 def render_oob_flashes() -> str:
@@ -84,6 +101,9 @@ def init_app(app: Flask) -> None:
     app.before_request(_start_request)
     app.after_request(_finish_request)
     app.context_processor(_template_globals)
+    from .auth.sessions import device_label
+
+    app.jinja_env.filters["device_label"] = device_label
 
 
 def _template_globals() -> dict:
@@ -124,3 +144,10 @@ def _security_headers(response: Response) -> None:
         headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+
+
+def absolute_url(endpoint: str, **values) -> str:
+    """A full URL on the configured base URL (never the request's Host header), for emails and the API."""
+    from flask import current_app, url_for
+
+    return current_app.config["SHOEBOX"]["server"]["base_url"] + url_for(endpoint, _external=False, **values)

@@ -16,8 +16,23 @@
       return;
     }
     var close = event.target.closest(".flash-close");
-    if (close) close.closest(".flash").remove();
+    if (close) { close.closest(".flash").remove(); return; }
+    var copy = event.target.closest("[data-copy]");
+    if (copy) copyText(copy);
   });
+
+  function copyText(button) {
+    var source = document.querySelector(button.dataset.copy);
+    if (!source || !navigator.clipboard) return;
+    var text = source.matches("ul, ol") ?
+      Array.from(source.querySelectorAll("li")).map(function (li) { return li.textContent.trim(); }).join("\n") :
+      source.textContent.trim();
+    navigator.clipboard.writeText(text).then(function () {
+      var label = button.textContent;
+      button.textContent = button.dataset.copied || "✓";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  }
 
   // Success and info messages leave by themselves; errors stay until dismissed.
   function fadeFlashes(root) {

@@ -2,8 +2,23 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+
+from ..config import SUPPORTED_LOCALES
+
+LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
+
+
+class SectionForm(FlaskForm):
+    """A form that shares its page with others: its field names and ids carry `section_prefix`."""
+
+    section_prefix = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", self.section_prefix)
+        super().__init__(*args, **kwargs)
 
 
 class SetupForm(FlaskForm):
@@ -14,10 +29,73 @@ class SetupForm(FlaskForm):
         DataRequired(_l("Repeat the password.")), EqualTo("password", _l("The two passwords differ."))])
 
 
+class SignupForm(SetupForm):
+    invite = StringField(_l("Invite code"), validators=[Optional(), Length(max=64)])
+
+
 class LoginForm(FlaskForm):
     identifier = StringField(_l("Email or username"), validators=[DataRequired(_l("Enter your email or username."))])
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password."))])
     next = HiddenField()
+
+
+class SecondFactorForm(FlaskForm):
+    code = StringField(_l("Code from your app, or a recovery code"),
+                       validators=[DataRequired(_l("Enter the code.")), Length(max=20)])
+
+
+class EmailForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=254)])
+
+
+class ResetForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(_l("Choose a password."))])
+    confirm = PasswordField(_l("Repeat password"), validators=[
+        DataRequired(_l("Repeat the password.")), EqualTo("password", _l("The two passwords differ."))])
+
+
+class ProfileForm(SectionForm):
+    section_prefix = "profile"
+    display_name = StringField(_l("Display name"), validators=[Length(max=80)])
+    username = StringField(_l("Username"), validators=[DataRequired(_l("Choose a username.")), Length(max=40)])
+    locale = SelectField(_l("Language"), choices=[SelectChoice("", _l("As the browser prefers"))]
+                         + [SelectChoice(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES])
+
+
+class ChangeEmailForm(SectionForm):
+    section_prefix = "email"
+    email = EmailField(_l("New email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=254)])
+    password = PasswordField(_l("Current password"), validators=[DataRequired(_l("Enter your password."))])
+
+
+class ChangePasswordForm(SectionForm):
+    section_prefix = "pw"
+    current = PasswordField(_l("Current password"), validators=[DataRequired(_l("Enter your password."))])
+    password = PasswordField(_l("New password"), validators=[DataRequired(_l("Choose a password."))])
+    confirm = PasswordField(_l("Repeat new password"), validators=[
+        DataRequired(_l("Repeat the password.")), EqualTo("password", _l("The two passwords differ."))])
+
+
+class ConfirmTwoFactorForm(SectionForm):
+    section_prefix = "totp"
+    code = StringField(_l("Code from your app"), validators=[DataRequired(_l("Enter the code.")), Length(max=10)])
+
+
+class DisableTwoFactorForm(SectionForm):
+    section_prefix = "disable"
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password."))])
+    code = StringField(_l("Code from your app, or a recovery code"),
+                       validators=[DataRequired(_l("Enter the code.")), Length(max=20)])
+
+
+class ApiKeyForm(SectionForm):
+    section_prefix = "key"
+    name = StringField(_l("Name"), validators=[DataRequired(_l("Give the key a name.")), Length(max=80)])
+
+
+class PasswordConfirmForm(SectionForm):
+    section_prefix = "delete"
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password."))])
 
 
 class EmptyForm(FlaskForm):

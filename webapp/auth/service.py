@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from zxcvbn import zxcvbn
 
-from ..errors import Conflict, InvalidInput
+from .. import audit, instance, jobs, mail
+from ..config import SUPPORTED_LOCALES
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..extensions import db
-from ..models import Plan, User, utcnow
+from ..models import ApiKey, Invite, Plan, User, utcnow
+from ..web import absolute_url
+from . import tokens
 
 MIN_PASSWORD_LENGTH = 10
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,39}")
@@ -70,7 +77,8 @@ def check_password_strength(password: str, *hints: str) -> None:
                            code="weak_password")
 
 
-def create_user(email: str, username: str, password: str, *, role: str = "user", verified: bool = False) -> User:
+def create_user(email: str, username: str, password: str, *, role: str = "user", verified: bool = False,
+                commit: bool = True) -> User:
     """Create an account after checking every field; Conflict if the email or username is taken."""
     email = normalise_email(email)
     username = check_username(username)
@@ -79,11 +87,14 @@ def create_user(email: str, username: str, password: str, *, role: str = "user",
                                                      func.lower(User.username) == username.lower())))
     if taken is not None:
         raise Conflict(_("An account with that email or username already exists."), code="account_exists")
-    plan = db.session.scalar(select(Plan).where(Plan.name == "free"))
+    plan = db.session.scalar(select(Plan).where(Plan.name == instance.get("default_plan")))
     user = User(email=email, username=username, password_hash=hash_password(password), role=role,
                 is_verified=verified, plan=plan)
     db.session.add(user)
-    db.session.commit()
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
     return user
 
 
@@ -95,15 +106,29 @@ def find_by_identifier(identifier: str) -> User | None:
 
 
 def authenticate(identifier: str, password: str) -> User | None:
-    """The account if the credentials are right and it may log in; None otherwise (never says which part)."""
+    """The account if the password is right, else None (never says which half was wrong).
+
+    A blocked account with the right password gets Forbidden: its owner may know why.
+    """
     user = find_by_identifier(identifier)
-    if not password_matches(user, password) or user.is_blocked:
+    if not password_matches(user, password):
+        audit.record("login_failed", user.id if user else None, target=identifier[:200])
+        db.session.commit()
         return None
+    if user.is_blocked:
+        audit.record("login_refused_blocked", user.id)
+        db.session.commit()
+        raise Forbidden(_("This account has been blocked by an administrator."), code="account_blocked")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
-    db.session.commit()
     return user
+
+
+def record_login(user: User, method: str) -> None:
+    """Note a completed login (after any second factor) in the account and the audit log."""
+    user.last_login_at = utcnow()
+    audit.record("login", user.id, method=method)
+    db.session.commit()
 
 
 def has_users() -> bool:
@@ -116,3 +141,321 @@ def create_first_admin(email: str, username: str, password: str) -> User:
     if has_users():
         raise Conflict(_("This Shoebox has already been set up."), code="already_set_up")
     return create_user(email, username, password, role="admin", verified=True)
+
+
+# --- signing up -------------------------------------------------------------------------------
+
+VERIFY_LIFETIME = timedelta(hours=48)
+RESET_LIFETIME = timedelta(hours=1)
+DELETION_GRACE = timedelta(days=7)
+
+
+def signup(email: str, username: str, password: str, invite_code: str = "") -> User | None:
+    """Create an account as the instance's registration setting allows, and send its confirmation email.
+
+    Returns None, having emailed the owner instead, when the address already has an account:
+    the person signing up is told the same thing either way.
+    """
+    first = not has_users()
+    mode = instance.get("registration")
+    if not first and mode == "closed":
+        raise Forbidden(_("Registration is closed on this Shoebox. Ask its administrator for an account."),
+                        code="registration_closed")
+    email, username = normalise_email(email), check_username(username)
+    check_password_strength(password, email.split("@")[0], username)
+    existing = db.session.scalar(select(User).where(User.email == email))
+    if existing is not None:
+        notify(existing, "signup_exists", _("Someone tried to sign up with your email address"),
+              login_link=absolute_url("auth.login"), reset_link=absolute_url("auth.forgot_password"))
+        db.session.commit()
+        return None
+    invite = None if first or mode != "invite" else consume_invite(invite_code)
+    user = create_user(email, username, password, role="admin" if first else "user", verified=first, commit=False)
+    if invite is not None:
+        invite.used_by = user.id
+    audit.record("signup", user.id, invited=invite is not None)
+    if not first:
+        send_verification(user)
+    db.session.commit()
+    return user
+
+
+def send_verification(user: User) -> None:
+    """Email `user` a fresh link that confirms their address (valid 48 hours)."""
+    raw = tokens.issue_account_token(user, "verify", VERIFY_LIFETIME)
+    notify(user, "verify_email", _("Confirm your email address"),
+          link=absolute_url("auth.verify_email", token=raw), hours=48)
+
+
+def resend_verification(email: str) -> None:
+    """Send a new confirmation link if `email` belongs to an unconfirmed account; silent either way."""
+    user = _user_by_email(email)
+    if user is not None and not user.is_verified and not user.is_blocked:
+        send_verification(user)
+        db.session.commit()
+
+
+def verify_email(raw_token: str) -> User:
+    """Confirm the address the token was sent to."""
+    token = tokens.redeem_account_token(raw_token, "verify")
+    user = db.session.get(User, token.user_id)
+    user.is_verified = True
+    audit.record("email_verified", user.id)
+    db.session.commit()
+    return user
+
+
+# --- passwords --------------------------------------------------------------------------------
+
+def forgot_password(email: str) -> None:
+    """Email a single-use reset link (valid 1 hour) if `email` has an account; silent either way."""
+    user = _user_by_email(email)
+    if user is not None and not user.is_blocked:
+        raw = tokens.issue_account_token(user, "reset", RESET_LIFETIME)
+        notify(user, "reset_password", _("Reset your password"),
+              link=absolute_url("auth.reset_password", token=raw), minutes=60)
+        audit.record("password_reset_requested", user.id)
+        db.session.commit()
+
+
+def reset_password(raw_token: str, new_password: str) -> User:
+    """Set a new password with an emailed token; every session and token of the account ends."""
+    user_id = _peek_token_user(raw_token, "reset")
+    user = db.session.get(User, user_id) if user_id else None
+    if user is not None:
+        check_password_strength(new_password, user.email.split("@")[0], user.username)
+    token = tokens.redeem_account_token(raw_token, "reset")
+    user = db.session.get(User, token.user_id)
+    _set_password(user, new_password, "password_reset")
+    user.is_verified = True  # the link arrived, so the address works
+    db.session.commit()
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Change the password after checking the current one; every other session and token ends."""
+    if not password_matches(user, current):
+        raise InvalidInput(_("The current password is not right."), code="wrong_password")
+    check_password_strength(new, user.email.split("@")[0], user.username)
+    _set_password(user, new, "password_changed")
+    db.session.commit()
+
+
+def _set_password(user: User, password: str, action: str) -> None:
+    user.password_hash = hash_password(password)
+    tokens.revoke_everything(user, action)
+    audit.record(action, user.id)
+    notify(user, "password_changed", _("Your Shoebox password was changed"))
+
+
+def _peek_token_user(raw_token: str, purpose: str) -> int | None:
+    from ..models import AccountToken
+
+    row = db.session.scalar(select(AccountToken).where(AccountToken.token_hash == tokens.digest(raw_token or "")))
+    return row.user_id if row is not None and row.purpose == purpose else None
+
+
+# --- profile ----------------------------------------------------------------------------------
+
+def update_profile(user: User, *, display_name: str | None = None, username: str | None = None,
+                   locale: str | None = None) -> None:
+    """Change what others see and the interface language; the caller has already authenticated `user`."""
+    if display_name is not None:
+        display_name = " ".join(display_name.split())
+        if len(display_name) > 80:
+            raise InvalidInput(_("A display name has at most 80 characters."), code="invalid_display_name")
+        user.display_name = display_name
+    if username is not None and username.strip().lower() != user.username.lower():
+        username = check_username(username)
+        if db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
+            raise Conflict(_("That username is taken."), code="username_taken")
+        user.username = username
+    elif username is not None:
+        user.username = check_username(username)
+    if locale is not None:
+        if locale not in ("", *SUPPORTED_LOCALES):
+            raise InvalidInput(_("That language is not available."), code="invalid_locale")
+        user.locale = locale or None
+    audit.record("profile_updated", user.id)
+    db.session.commit()
+
+
+def request_email_change(user: User, new_email: str, password: str) -> None:
+    """Send a confirmation link to `new_email`; the address changes only once it is clicked."""
+    if not password_matches(user, password):
+        raise InvalidInput(_("The current password is not right."), code="wrong_password")
+    new_email = normalise_email(new_email)
+    if new_email == user.email:
+        raise InvalidInput(_("That is already your email address."), code="same_email")
+    if db.session.scalar(select(User.id).where(User.email == new_email)) is None:
+        raw = tokens.issue_account_token(user, "email_change", VERIFY_LIFETIME, new_email=new_email)
+        notify(user, "email_change", _("Confirm your new email address"), to=new_email, new_email=new_email,
+              link=absolute_url("auth.confirm_email_change", token=raw), hours=48)
+    notify(user, "email_change_notice", _("Your Shoebox email address is being changed"), new_email=new_email)
+    audit.record("email_change_requested", user.id)
+    db.session.commit()
+
+
+def confirm_email_change(raw_token: str) -> User:
+    """Switch the account to the address the token was sent to."""
+    token = tokens.redeem_account_token(raw_token, "email_change")
+    user = db.session.get(User, token.user_id)
+    if db.session.scalar(select(User.id).where(User.email == token.new_email)) is not None:
+        raise Conflict(_("Another account uses that address now."), code="email_taken")
+    user.email, user.is_verified = token.new_email, True
+    audit.record("email_changed", user.id)
+    db.session.commit()
+    return user
+
+
+# --- deletion ---------------------------------------------------------------------------------
+
+def request_deletion(user: User, password: str) -> datetime:
+    """Schedule the account for deletion after the grace period; returns when."""
+    if not password_matches(user, password):
+        raise InvalidInput(_("The password is not right."), code="wrong_password")
+    if user.delete_scheduled_for is None:
+        user.delete_scheduled_for = utcnow() + DELETION_GRACE
+        audit.record("deletion_requested", user.id, scheduled_for=user.delete_scheduled_for.isoformat())
+        notify(user, "deletion_scheduled", _("Your Shoebox account will be deleted"),
+              date=format_date(user.delete_scheduled_for, "long"), cancel_link=absolute_url("settings.index") + "#danger")
+        db.session.commit()
+    return user.delete_scheduled_for
+
+
+def cancel_deletion(user: User) -> None:
+    """Keep the account after all."""
+    if user.delete_scheduled_for is not None:
+        user.delete_scheduled_for = None
+        audit.record("deletion_cancelled", user.id)
+        db.session.commit()
+
+
+def purge_due_accounts(now: datetime | None = None) -> int:
+    """Delete every account whose grace period is over, with every blob it owns; returns how many."""
+    from ..extensions import blob_store
+
+    now = now or utcnow()
+    due = db.session.scalars(select(User).where(User.delete_scheduled_for <= now)).all()
+    for user in due:
+        for key in owned_blob_keys(user):
+            blob_store().delete(key)
+        audit.record("account_deleted", None, target=f"user:{user.id}", email=user.email)
+        db.session.delete(user)
+        db.session.commit()
+    return len(due)
+
+
+def owned_blob_keys(user: User) -> list[str]:
+    """Storage keys of every file `user` owns (their photos and derived images)."""
+    return [key for collect in BLOB_OWNERS for key in collect(user)]
+
+
+# Domains that store files register a function here that lists a user's storage keys.
+BLOB_OWNERS: list = []
+
+
+def set_blocked(user: User, blocked: bool, actor: User | None = None) -> None:
+    """Block or unblock an account; blocking ends its sessions and tokens at once (keys are refused)."""
+    user.is_blocked = blocked
+    if blocked:
+        tokens.revoke_everything(user, "blocked")
+    audit.record("user_blocked" if blocked else "user_unblocked", actor.id if actor else None,
+                 target=f"user:{user.id}")
+    db.session.commit()
+
+
+# --- invites ----------------------------------------------------------------------------------
+
+def create_invite(admin: User, note: str = "", days: int = 14) -> str:
+    """A new single-use sign-up code, returned this once."""
+    raw = tokens.new_secret(12)
+    db.session.add(Invite(code_hash=tokens.digest(raw), hint=raw[:4], note=note[:120], created_by=admin.id,
+                          expires_at=utcnow() + timedelta(days=days)))
+    audit.record("invite_created", admin.id, note=note[:120])
+    db.session.commit()
+    return raw
+
+
+def consume_invite(raw: str) -> Invite:
+    """Use up an invite code (once, even under concurrent sign-ups); Forbidden if it is not valid."""
+    now = utcnow()
+    invite = db.session.scalar(select(Invite).where(Invite.code_hash == tokens.digest((raw or "").strip())))
+    usable = invite is not None and invite.used_at is None and (invite.expires_at is None or invite.expires_at > now)
+    if usable:
+        usable = db.session.execute(update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None))
+                                    .values(used_at=now)).rowcount == 1
+    if not usable:
+        raise Forbidden(_("Registration needs an invite, and that invite code is not valid or was already used."),
+                        code="invite_required")
+    return invite
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+MAX_KEYS = 50
+
+
+def list_api_keys(user: User) -> list[ApiKey]:
+    """The user's keys that still work, newest first."""
+    return db.session.scalars(select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+                              .order_by(ApiKey.id.desc())).all()
+
+
+def create_api_key(user: User, name: str, rate_limit_per_hour=0) -> tuple[ApiKey, str]:
+    """A new key named `name`; the raw key is returned this once."""
+    name = " ".join(str(name).split())
+    if not 1 <= len(name) <= 80:
+        raise InvalidInput(_("Give the key a name of 1 to 80 characters."), code="invalid_name")
+    if isinstance(rate_limit_per_hour, bool) or not isinstance(rate_limit_per_hour, int) \
+            or not 0 <= rate_limit_per_hour <= 1_000_000:
+        raise InvalidInput(_("rate_limit_per_hour must be a whole number from 0 (the plan's limit) to 1000000."),
+                           code="invalid_rate_limit")
+    if len(list_api_keys(user)) >= MAX_KEYS:
+        raise Conflict(_("You have %(count)s keys already; revoke one first.", count=MAX_KEYS), code="too_many_keys")
+    key, raw = tokens.create_api_key(user, name, rate_limit_per_hour)
+    db.session.flush()
+    audit.record("api_key_created", user.id, target=f"api_key:{key.id}", name=name)
+    db.session.commit()
+    return key, raw
+
+
+def revoke_api_key(user: User, key_id: int) -> None:
+    """Revoke one of the user's keys at once; NotFound if it is not theirs or already revoked."""
+    key = db.session.get(ApiKey, key_id)
+    if key is None or key.user_id != user.id or key.revoked_at is not None:
+        raise NotFound(_("There is no such API key."), code="api_key_not_found")
+    key.revoked_at = utcnow()
+    audit.record("api_key_revoked", user.id, target=f"api_key:{key.id}")
+    db.session.commit()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _user_by_email(email: str) -> User | None:
+    try:
+        email = normalise_email(email)
+    except InvalidInput:
+        return None
+    return db.session.scalar(select(User).where(User.email == email))
+
+
+def notify(user: User, template: str, subject: str, to: str | None = None, **context) -> None:
+    """Email `user` (or `to`) the message `template`, in the user's language."""
+    with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        mail.send(to or user.email, str(subject), template, name=user.shown_name, **context)
+
+
+# --- scheduled work ---------------------------------------------------------------------------
+
+@jobs.scheduled("account_purge", "interval", hours=1)
+def run_account_purge() -> None:
+    """Delete the accounts whose 7-day grace period is over."""
+    purge_due_accounts()
+
+
+@jobs.scheduled("token_cleanup", "cron", hour=3, minute=17)
+def run_token_cleanup() -> None:
+    """Forget refresh tokens and emailed links that expired more than a day ago."""
+    tokens.expired_before(utcnow() - timedelta(days=1))
+    db.session.commit()

@@ -8,12 +8,10 @@ from functools import cache
 from pathlib import Path
 
 import swagger_ui
-from flask import Blueprint, current_app, jsonify, render_template, send_from_directory
+from flask import current_app, jsonify, render_template, send_from_directory
 
-from ..extensions import csrf, limiter
-
-bp = Blueprint("api", __name__)
-csrf.exempt(bp)  # the API authenticates with tokens and keys, never with the session cookie
+from ..extensions import limiter
+from . import bp
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 SWAGGER_UI_DIR = Path(swagger_ui.__file__).parent / "static"

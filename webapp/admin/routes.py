@@ -1,0 +1,112 @@
+"""Admin pages. Every route answers 404 to anyone but an admin: their existence is not revealed.
+
+Each section of a page is a fragment with its own form. An htmx post gets its section back
+(errors inline, status 200); a post without JavaScript gets the whole page.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from .. import instance
+from ..auth import service as auth_service
+from ..errors import NotFound, ShoeboxError
+from ..extensions import csrf
+from ..web import absolute_url, is_fragment_request, render
+from . import service
+from .forms import InviteForm, RegistrationForm
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+# The blueprint checks CSRF itself, after the admin check: otherwise a stranger's POST without a
+# token would get 400 here but 404 at an address that does not exist, which tells them it does.
+csrf.exempt(bp)
+
+
+@bp.before_request
+def _admins_only():
+    """Anyone but a logged-in admin gets 404 on every admin address; admins' posts need a CSRF token."""
+    if not (current_user.is_authenticated and current_user.is_admin):
+        raise NotFound()
+    if current_app.config["WTF_CSRF_ENABLED"]:
+        csrf.protect()
+
+
+# --- registration and invites -----------------------------------------------------------------
+
+def _registration_page(fragment: str | None = None, settings_form: RegistrationForm | None = None,
+                       invite_form: InviteForm | None = None, new_invite: dict | None = None):
+    """The registration page, or only `fragment` of it for htmx; forms not given start fresh."""
+    settings_form = settings_form or RegistrationForm(
+        formdata=None, registration=instance.get("registration"),
+        unverified_may_upload=instance.get("unverified_may_upload"))
+    invites = [(invite, service.invite_state(invite)) for invite in service.list_invites()]
+    return render("admin/registration.html", fragment=fragment, settings_form=settings_form,
+                  invite_form=invite_form or InviteForm(formdata=None), invites=invites, new_invite=new_invite)
+
+
+@bp.get("/")
+def index():
+    """Who may sign up, and the invite codes."""
+    return _registration_page()
+
+
+@bp.post("/")
+def save_registration():
+    form = RegistrationForm()
+    if form.validate_on_submit():
+        try:
+            service.save_registration(current_user, form.registration.data, form.unverified_may_upload.data)
+        except ShoeboxError as error:
+            form.registration.errors = list(form.registration.errors) + [error.message]
+        else:
+            flash(_("Registration settings saved."), "success")
+            if not is_fragment_request():
+                return redirect(url_for("admin.index"), 303)
+            return _registration_page("admin/_registration_settings.html")
+    return _registration_page("admin/_registration_settings.html", settings_form=form)
+
+
+@bp.post("/invites")
+def create_invite():
+    """Make an invite code and show it this once, with a sign-up link that carries it."""
+    form = InviteForm()
+    if form.validate_on_submit():
+        raw = auth_service.create_invite(current_user, (form.note.data or "").strip(), form.days.data)
+        new_invite = {"code": raw, "link": absolute_url("auth.signup", invite=raw)}
+        return _registration_page("admin/_invites.html", new_invite=new_invite)
+    return _registration_page("admin/_invites.html", invite_form=form)
+
+
+@bp.post("/invites/<int:invite_id>/revoke")
+def revoke_invite(invite_id: int):
+    service.revoke_invite(current_user, invite_id)
+    flash(_("The invite was revoked; its code no longer works."), "success")
+    if not is_fragment_request():
+        return redirect(url_for("admin.index") + "#invites", 303)
+    return _registration_page("admin/_invites.html")
+
+
+# --- mail outbox ------------------------------------------------------------------------------
+
+@bp.get("/outbox")
+def outbox():
+    """Every email Shoebox sent or kept, newest first, 50 to a page."""
+    messages, next_before = service.outbox_page(request.args.get("before", type=int))
+    return render("admin/outbox.html", messages=messages, next_before=next_before,
+                  is_first_page="before" not in request.args,
+                  mail_host=current_app.config["SHOEBOX"]["mail"]["host"])
+
+
+@bp.get("/outbox/<int:message_id>")
+def outbox_message(message_id: int):
+    """One message with its text body."""
+    return render("admin/outbox_message.html", message=service.get_outbox_message(message_id), part="text")
+
+
+@bp.get("/outbox/<int:message_id>/html")
+def outbox_message_html(message_id: int):
+    """One message with its HTML body as escaped source: it holds user-chosen names, so it never renders here."""
+    return render("admin/outbox_message.html", message=service.get_outbox_message(message_id), part="html")

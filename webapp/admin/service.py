@@ -1,0 +1,74 @@
+"""What the admin pages do: instance settings, invites and the mail outbox. No HTTP here."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from .. import audit, instance
+from ..errors import InvalidInput, NotFound
+from ..extensions import db
+from ..models import Invite, OutboxMessage, User, utcnow
+
+OUTBOX_PAGE_SIZE = 50
+INVITES_SHOWN = 100
+
+
+def save_registration(admin: User, registration: str, unverified_may_upload: bool) -> bool:
+    """Set who may sign up and whether unverified accounts may upload; returns whether anything changed."""
+    if registration not in instance.REGISTRATION_MODES:
+        raise InvalidInput(_("Choose open, invite only or closed."), code="invalid_registration")
+    wanted = {"registration": registration, "unverified_may_upload": bool(unverified_may_upload)}
+    changes = {key: [instance.get(key), value] for key, value in wanted.items() if instance.get(key) != value}
+    if not changes:
+        return False
+    for key, (_old, new) in changes.items():
+        instance.put(key, new)
+    audit.record("settings_changed", admin.id, target="registration", changes=changes)
+    db.session.commit()
+    return True
+
+
+def list_invites(limit: int = INVITES_SHOWN) -> list[Invite]:
+    """The most recent invites, newest first."""
+    return db.session.scalars(select(Invite).order_by(Invite.id.desc()).limit(limit)).all()
+
+
+def invite_state(invite: Invite) -> str:
+    """"used", "expired" (which includes revoked) or "unused" (it still works)."""
+    if invite.used_at is not None:
+        return "used"
+    if invite.expires_at is not None and invite.expires_at <= utcnow():
+        return "expired"
+    return "unused"
+
+
+def revoke_invite(admin: User, invite_id: int) -> Invite:
+    """Make an unused invite stop working at once; NotFound if there is no such usable invite."""
+    invite = db.session.get(Invite, invite_id)
+    if invite is None or invite_state(invite) != "unused":
+        raise NotFound(_("There is no unused invite with that number."), code="invite_not_found")
+    invite.expires_at = utcnow()
+    audit.record("invite_revoked", admin.id, target=f"invite:{invite.id}", hint=invite.hint)
+    db.session.commit()
+    return invite
+
+
+def outbox_page(before: int | None = None, size: int = OUTBOX_PAGE_SIZE) -> tuple[list[OutboxMessage], int | None]:
+    """One page of the outbox, newest first, and the `before` cursor of the next page (None on the last)."""
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(size + 1)
+    if before is not None:
+        query = query.where(OutboxMessage.id < before)
+    messages = db.session.scalars(query).all()
+    if len(messages) > size:
+        messages = messages[:size]
+        return messages, messages[-1].id
+    return messages, None
+
+
+def get_outbox_message(message_id: int) -> OutboxMessage:
+    """One outbox message; NotFound if there is none with that id."""
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound(_("There is no such message in the outbox."), code="message_not_found")
+    return message

@@ -1,0 +1,79 @@
+"""Who an API request speaks for: `Authorization: Bearer <access token>` or `X-API-Key: sbx_…`."""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import wraps
+
+from flask import g, request
+from flask_babel import gettext as _
+from limits import RateLimitItemPerHour
+
+from ..auth import tokens
+from ..errors import InvalidInput, NotAuthenticated, RateLimited
+from ..extensions import limiter
+from ..models import User
+
+
+def api_login_required(view):
+    """Refuse the request (401) unless it carries a valid access token or API key; sets g.api_user."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        authenticate_request()
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def authenticate_request() -> User:
+    """Resolve the credentials of this request, enforce the hourly request limits, and return the user."""
+    if "api_user" in g:
+        return g.api_user
+    header = request.headers.get("Authorization")
+    api_key = request.headers.get("X-API-Key")
+    # Every credential presented must be valid: a bad one is never ignored because another is good.
+    if header is not None and api_key is not None:
+        raise NotAuthenticated(_("Send either an access token or an API key, not both."), code="unauthorized")
+    if api_key is not None:
+        user, key = tokens.user_for_api_key(api_key)
+        g.api_key, g.token_family = key, None
+        _take_hourly(f"api-key:{key.id}", key.rate_limit_per_hour or _plan_hourly(user))
+    elif header is not None:
+        if not header.lower().startswith("bearer "):
+            raise NotAuthenticated(_("Use Authorization: Bearer <access token>."), code="unauthorized")
+        user, family = tokens.user_for_access_token(header[7:].strip())
+        g.api_key, g.token_family = None, family
+    else:
+        raise NotAuthenticated(_("Send an access token (Authorization: Bearer …) or an API key (X-API-Key)."),
+                               code="unauthorized")
+    _take_hourly(f"api-user:{user.id}", _plan_hourly(user))
+    g.api_user = user
+    return user
+
+
+def _plan_hourly(user: User) -> int:
+    return user.plan.api_requests_per_hour if user.plan is not None else 0
+
+
+def _take_hourly(name: str, per_hour: int) -> None:
+    """Count one request against `per_hour` (0: unlimited) in the limiter's storage (Redis when shared)."""
+    if per_hour <= 0:
+        return
+    item = RateLimitItemPerHour(per_hour)
+    if not limiter.limiter.hit(item, "shoebox-api", name):
+        reset_at, _remaining = limiter.limiter.get_window_stats(item, "shoebox-api", name)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise RateLimited(_("This key or account has used its %(count)s requests for this hour. "
+                            "Try again in %(seconds)s seconds.", count=per_hour, seconds=retry_after),
+                          code="rate_limited", retry_after=retry_after)
+
+
+def json_body(*required: str) -> dict:
+    """The request's JSON object; InvalidInput naming the problem if it is not one or lacks a field."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput(_("The request body must be a JSON object."), code="invalid_json")
+    for field in required:
+        if not isinstance(body.get(field), str) or not body[field].strip():
+            raise InvalidInput(_("The field %(field)s is required.", field=field), code="missing_field")
+    return body

@@ -1,0 +1,43 @@
+"""Rate limits for the ways in: per client address and per account or email address."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import request
+
+LOGIN_PER_ADDRESS = "10 per minute; 100 per hour"
+LOGIN_PER_ACCOUNT = "5 per minute; 30 per hour"
+SIGNUP_PER_ADDRESS = "10 per hour"
+EMAIL_PER_ADDRESS = "10 per hour"
+EMAIL_PER_RECIPIENT = "3 per hour"
+SECOND_FACTOR = "5 per minute"
+
+
+def failed_login(response) -> bool:
+    """Whether a login attempt failed: only failures count against the per-account limit."""
+    return response.status_code in (200, 401, 403) and not (response.is_json and "access_token" in (response.json or {}))
+
+
+def submitted(field: str) -> str:
+    """A field from the form or the JSON body, lower-cased, for keying a limit on what was typed."""
+    value = request.form.get(field)
+    if value is None and request.is_json:
+        body = request.get_json(silent=True)
+        value = body.get(field) if isinstance(body, dict) else None
+    return str(value or "").strip().lower()
+
+
+def _hashed(prefix: str, value: str) -> str:
+    # Keys end up in Redis; they need not spell out people's addresses.
+    return f"{prefix}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
+
+
+def account_key() -> str:
+    """The account being logged into, whatever address the attempts come from."""
+    return _hashed("login", submitted("identifier"))
+
+
+def recipient_key() -> str:
+    """The email address a message is asked for."""
+    return _hashed("mailto", submitted("email"))

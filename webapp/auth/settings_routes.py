@@ -1,0 +1,221 @@
+"""The settings page: profile, email, password, two-factor, API keys, sessions and the danger zone.
+
+Each section is a fragment with its own form. An htmx post gets its section back (errors inline,
+status 200); a post without JavaScript gets the whole page.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from .. import audit
+from ..errors import NotFound, ShoeboxError
+from ..extensions import db
+from ..web import is_fragment_request, page_redirect, render
+from . import service, sessions, tokens, twofactor
+from .forms import (ApiKeyForm, ChangeEmailForm, ChangePasswordForm, ConfirmTwoFactorForm, DisableTwoFactorForm,
+                    EmptyForm, PasswordConfirmForm, ProfileForm)
+from .routes import attach_error
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+
+@bp.before_request
+@login_required
+def _logged_in():
+    """Every settings page needs a logged-in user."""
+
+
+def _forms(**posted) -> dict:
+    """A form for every section: the posted one as it came (with its errors), the others fresh."""
+    profile = ProfileForm(formdata=None, obj=current_user, locale=current_user.locale or "")
+    forms = {"profile": profile, "email": ChangeEmailForm(formdata=None), "password": ChangePasswordForm(formdata=None),
+             "api_key": ApiKeyForm(formdata=None), "delete": PasswordConfirmForm(formdata=None),
+             "disable": DisableTwoFactorForm(formdata=None), "empty": EmptyForm(formdata=None)}
+    forms.update(posted)
+    return forms
+
+
+def _section(name: str, new_key: str | None = None, also: tuple[str, ...] = (), **posted):
+    """The section `name` alone for htmx, else the whole settings page."""
+    context = dict(forms=_forms(**posted), new_key=new_key, keys=service.list_api_keys(current_user),
+                   browser_sessions=sessions.active(current_user), current_session=sessions.current_id(),
+                   recovery_left=twofactor.remaining_recovery_codes(current_user) if current_user.has_two_factor else 0)
+    return render("settings/index.html", fragment=f"settings/_{name}.html", also=also, **context)
+
+
+@bp.get("/")
+def index():
+    """All settings on one page."""
+    return _section("profile")
+
+
+@bp.post("/profile")
+def profile():
+    form = ProfileForm()
+    if form.validate_on_submit():
+        try:
+            service.update_profile(current_user, display_name=form.display_name.data,
+                                   username=form.username.data, locale=form.locale.data)
+        except ShoeboxError as error:
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            flash(_("Profile saved."), "success")
+            if not is_fragment_request():
+                return redirect(url_for("settings.index"))
+    return _section("profile", profile=form)
+
+
+@bp.post("/email")
+def email():
+    form = ChangeEmailForm()
+    if form.validate_on_submit():
+        try:
+            service.request_email_change(current_user, form.email.data, form.password.data)
+        except ShoeboxError as error:
+            attach_error(form, error)
+        else:
+            flash(_("We sent a link to %(email)s. Your address changes when you open it.", email=form.email.data),
+                  "success")
+            return _section("email")
+    return _section("email", email=form)
+
+
+@bp.post("/password")
+def password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.change_password(current_user, form.current.data, form.password.data)
+        except ShoeboxError as error:
+            attach_error(form, error)
+        else:
+            sessions.start(current_user)  # this browser stays logged in; every other one is logged out
+            flash(_("Password changed. Every other session and token was logged out."), "success")
+            return _section("password")
+    return _section("password", password=form)
+
+
+@bp.get("/two-factor")
+def two_factor():
+    """Set up two-factor login: scan the QR code, then confirm with a code."""
+    if current_user.has_two_factor:
+        return redirect(url_for("settings.index") + "#two-factor")
+    twofactor.begin_enrolment(current_user)
+    db.session.commit()
+    uri = twofactor.provisioning_uri(current_user)
+    return render("settings/two_factor.html", form=ConfirmTwoFactorForm(), qr=twofactor.qr_data_uri(uri),
+                  secret=current_user.totp_pending_secret)
+
+
+@bp.post("/two-factor")
+def confirm_two_factor():
+    form = ConfirmTwoFactorForm()
+    if form.validate_on_submit() and not current_user.has_two_factor:
+        try:
+            codes = twofactor.confirm_enrolment(current_user, form.code.data)
+        except ShoeboxError as error:
+            form.code.errors.append(error.message)
+        else:
+            _two_factor_changed(True)
+            return render("settings/recovery_codes.html", codes=codes)
+    if current_user.has_two_factor:
+        return redirect(url_for("settings.index"))
+    uri = twofactor.provisioning_uri(current_user)
+    return render("settings/two_factor.html", form=form, qr=twofactor.qr_data_uri(uri),
+                  secret=current_user.totp_pending_secret)
+
+
+@bp.post("/two-factor/disable")
+def disable_two_factor():
+    form = DisableTwoFactorForm()
+    if form.validate_on_submit():
+        if not service.password_matches(current_user, form.password.data):
+            form.password.errors.append(_("The password is not right."))
+        elif not twofactor.verify(current_user, form.code.data):
+            form.code.errors.append(_("That code is not right. Use the newest code from your app."))
+        else:
+            twofactor.disable(current_user)
+            _two_factor_changed(False)
+            flash(_("Two-factor login is off."), "success")
+            return _section("two_factor")
+    return _section("two_factor", disable=form)
+
+
+def _two_factor_changed(enabled: bool) -> None:
+    audit.record("two_factor_enabled" if enabled else "two_factor_disabled", current_user.id)
+    service.notify(current_user, "two_factor_changed", _("Two-factor login changed on your account"), enabled=enabled)
+    db.session.commit()
+
+
+@bp.post("/api-keys")
+def create_api_key():
+    form = ApiKeyForm()
+    if form.validate_on_submit():
+        try:
+            _key, raw = service.create_api_key(current_user, form.name.data)
+        except ShoeboxError as error:
+            attach_error(form, error)
+        else:
+            return _section("api_keys", new_key=raw)
+    return _section("api_keys", api_key=form)
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+def revoke_api_key(key_id: int):
+    if EmptyForm().validate_on_submit():
+        service.revoke_api_key(current_user, key_id)
+        flash(_("The key was revoked; programs using it are refused from now on."), "success")
+    return _section("api_keys")
+
+
+@bp.post("/sessions/<session_id>/revoke")
+def revoke_session(session_id: str):
+    if EmptyForm().validate_on_submit():
+        if session_id == sessions.current_id():
+            sessions.end()
+            return page_redirect(url_for("auth.login"))
+        if not sessions.revoke(current_user, session_id):
+            raise NotFound()
+        audit.record("session_revoked", current_user.id)
+        db.session.commit()
+        flash(_("That browser was logged out."), "success")
+    return _section("sessions")
+
+
+@bp.post("/sessions/revoke-all")
+def revoke_all_sessions():
+    """Log out every browser and API login of this account, then log this browser back in."""
+    if EmptyForm().validate_on_submit():
+        tokens.revoke_everything(current_user, "logout_everywhere")
+        audit.record("logout_everywhere", current_user.id)
+        db.session.commit()
+        sessions.start(current_user)
+        flash(_("Every other browser and API login was logged out."), "success")
+    return _section("sessions")
+
+
+@bp.post("/delete")
+def request_deletion():
+    form = PasswordConfirmForm()
+    if form.validate_on_submit():
+        try:
+            service.request_deletion(current_user, form.password.data)
+        except ShoeboxError as error:
+            form.password.errors.append(error.message)
+        else:
+            return _section("danger", also=("_account_banner.html",))
+    return _section("danger", delete=form)
+
+
+@bp.post("/delete/cancel")
+def cancel_deletion():
+    if EmptyForm().validate_on_submit():
+        service.cancel_deletion(current_user)
+        flash(_("Your account will not be deleted."), "success")
+    if is_fragment_request():
+        return _section("danger", also=("_account_banner.html",))
+    return redirect(url_for("settings.index"), 303)

@@ -1,0 +1,126 @@
+"""Outgoing email: render a message, record it in the outbox, and deliver it over SMTP in the background.
+
+Without mail.host nothing is sent: the message is written to the log and kept in the outbox,
+so a home lab without mail still sees its links.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+
+from flask import Flask, current_app, render_template
+
+from .extensions import db
+from .models import OutboxMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+# One worker: messages go out one after another, and a slow SMTP server never ties up
+# more than one thread however many requests send mail. Python joins it at exit, so a
+# command that sends mail and ends still delivers what it queued.
+_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shoebox-mail")
+_pending: set[Future] = set()
+_pending_lock = threading.Lock()
+
+
+def smtp_configured(app: Flask | None = None) -> bool:
+    """True when mail.host is set, so messages go out over SMTP rather than to the log."""
+    return bool((app or current_app).config["SHOEBOX"]["mail"]["host"])
+
+
+def send(to: str, subject: str, template: str, **context) -> OutboxMessage:
+    """Render templates/mail/<template>.txt and .html, record an OutboxMessage, and deliver it without blocking."""
+    context.update(base_url=current_app.config["SHOEBOX"]["server"]["base_url"], subject=subject)
+    text_body = render_template(f"mail/{template}.txt", **context)
+    html_body = render_template(f"mail/{template}.html", **context)
+    configured = smtp_configured()
+    message = OutboxMessage(to=to, subject=subject, text_body=text_body, html_body=html_body,
+                            status="queued" if configured else "kept", error="")
+    db.session.add(message)
+    # The worker reads the row on its own connection, so it must be committed first; this commits
+    # whatever else the caller has pending too (a token and its email are saved together).
+    db.session.commit()
+    if configured:
+        _queue(message.id, current_app._get_current_object())
+    else:
+        log.info("Email to %s: %s\n%s", to, subject, text_body)
+    return message
+
+
+def wait_for_delivery(timeout: float = 10) -> None:
+    """Block until every queued message of this process has been attempted (tests and the CLI use it)."""
+    with _pending_lock:
+        pending = set(_pending)
+    wait_for_futures(pending, timeout=timeout)
+
+
+def _queue(message_id: int, app: Flask) -> None:
+    future = _worker.submit(_deliver, message_id, app)
+    with _pending_lock:
+        _pending.add(future)
+    future.add_done_callback(_forget)
+
+
+def _forget(future: Future) -> None:
+    with _pending_lock:
+        _pending.discard(future)
+    if future.exception() is not None:  # the outbox itself could not be updated (database gone?)
+        log.error("Email delivery crashed", exc_info=future.exception())
+
+
+def _deliver(message_id: int, app: Flask) -> None:
+    """Send one outbox message and record "sent" or "failed" on its row (runs on the worker)."""
+    with app.app_context():
+        settings = app.config["SHOEBOX"]["mail"]
+        message = db.session.get(OutboxMessage, message_id)
+        if message is None:  # removed from the outbox before its turn came
+            return
+        try:
+            _transmit(_build(message, settings["sender"]), settings)
+        except Exception as exc:  # the worker has no caller to raise to: the failure belongs on the row
+            message.status, message.error = "failed", _one_line(exc)
+            log.warning("Email %s to %s failed: %s", message.id, message.to, message.error)
+        else:
+            message.status, message.error = "sent", ""
+        db.session.commit()
+
+
+def _build(message: OutboxMessage, sender: str) -> EmailMessage:
+    """The MIME message: plain text with an HTML alternative, both UTF-8."""
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = message.to
+    email["Subject"] = message.subject
+    email["Date"] = format_datetime(utcnow())
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    email["Message-ID"] = make_msgid(domain=domain)
+    email.set_content(message.text_body, charset="utf-8")
+    email.add_alternative(message.html_body, subtype="html", charset="utf-8")
+    return email
+
+
+def _transmit(email: EmailMessage, settings: dict) -> None:
+    """Hand the message to the SMTP server, with the connection security and login configured."""
+    host, port, timeout = settings["host"], settings["port"], settings["timeout"]
+    if settings["security"] == "ssl":
+        connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        connection = smtplib.SMTP(host, port, timeout=timeout)
+    with connection as smtp:
+        if settings["security"] == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+        if settings["username"]:
+            smtp.login(settings["username"], settings["password"])
+        smtp.send_message(email)
+
+
+def _one_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or "no details"
+    return f"{type(exc).__name__}: {text}"[:500]
