@@ -349,6 +349,18 @@ def test_forgot_password_is_limited_per_address(api, make_user):
     assert api.post("/auth/forgot-password", {"email": "lee@example.com"}).status_code == 202
 
 
+def test_signup_is_limited_per_address_across_client_addresses(api, admin):
+    statuses = [signup(api, username=f"kim{n}", headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+                for n in range(4)]
+    assert statuses[:1] == [201] and statuses[3] == 429
+
+
+def test_unverified_accounts_can_log_in(api, make_user):
+    make_user(username="kim", verified=False)
+    body = login(api).get_json()
+    assert body["user"]["is_verified"] is False and body["access_token"]
+
+
 def test_login_is_limited_per_account_across_addresses(api, make_user):
     make_user(username="kim")
     statuses = [api.post("/auth/login", {"identifier": "kim", "password": "wrong wrong wrong"},

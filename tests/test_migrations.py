@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
@@ -55,3 +57,17 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(make_app, database_url):
     with app.app_context():
         assert db.session.execute(db.text("PRAGMA journal_mode")).scalar() == "wal"
         assert db.session.execute(db.text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_upgrading_a_populated_database_keeps_its_accounts(app):
+    """0001 -> head on a database that already has rows (NOT NULL columns need server defaults)."""
+    with app.app_context():
+        downgrade(revision="0001_foundation")
+        db.session.execute(db.text(
+            "INSERT INTO users (email, username, display_name, password_hash, role, is_verified, is_blocked, "
+            "storage_used, session_epoch, created_at) VALUES ('old@example.com', 'old', '', 'x', 'user', "
+            ":yes, :no, 0, 0, :now)"), {"yes": True, "no": False, "now": datetime(2026, 1, 1)})
+        db.session.commit()
+        upgrade()
+        row = db.session.execute(db.text("SELECT username, totp_last_step FROM users")).one()
+    assert tuple(row) == ("old", 0)

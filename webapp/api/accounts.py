@@ -50,6 +50,7 @@ def _username_from(email: str) -> str:
 
 @bp.post("/api/v1/auth/signup")
 @limiter.limit(limits.SIGNUP_PER_ADDRESS)
+@limiter.limit(limits.EMAIL_PER_RECIPIENT, key_func=limits.recipient_key)
 def signup():
     body = json_body("email", "password")
     username = body.get("username") or _username_from(service.normalise_email(body["email"]))

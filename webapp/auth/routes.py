@@ -69,6 +69,7 @@ def setup():
 
 @bp.route("/signup", methods=["GET", "POST"])
 @limiter.limit(limits.SIGNUP_PER_ADDRESS, methods=["POST"])
+@limiter.limit(limits.EMAIL_PER_RECIPIENT, methods=["POST"], key_func=limits.recipient_key)
 def signup():
     """Create an account (when registration is open, or with an invite code)."""
     if current_user.is_authenticated:
