@@ -385,3 +385,24 @@ def start_instance(tmp_path):
         except subprocess.TimeoutExpired:
             process.kill()
         process.stdout.close()
+
+
+def multipart(fields: dict) -> tuple[bytes, str]:
+    """A multipart/form-data body and its content type. (Werkzeug's test client spills bodies over
+    500 KB to a temporary file that it never closes; building the body here avoids that.)"""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        if isinstance(value, tuple):
+            data, filename = value
+            header = f'Content-Disposition: form-data; name="{name}"; filename="{_quote(filename)}"\r\n' \
+                     "Content-Type: application/octet-stream\r\n\r\n"
+        else:
+            data, header = str(value).encode(), f'Content-Disposition: form-data; name="{name}"\r\n\r\n'
+        parts.append(f"--{boundary}\r\n".encode() + header.encode() + data + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _quote(filename: str) -> str:
+    return filename.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "%0D").replace("\n", "%0A")

@@ -91,6 +91,17 @@ def check_operations_against_document(app, headers=None, max_examples=25):
     return checked
 
 
+@pytest.fixture(autouse=True)
+def no_dns(monkeypatch):
+    """Generated upload URLs must never reach out: no name server, no public address."""
+    from webapp.media import fetch
+
+    def refuse(host, port):
+        raise fetch.URLUnreachable(f"The host name {host} could not be found.")
+
+    monkeypatch.setattr(fetch, "_resolve", refuse)
+
+
 def test_api_keeps_to_its_document_without_credentials(app):
     checked = check_operations_against_document(app)
     # schemathesis leaves out the document's own URL; everything else must have been exercised.

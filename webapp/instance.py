@@ -11,6 +11,7 @@ DEFAULTS = {
     "registration": "open",
     "unverified_may_upload": True,
     "default_plan": "free",
+    "allow_any_file": False,
 }
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        TypeDecorator, UniqueConstraint)
+from sqlalchemy import false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -66,6 +68,8 @@ class User(UserMixin, db.Model):
     totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
     totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # no TOTP code is accepted twice
     locale: Mapped[str | None] = mapped_column(String(10))
+    keep_location: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    uploads_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     storage_used: Mapped[int] = mapped_column(BigInteger, default=0)
     delete_scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
@@ -246,3 +250,64 @@ class OutboxMessage(db.Model):
     status: Mapped[str] = mapped_column(String(10))  # "queued", "sent", "failed", or "kept" (no SMTP configured)
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Media(db.Model):
+    """An uploaded photo or file. The id is random and unguessable: it is the public name in URLs."""
+
+    __tablename__ = "media"
+    __table_args__ = (Index("ix_media_user_created", "user_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(22), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))  # "image" or "file"
+    original_name: Mapped[str] = mapped_column(String(255))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    ext: Mapped[str] = mapped_column(String(10))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer, default=1)
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    camera: Mapped[str] = mapped_column(String(120), default="")
+    lens: Mapped[str] = mapped_column(String(120), default="")
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    placeholder: Mapped[str] = mapped_column(String(9), default="")
+    title: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    views: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Variant(db.Model):
+    """A derived image (thumbnail, preset size or transformation), cached in storage under its spec."""
+
+    __tablename__ = "variants"
+    __table_args__ = (UniqueConstraint("media_id", "spec"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    media_id: Mapped[str] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    spec: Mapped[str] = mapped_column(String(200))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DailyUsage(db.Model):
+    """What one account used on one UTC day; each counter only ever changes by one conditional UPDATE."""
+
+    __tablename__ = "daily_usage"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    uploads: Mapped[int] = mapped_column(Integer, default=0)
+    transforms: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,6 +1,23 @@
-"""Plans and their limits. A limit of 0 means unlimited."""
+"""Plans, and the counters that hold them: each check-and-take is one conditional SQL statement.
+
+Daily counters live in daily_usage, keyed by (user, UTC day): a new day is a new row, so nothing
+ever resets them. Storage is a running total on the user, changed by conditional UPDATEs. A limit
+of 0 means unlimited. Concurrent requests can never take more than the limit, on SQLite (writes
+are serialised) and on PostgreSQL (the UPDATE re-checks its WHERE on the locked row).
+"""
 
 from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Literal
+
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .errors import RateLimited, TooLarge
+from .extensions import db
+from .models import DailyUsage, User, utcnow
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -13,3 +30,98 @@ SEEDED_PLANS = {
     "unlimited": dict(max_upload_bytes=0, uploads_per_day=0, transforms_per_day=0,
                       storage_bytes=0, api_requests_per_hour=0),
 }
+
+Counter = Literal["uploads", "transforms"]
+
+
+class QuotaExceeded(RateLimited):
+    """A daily counter or the storage allowance is used up; says which and when it resets."""
+
+    code = "quota_exceeded"
+
+
+def today(now: datetime | None = None) -> date:
+    """The UTC day that `now` falls on."""
+    return (now or utcnow()).astimezone(timezone.utc).date()
+
+
+def seconds_to_midnight(now: datetime | None = None) -> int:
+    """Seconds until the next UTC day begins (what Retry-After says for daily counters)."""
+    now = (now or utcnow()).astimezone(timezone.utc)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
+    return max(1, int((midnight - now).total_seconds() + 0.999))
+
+
+def _ensure_row(user_id: int, day: date) -> None:
+    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    db.session.execute(insert(DailyUsage).values(user_id=user_id, day=day, uploads=0, transforms=0,
+                                                  bytes_in=0, bytes_out=0)
+                       .on_conflict_do_nothing(index_elements=["user_id", "day"]))
+
+
+def take(user_id: int, counter: Counter, limit: int, amount: int = 1, now: datetime | None = None) -> int:
+    """Take `amount` from today's `counter` if that stays within `limit` (0: unlimited); commits.
+
+    Returns the counter's new value; raises QuotaExceeded with Retry-After to the next UTC day.
+    """
+    day = today(now)
+    _ensure_row(user_id, day)
+    column = getattr(DailyUsage, counter)
+    statement = (update(DailyUsage).where(DailyUsage.user_id == user_id, DailyUsage.day == day)
+                 .values({counter: column + amount}).returning(column))
+    if limit > 0:
+        statement = statement.where(column + amount <= limit)
+    value = db.session.execute(statement).scalar()
+    db.session.commit()
+    if value is None:
+        messages = {"uploads": _("You have used today's %(limit)s uploads; more are possible after midnight UTC.",
+                                 limit=limit),
+                    "transforms": _("You have used today's %(limit)s transformations; more are possible after "
+                                    "midnight UTC.", limit=limit)}
+        raise QuotaExceeded(messages[counter], code=f"{counter[:-1]}_quota_exceeded",
+                            retry_after=seconds_to_midnight(now))
+    return value
+
+
+def give_back(user_id: int, counter: Counter, amount: int = 1, day: date | None = None) -> None:
+    """Return units taken by take() for work that then failed; commits."""
+    column = getattr(DailyUsage, counter)
+    db.session.execute(update(DailyUsage)
+                       .where(DailyUsage.user_id == user_id, DailyUsage.day == (day or today()), column >= amount)
+                       .values({counter: column - amount}))
+    db.session.commit()
+
+
+def used_today(user_id: int, now: datetime | None = None) -> DailyUsage:
+    """Today's counters for the user (zeros when nothing was used yet)."""
+    row = db.session.get(DailyUsage, (user_id, today(now)))
+    return row or DailyUsage(user_id=user_id, day=today(now), uploads=0, transforms=0, bytes_in=0, bytes_out=0)
+
+
+def reserve_storage(user_id: int, size: int, limit: int) -> None:
+    """Add `size` bytes to the user's storage if it fits in `limit` (0: unlimited); commits."""
+    statement = update(User).where(User.id == user_id).values(storage_used=User.storage_used + size)
+    if limit > 0:
+        statement = statement.where(User.storage_used + size <= limit)
+    reserved = db.session.execute(statement).rowcount == 1
+    db.session.commit()
+    if not reserved:
+        raise TooLarge(_("This upload does not fit in your storage allowance of %(limit)s.",
+                         limit=_human(limit)), code="storage_quota_exceeded")
+
+
+def release_storage(user_id: int, size: int) -> None:
+    """Give `size` bytes of storage back (a deleted file, or an upload that failed); commits."""
+    db.session.execute(update(User).where(User.id == user_id)
+                       .values(storage_used=User.storage_used - size))
+    db.session.commit()
+
+
+def storage_used(user_id: int) -> int:
+    return db.session.scalar(select(User.storage_used).where(User.id == user_id)) or 0
+
+
+def _human(size: int) -> str:
+    from .i18n import human_size
+
+    return human_size(size)

@@ -104,6 +104,9 @@ def init_app(app: Flask) -> None:
     from .auth.sessions import device_label
 
     app.jinja_env.filters["device_label"] = device_label
+    from .i18n import human_size
+
+    app.jinja_env.filters["human_size"] = human_size
 
 
 def _template_globals() -> dict:

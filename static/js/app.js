@@ -42,6 +42,18 @@
       setTimeout(function () { flash.remove(); }, 6000);
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { fadeFlashes(document); });
-  document.addEventListener("htmx:load", function (event) { fadeFlashes(event.detail.elt.parentNode || document); });
+  // Gallery tiles show the photo's main colour until the thumbnail arrives (set through
+  // CSSOM: our CSP forbids style attributes).
+  function paintPlaceholders(root) {
+    root.querySelectorAll("img[data-placeholder]").forEach(function (img) {
+      if (/^#[0-9a-f]{6}$/i.test(img.dataset.placeholder)) img.style.backgroundColor = img.dataset.placeholder;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { fadeFlashes(document); paintPlaceholders(document); });
+  document.addEventListener("htmx:load", function (event) {
+    var root = event.detail.elt.parentNode || document;
+    fadeFlashes(root);
+    paintPlaceholders(root);
+  });
 })();

@@ -1,17 +1,131 @@
-"""The gallery and everything a person does with their photos."""
+"""The gallery, uploading in the browser, and every URL that serves a photo. All go through get_media_for()."""
 
 from __future__ import annotations
 
-from flask import Blueprint
-from flask_login import login_required
+import tempfile
+from pathlib import Path
 
-from ..web import render
+from flask import Blueprint, current_app, g, jsonify, request
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select, update
+
+from .. import quota
+from ..errors import InvalidInput
+from ..extensions import db
+from ..models import Media, User
+from ..web import absolute_url, render
+from . import service
+from .serving import send_blob
 
 bp = Blueprint("media", __name__)
+
+
+def viewer() -> User | None:
+    """Who is asking: the browser's session, or an API token/key on the request (ShareX, scripts)."""
+    if current_user.is_authenticated:
+        return current_user._get_current_object()
+    if "Authorization" in request.headers or "X-API-Key" in request.headers:
+        from ..api.auth import authenticate_request
+
+        return authenticate_request()
+    return None
 
 
 @bp.get("/")
 @login_required
 def gallery():
     """The person's photos, newest first."""
-    return render("media/gallery.html")
+    items = db.session.scalars(select(Media).where(Media.user_id == current_user.id)
+                               .order_by(Media.created_at.desc(), Media.id.desc()).limit(200)).all()
+    return render("media/gallery.html", items=items, usage=quota.used_today(current_user.id))
+
+
+@bp.get("/i/<media_id>")
+@bp.get("/i/<media_id>.<ext>")
+def original(media_id: str, ext: str | None = None):
+    """The file itself, or a preset size (?size=thumb|small|medium|large); ?download=1 to save it."""
+    media = service.get_media_for(viewer(), media_id)
+    size = request.args.get("size")
+    download = request.args.get("download") in {"1", "true", "yes"}
+    if size and media.kind == "image":
+        if size not in service.PRESETS:
+            raise InvalidInput(_("size must be one of thumb, small, medium or large."), code="unknown_size")
+        variant = service.preset(media, size)
+        return send_blob(variant.storage_key, size=variant.size, mimetype=variant.mime_type,
+                         etag=f"{media.sha256[:16]}-{size}", last_modified=variant.created_at,
+                         public=media.is_public, filename=_download_name(media, "webp"), attachment=download)
+    _count_view(media)
+    return send_blob(media.storage_key, size=media.size, mimetype=media.mime_type, etag=media.sha256,
+                     last_modified=media.created_at, public=media.is_public, filename=_download_name(media),
+                     attachment=download or media.kind != "image")
+
+
+def _download_name(media: Media, ext: str | None = None) -> str:
+    name = media.original_name
+    ext = ext or media.ext
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return f"{stem}.{ext}" if ext else name
+
+
+def _count_view(media: Media) -> None:
+    who = viewer_id()
+    if who != media.user_id and request.method == "GET" and "Range" not in request.headers:
+        db.session.execute(update(Media).where(Media.id == media.id).values(views=Media.views + 1))
+        db.session.commit()
+
+
+def viewer_id() -> int | None:
+    user = g.get("api_user") or (current_user if current_user.is_authenticated else None)
+    return user.id if user is not None else None
+
+
+@bp.get("/info/<media_id>")
+def info(media_id: str):
+    """Public JSON facts about a public image (404 for private ones, to everyone but the owner)."""
+    from ..api.images import image_json
+
+    return jsonify(image_json(service.get_media_for(viewer(), media_id)))
+
+
+@bp.get("/embed/<media_id>")
+def embed(media_id: str):
+    """Ready-to-copy direct link, HTML, Markdown and BBCode, with preview tags for chat apps."""
+    media = service.get_media_for(viewer(), media_id)
+    direct = absolute_url("media.original", media_id=media.id, ext=media.ext)
+    page = absolute_url("media.embed", media_id=media.id)
+    alt = media.title or media.original_name
+    response = render("media/embed.html", media=media, direct=direct, page=page, alt=alt,
+                      codes=embed_codes(direct, alt),
+                      thumb=absolute_url("media.original", media_id=media.id) + "?size=medium")
+    # Other sites may frame the embed page; everything else stays unframeable.
+    response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' data:; style-src 'self'; " \
+                                                  "script-src 'self'; frame-ancestors *"
+    return response
+
+
+def embed_codes(direct: str, alt: str) -> dict:
+    """The snippets people paste elsewhere, each escaped for its own syntax."""
+    import html
+
+    markdown_alt = alt.replace("\\", "").replace("[", "").replace("]", "")
+    return {"direct": direct, "html": f'<img src="{html.escape(direct)}" alt="{html.escape(alt)}">',
+            "markdown": f"![{markdown_alt}]({direct})", "bbcode": f"[img]{direct}[/img]"}
+
+
+@bp.route("/upload", methods=["GET", "POST"])
+@login_required
+def upload():
+    """The upload page; POST takes one file (the page sends each file on its own, with progress)."""
+    if request.method == "GET":
+        return render("media/upload.html", usage=quota.used_today(current_user.id), plan=current_user.plan)
+    from ..api.images import image_json, receive_upload
+
+    media = receive_upload(current_user._get_current_object())
+    return jsonify(image_json(media)), 201
+
+
+def work_dir() -> Path:
+    path = Path(current_app.config["SHOEBOX"]["data_dir"]) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=path))

@@ -1,0 +1,366 @@
+"""The upload pipeline and serving, end to end through the API, with real photos and broken files."""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from PIL import Image
+
+from tests.conftest import CORPUS, STRONG_PASSWORD, corpus_file, multipart
+
+FORMATS = ["hopper.jpg", "hopper.png", "hopper.gif", "hopper.webp", "hopper.avif", "hopper.bmp", "hopper.tif",
+           "animated-5-frames.gif", "animated-42-frames.webp"]
+BROKEN = ["broken.png", "broken_data_stream.png", "truncated_image.png", "decompression_bomb.gif"]
+
+
+def make_jpeg(size=(64, 48), colour=(200, 30, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def kim(app, make_user):
+    """A logged-in API client for the user kim: kim.upload(...), kim.get(...)."""
+    user_id = make_user(email="kim@example.com", username="kim")
+    client = app.test_client()
+    token = client.post("/api/v1/auth/login", json={"identifier": "kim", "password": STRONG_PASSWORD}) \
+        .get_json()["access_token"]
+
+    class Kim:
+        id = user_id
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def upload(self, data: bytes, name="photo.jpg", field="file", **form):
+            body, content_type = multipart({field: (data, name), **form})
+            return client.post("/api/v1/images", headers=self.headers, data=body, content_type=content_type)
+
+        def upload_json(self, body):
+            return client.post("/api/v1/images", headers=self.headers, json=body)
+
+        def get(self, path, **kwargs):
+            return client.get(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+        def delete(self, path):
+            return client.delete(path, headers=self.headers)
+    return Kim()
+
+
+def stored_keys(app) -> list[str]:
+    from webapp.extensions import blob_store
+
+    with app.app_context():
+        return list(blob_store().keys())
+
+
+def media_count(app) -> int:
+    from webapp.extensions import db
+    from webapp.models import Media
+
+    with app.app_context():
+        return db.session.scalar(db.select(db.func.count()).select_from(Media))
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+# --- accepted formats ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_every_format_is_accepted_and_served_with_thumbnails(app, kim, name):
+    data = corpus_file("formats", name).read_bytes()
+    response = kim.upload(data, name)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    with Image.open(corpus_file("formats", name)) as original:
+        assert (body["width"], body["height"]) == original.size
+    assert body["url"].startswith("http://shoebox.test/i/") and body["thumbnail_url"].endswith("?size=thumb")
+    served = kim.get(f"/i/{body['id']}")
+    assert served.status_code == 200 and served.mimetype == body["mime_type"]
+    thumb = decode(kim.get(f"/i/{body['id']}?size=thumb").data)
+    assert max(thumb.size) <= 400 and thumb.format == "WEBP"
+
+
+def test_heic_from_an_iphone_is_accepted(app, kim):
+    body = kim.upload(corpus_file("photos", "IMG_5195.HEIC").read_bytes(), "IMG_5195.HEIC").get_json()
+    assert body["width"] and body["height"]
+    assert decode(kim.get(f"/i/{body['id']}?size=medium").data).format == "WEBP"
+
+
+def test_animation_is_kept(app, kim):
+    body = kim.upload(corpus_file("formats", "animated-5-frames.gif").read_bytes(), "a.gif").get_json()
+    assert getattr(decode(kim.get(f"/i/{body['id']}").data), "n_frames", 1) == 5
+
+
+@pytest.mark.parametrize("orientation", range(9))
+def test_every_exif_orientation_comes_back_upright(app, kim, orientation):
+    body = kim.upload(corpus_file("orientation", f"Landscape_{orientation}.jpg").read_bytes(), "l.jpg").get_json()
+    for url in (f"/i/{body['id']}", f"/i/{body['id']}?size=thumb"):
+        image = decode(kim.get(url).data)
+        assert image.width > image.height, url
+        assert image.getexif().get(0x0112, 1) == 1
+
+
+@pytest.mark.parametrize("name", ["DSCN0010.jpg", "IMG_5195.HEIC"])
+def test_gps_is_removed_by_default(app, kim, name):
+    if not CORPUS.is_dir():
+        pytest.skip("corpus missing")
+    body = kim.upload(corpus_file("photos", name).read_bytes(), name).get_json()
+    served = decode(kim.get(f"/i/{body['id']}").data)
+    assert not served.getexif().get_ifd(0x8825)
+    assert "GPS" not in str(served.info.get("exif", b""))
+
+
+def test_camera_and_date_are_extracted(app, kim):
+    body = kim.upload(corpus_file("photos", "Canon_40D.jpg").read_bytes(), "Canon_40D.jpg").get_json()
+    assert "Canon" in body["metadata"]["camera"] and body["metadata"]["taken_at"].startswith("2008")
+
+
+def test_corrupt_exif_is_accepted(app, kim):
+    assert kim.upload(corpus_file("oddexif", "corrupted-exif.jpg").read_bytes(), "odd.jpg").status_code == 201
+
+
+# --- refused input leaves nothing behind -------------------------------------------------------
+
+@pytest.mark.parametrize("name", BROKEN)
+def test_broken_files_are_refused_with_a_sentence_and_nothing_stored(app, kim, name):
+    response = kim.upload(corpus_file("broken", name).read_bytes(), name)
+    assert response.status_code in (400, 413, 415)
+    assert response.get_json()["error"]["message"].endswith(".")
+    assert media_count(app) == 0 and stored_keys(app) == []
+
+
+@pytest.mark.parametrize("data, name", [
+    (b"", "empty.jpg"),
+    (b"<!doctype html><script>alert(1)</script>", "photo.jpg"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "photo.svg"),
+    (b"%PDF-1.4\n1 0 obj\n", "photo.jpg"),
+    (b"#!/bin/sh\nrm -rf /\n", "photo.jpg"),
+])
+def test_non_images_are_refused_whatever_their_name(app, kim, data, name):
+    response = kim.upload(data, name)
+    assert response.status_code in (400, 415)
+    assert media_count(app) == 0 and stored_keys(app) == []
+
+
+def test_missing_file_field_is_a_clear_400(kim):
+    response = kim.upload(make_jpeg(), field="picture")
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "missing_file"
+
+
+def test_the_image_field_name_works_too(kim):
+    assert kim.upload(make_jpeg(), field="image").status_code == 201
+
+
+def test_over_the_plan_size_is_413_before_the_body_is_read(app, kim):
+    from webapp.extensions import db
+    from webapp.models import Plan
+
+    with app.app_context():
+        db.session.scalar(db.select(Plan).where(Plan.name == "free")).max_upload_bytes = 1000
+        db.session.commit()
+    response = kim.upload(make_jpeg((400, 400), (1, 2, 3)) + b"\0" * 200_000)
+    assert response.status_code == 413 and response.get_json()["error"]["code"] == "file_too_large"
+    assert stored_keys(app) == []
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd.jpg", "a\x00b.jpg", "evil\r\nX-Header: 1.jpg",
+                                  'quote".jpg', "<img src=x onerror=alert(1)>.jpg", "photo\u202egnp.jpg"])
+def test_hostile_filenames_are_display_text_only(app, kim, name):
+    body = kim.upload(make_jpeg(), name).get_json()
+    assert "/" not in body["original_name"] and "\x00" not in body["original_name"]
+    assert "\r" not in body["original_name"] and "\u202e" not in body["original_name"]
+    download = kim.get(f"/i/{body['id']}?download=1")
+    disposition = download.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;") and "\r" not in disposition and "\n" not in disposition
+    assert all(key.startswith(("originals/", "variants/")) and ".." not in key for key in stored_keys(app))
+
+
+def test_parallel_uploads_never_exceed_the_daily_limit(app, kim):
+    from webapp.extensions import db
+    from webapp.models import Plan
+
+    with app.app_context():
+        db.session.scalar(db.select(Plan).where(Plan.name == "free")).uploads_per_day = 5
+        db.session.commit()
+    data = make_jpeg()
+
+    def attempt(n):
+        with app.test_client() as client:
+            return client.post("/api/v1/images", headers=kim.headers, content_type="multipart/form-data",
+                               data={"file": (io.BytesIO(data), f"{n}.jpg")}).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(attempt, range(12)))
+    assert statuses.count(201) == 5 and statuses.count(429) == 7
+    assert media_count(app) == 5
+    limited = kim.upload(data)
+    assert limited.get_json()["error"]["code"] == "upload_quota_exceeded" and int(limited.headers["Retry-After"]) > 0
+
+
+def test_storage_down_is_503_and_leaves_nothing(make_app, make_user):
+    app = make_app(storage={"url": "s3://shoebox/x", "endpoint_url": "http://127.0.0.1:9", "key": "k", "secret": "s"})
+    with app.app_context():
+        from webapp.auth import service
+
+        service.create_user("kim@example.com", "kim", STRONG_PASSWORD, verified=True)
+    client = app.test_client()
+    token = client.post("/api/v1/auth/login", json={"identifier": "kim", "password": STRONG_PASSWORD}) \
+        .get_json()["access_token"]
+    response = client.post("/api/v1/images", headers={"Authorization": f"Bearer {token}"},
+                           data={"file": (io.BytesIO(make_jpeg()), "a.jpg")}, content_type="multipart/form-data")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "storage_unavailable"
+    quota = client.get("/api/v1/quota", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert quota["uploads"]["used"] == 0 and quota["storage"]["used"] == 0
+    assert media_count(app) == 0
+
+
+def test_a_database_failure_after_the_blobs_were_written_removes_them(app, kim, monkeypatch):
+    from webapp import audit
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(audit, "record", broken)
+    response = kim.upload(make_jpeg())
+    assert response.status_code == 500
+    assert stored_keys(app) == [] and media_count(app) == 0
+    quota = kim.get("/api/v1/quota").get_json()
+    assert quota["uploads"]["used"] == 0 and quota["storage"]["used"] == 0
+
+
+# --- serving ---------------------------------------------------------------------------------
+
+def test_private_images_are_404_to_everyone_else_on_every_route(app, kim, make_user):
+    body = kim.upload(make_jpeg()).get_json()
+    assert body["is_public"] is False
+    stranger = app.test_client()
+    for path in (f"/i/{body['id']}", f"/i/{body['id']}.jpg", f"/i/{body['id']}?size=thumb",
+                 f"/i/{body['id']}?size=large", f"/i/{body['id']}?download=1", f"/info/{body['id']}",
+                 f"/embed/{body['id']}"):
+        assert stranger.get(path).status_code == 404, path
+        assert kim.get(path).status_code == 200, path
+    make_user(username="lee")
+    lee = app.test_client()
+    token = lee.post("/api/v1/auth/login", json={"identifier": "lee", "password": STRONG_PASSWORD}).get_json()["access_token"]
+    for path in (f"/i/{body['id']}", f"/api/v1/images/{body['id']}"):
+        assert lee.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 404
+    assert lee.delete(f"/api/v1/images/{body['id']}", headers={"Authorization": f"Bearer {token}"}).status_code == 404
+
+
+def test_public_images_are_served_to_anyone_with_caching_and_ranges(app, kim):
+    body = kim.upload(make_jpeg(), is_public="true").get_json()
+    anyone = app.test_client()
+    first = anyone.get(f"/i/{body['id']}")
+    assert first.status_code == 200 and "public" in first.headers["Cache-Control"]
+    assert first.headers["ETag"] and first.headers["Last-Modified"]
+    assert first.headers["X-Content-Type-Options"] == "nosniff"
+    again = anyone.get(f"/i/{body['id']}", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    part = anyone.get(f"/i/{body['id']}", headers={"Range": "bytes=0-9"})
+    assert part.status_code == 206 and len(part.data) == 10
+    assert anyone.get(f"/info/{body['id']}").get_json()["id"] == body["id"]
+
+
+def test_private_images_are_cached_privately(kim):
+    body = kim.upload(make_jpeg()).get_json()
+    assert "private" in kim.get(f"/i/{body['id']}").headers["Cache-Control"]
+
+
+def test_unknown_size_is_a_clear_400(kim):
+    body = kim.upload(make_jpeg()).get_json()
+    response = kim.get(f"/i/{body['id']}?size=9000x9000", headers={"Accept": "application/json"})
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "unknown_size"
+
+
+def test_embed_page_offers_codes_and_previews(app, kim):
+    body = kim.upload(make_jpeg(), is_public="true", title='Sun "set" <b>').get_json()
+    page = app.test_client().get(f"/embed/{body['id']}").get_data(as_text=True)
+    assert 'property="og:image"' in page and "[img]" in page and "![Sun" in page
+    assert "<b>" not in page
+
+
+def test_delete_removes_row_blobs_and_gives_storage_back(app, kim):
+    body = kim.upload(make_jpeg()).get_json()
+    kim.get(f"/i/{body['id']}?size=small")
+    assert kim.get("/api/v1/quota").get_json()["storage"]["used"] == body["size"]
+    assert kim.delete(f"/api/v1/images/{body['id']}").status_code == 204
+    assert stored_keys(app) == [] and kim.get(f"/i/{body['id']}").status_code == 404
+    assert kim.get("/api/v1/quota").get_json()["storage"]["used"] == 0
+
+
+def test_quota_reports_plan_counters_and_reset(kim):
+    kim.upload(make_jpeg())
+    body = kim.get("/api/v1/quota").get_json()
+    assert body["plan"] == "free" and body["uploads"]["used"] == 1 and body["uploads"]["limit"] == 200
+    assert body["transforms"]["limit"] == 20 and body["resets_at"].endswith("+00:00")
+
+
+def test_list_pages_with_a_cursor(kim):
+    ids = [kim.upload(make_jpeg(colour=(n, n, n))).get_json()["id"] for n in range(5)]
+    first = kim.get("/api/v1/images?limit=2").get_json()
+    second = kim.get(f"/api/v1/images?limit=2&cursor={first['next_cursor']}").get_json()
+    third = kim.get(f"/api/v1/images?limit=2&cursor={second['next_cursor']}").get_json()
+    seen = [i["id"] for page in (first, second, third) for i in page["items"]]
+    assert seen == list(reversed(ids)) and third["next_cursor"] is None
+    assert kim.get("/api/v1/images?limit=0").status_code == 400
+    assert kim.get("/api/v1/images?cursor=nonsense!").status_code == 400
+
+
+# --- from a URL ------------------------------------------------------------------------------
+
+@pytest.fixture
+def picture_server():
+    """A local HTTP server with one JPEG at /photo.jpg."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    data = make_jpeg((120, 80))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/photo.jpg" else 404)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(data) if self.path == "/photo.jpg" else 0))
+            self.end_headers()
+            if self.path == "/photo.jpg":
+                self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_upload_from_a_url_goes_through_the_same_pipeline(make_app, make_user, picture_server):
+    app = make_app(security={"allow_private_fetch": True})
+    from webapp.auth import service
+
+    with app.app_context():
+        service.create_user("kim@example.com", "kim", STRONG_PASSWORD, verified=True)
+    client = app.test_client()
+    token = client.post("/api/v1/auth/login", json={"identifier": "kim", "password": STRONG_PASSWORD}).get_json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    response = client.post("/api/v1/images", headers=headers, json={"url": picture_server + "/photo.jpg"})
+    assert response.status_code == 201
+    assert (response.get_json()["width"], response.get_json()["original_name"]) == (120, "photo.jpg")
+    missing = client.post("/api/v1/images", headers=headers, json={"url": picture_server + "/nothing.jpg"})
+    assert missing.status_code == 400 and missing.get_json()["error"]["code"] == "url_status"
+
+
+def test_upload_from_a_private_address_is_refused(kim, picture_server):
+    for url in (picture_server + "/photo.jpg", "http://169.254.169.254/latest/meta-data/", "file:///etc/passwd"):
+        response = kim.upload_json({"url": url})
+        assert response.status_code == 400, url
+        assert response.get_json()["error"]["code"] in {"url_forbidden", "url_invalid"}

@@ -1,0 +1,441 @@
+"""Images in, images out: probe, normalise, metadata, thumbnails. Pillow only; no Flask, no HTTP.
+
+Every function takes paths and plain values. The type of a file is decided by its content, never by
+its name. Pillow's warnings are handled here on purpose: a decompression-bomb warning is an error,
+and the warnings Pillow gives for odd but readable metadata (UserWarning) are ignored.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pillow_heif
+from PIL import ExifTags, Image, ImageOps, ImageSequence, JpegImagePlugin, features
+
+pillow_heif.register_heif_opener()
+
+ACCEPTED = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif"),
+            "WEBP": ("image/webp", "webp"), "AVIF": ("image/avif", "avif"), "HEIF": ("image/heic", "heic"),
+            "BMP": ("image/bmp", "bmp"), "TIFF": ("image/tiff", "tif")}
+_OPENERS = [f for f in ACCEPTED if f != "AVIF" or features.check("avif")]
+# MPO is how Pillow's JPEG opener names a JPEG carrying extra pictures (phones, 3D cameras).
+_CANONICAL = {"MPO": "JPEG"}
+_ANIMATED_FORMATS = {"GIF", "WEBP", "AVIF", "PNG"}
+_RESAVE_OPTIONS = {"JPEG": {"quality": 95}, "PNG": {}, "GIF": {}, "BMP": {},
+                   "WEBP": {"lossless": True, "method": 4}, "AVIF": {"quality": 90, "speed": 6},
+                   "TIFF": {"compression": "raw"}}  # libtiff's compressors cannot write EXIF sub-directories
+_TIFF_DESCRIPTIVE_TAGS = {ExifTags.Base.ImageDescription, ExifTags.Base.Make, ExifTags.Base.Model,
+                          ExifTags.Base.Software, ExifTags.Base.DateTime, ExifTags.Base.Artist,
+                          ExifTags.Base.Copyright, ExifTags.Base.Orientation}
+HEIF_AS_JPEG_QUALITY = 92
+_XMP_LOCATION = re.compile(rb"GPSLatitude|GPSLongitude|LocationCreated|LocationShown|photoshop:City"
+                           rb"|Iptc4xmpCore:Location|Iptc4xmpCore:Sublocation")
+_NOT_IMAGES = ((b"%PDF", "PDF documents are not accepted as images."),
+               (b"#!", "Scripts are not accepted as images."),
+               (b"PK\x03\x04", "Archives are not accepted as images."))
+_MAKER_SUFFIX = re.compile(r"[\s,]+(imaging|optical|electronics?|corporation|corp\.?|company"
+                           r"|co\.?|ltd\.?|inc\.?)\b.*$", re.IGNORECASE)
+
+
+class ImageError(Exception):
+    """An upload Shoebox cannot keep as an image; `code` names the reason, `message` says it."""
+
+    code = "image_error"
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+
+
+class UnsupportedImage(ImageError):
+    """Not an image type Shoebox accepts (HTML, SVG, PDF, a script, an unknown or empty file)."""
+
+    code = "unsupported_image"
+
+
+class CorruptImage(ImageError):
+    """Looks like an accepted image type but cannot be decoded."""
+
+    code = "corrupt_image"
+
+
+class ImageTooLarge(ImageError):
+    """Too many pixels or frames, or a decompression bomb."""
+
+    code = "image_too_large"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds checked from the header, before any pixel is decoded."""
+
+    max_pixels: int = 100_000_000
+    max_frames: int = 1000
+    max_side: int = 30_000
+    max_animation_pixels: int = 1_000_000_000  # frames x width x height: decoding time of an animation
+
+
+@dataclass
+class ProbeResult:
+    """What an accepted image is; width and height as displayed (EXIF orientation applied)."""
+
+    format: str
+    mime_type: str
+    ext: str
+    width: int
+    height: int
+    frames: int
+    animated: bool
+    orientation: int
+    has_location: bool
+
+
+@dataclass
+class PhotoMetadata:
+    """Facts from EXIF.
+
+    `taken_at` is always timezone-aware UTC. With the photo's recorded UTC offset it is the true
+    instant; without one (most cameras) it is the camera's wall-clock time labelled UTC, so that
+    "15:56" on the camera is shown as 15:56, never shifted by the server's zone.
+    """
+
+    taken_at: datetime | None
+    camera: str
+    lens: str
+    latitude: float | None
+    longitude: float | None
+
+
+# --- what a file is ----------------------------------------------------------------------------
+
+def sniff_is_image(head: bytes) -> bool:
+    """Whether the first bytes of a file carry the signature of an accepted image format."""
+    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*",
+                        b"II+\x00", b"MM\x00+")):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    if head[4:8] == b"ftyp":
+        return head[8:12] in {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1",
+                              b"msf1"}
+    # "BM" alone is too common a start for text; a BMP header size follows at byte 14.
+    return head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in {12, 40, 52, 56, 64, 108, 124}
+
+
+def _refuse_known_non_images(head: bytes) -> None:
+    if not head:
+        raise UnsupportedImage("The file is empty.", code="empty_file")
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n\x0c")
+    if start.startswith(b"<"):
+        raise UnsupportedImage("HTML, SVG and other markup files are not accepted as images.")
+    for magic, message in _NOT_IMAGES:
+        if start.startswith(magic):
+            raise UnsupportedImage(message)
+
+
+@contextmanager
+def _opened(path: str | Path):
+    """Open with the accepted formats only, bomb warnings raised and metadata warnings ignored."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path, formats=_OPENERS) as im:
+            yield im
+
+
+def probe(path: str | Path, limits: Limits = Limits()) -> ProbeResult:
+    """Identify an uploaded file by its content, check its limits, then decode it fully."""
+    with open(path, "rb") as file:
+        head = file.read(64)
+    _refuse_known_non_images(head)
+    try:
+        with _opened(path) as im:
+            fmt = _CANONICAL.get(im.format, im.format)
+            frames = _check_limits(im, fmt, limits)
+            _decode(im, frames)  # first: reading a PNG's EXIF may decode it, and must not hide an error
+            orientation, has_location = _orientation(im), _has_location(im)
+            width, height = im.size
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge("The image has too many pixels to be processed safely.") from exc
+    except Exception as exc:  # whatever a decoder raises on untrusted bytes: the signature decides what it was
+        if sniff_is_image(head):
+            raise CorruptImage("The image is damaged or incomplete and cannot be read.") from exc
+        raise UnsupportedImage("The file is not an image type Shoebox accepts.") from exc
+    if orientation >= 5:
+        width, height = height, width
+    mime_type, ext = ACCEPTED[fmt]
+    return ProbeResult(fmt, mime_type, ext, width, height, frames, frames > 1, orientation, has_location)
+
+
+def _check_limits(im: Image.Image, fmt: str, limits: Limits) -> int:
+    """Refuse oversized images from their header; return the number of frames to show."""
+    width, height = im.size
+    if width * height > limits.max_pixels or max(width, height) > limits.max_side:
+        raise ImageTooLarge(f"The image is {width}x{height} pixels, more than Shoebox accepts.")
+    frames = im.n_frames if fmt in _ANIMATED_FORMATS and getattr(im, "is_animated", False) else 1
+    if frames > limits.max_frames or frames * width * height > limits.max_animation_pixels:
+        raise ImageTooLarge(f"The animation has {frames} frames, more than Shoebox accepts.")
+    return frames
+
+
+def _decode(im: Image.Image, frames: int) -> None:
+    for frame in range(frames):
+        im.seek(frame)
+        im.load()
+    im.seek(0)
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation still to apply: HEIF and TIFF readers turn the image themselves (then 1)."""
+    value = _orientation_tag(im)
+    return value if value in range(1, 9) else 1
+
+
+def _orientation_tag(im: Image.Image) -> int | None:
+    try:
+        return im.getexif().get(ExifTags.Base.Orientation)
+    except Exception:
+        return None
+
+
+def _has_location(im: Image.Image) -> bool:
+    try:
+        gps = im.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    except Exception:
+        gps = {}
+    # A GPS directory holding only its version number (Canon does this) says nothing about where.
+    if any(tag != ExifTags.GPS.GPSVersionID for tag in gps):
+        return True
+    return bool(_XMP_LOCATION.search(_xmp(im) or b""))
+
+
+def _xmp(im: Image.Image) -> bytes | None:
+    value = im.info.get("xmp")
+    return value.encode() if isinstance(value, str) else value
+
+
+# --- the stored original -----------------------------------------------------------------------
+
+def normalise(src_path: str | Path, dest_path: str | Path, probe_result: ProbeResult, *,
+              keep_location: bool) -> tuple[str, str]:
+    """Write the image to keep as the original at dest_path; return its (mime_type, ext).
+
+    The bytes are kept unchanged unless the image must be turned upright or lose its location.
+    """
+    strip = probe_result.has_location and not keep_location
+    fmt = "JPEG" if probe_result.format == "HEIF" else probe_result.format
+    with _opened(src_path) as im:
+        # Also rewritten: a meaningless Orientation (0) and a TIFF's, which Pillow applies as it decodes.
+        if not strip and _orientation_tag(im) in (None, 1):
+            _write_atomically(dest_path, lambda tmp: shutil.copyfile(src_path, tmp))
+            return probe_result.mime_type, probe_result.ext
+        metadata = _metadata_to_keep(im, strip=strip)
+        if fmt == "JPEG" and im.format == "JPEG" and probe_result.orientation == 1:
+            # Same pixels, same quantisation tables: the closest to lossless Pillow can do.
+            _write_atomically(dest_path, lambda tmp: im.save(tmp, "JPEG", quality="keep", **metadata,
+                                                             progressive=bool(im.info.get("progressive"))))
+        else:
+            _write_atomically(dest_path, lambda tmp: _save_upright(im, tmp, fmt, probe_result, metadata))
+    return ACCEPTED[fmt]
+
+
+def _metadata_to_keep(im: Image.Image, *, strip: bool) -> dict:
+    """The EXIF (upright, maybe without GPS), ICC profile and XMP to write into a re-saved image."""
+    kept = {}
+    try:
+        exif = _exif_copy(im)
+        if ExifTags.Base.Orientation in exif:
+            exif[ExifTags.Base.Orientation] = 1
+        if strip and ExifTags.IFD.GPSInfo in exif:
+            del exif[ExifTags.IFD.GPSInfo]
+        if exif:
+            kept["exif"] = exif.tobytes()
+    except Exception:  # EXIF too damaged to rewrite is dropped, the pixels are still good
+        pass
+    if im.info.get("icc_profile"):
+        kept["icc_profile"] = im.info["icc_profile"]
+    xmp = _xmp(im)
+    if xmp and not (strip and _XMP_LOCATION.search(xmp)):
+        kept["xmp"] = xmp
+    return kept
+
+
+def _exif_copy(im: Image.Image) -> Image.Exif:
+    """The image's EXIF as a new object: exif_transpose still needs the image's own Orientation."""
+    source, exif = im.getexif(), Image.Exif()
+    if im.format != "TIFF":
+        exif.load(source.tobytes())
+        return exif
+    # A TIFF's EXIF is its whole image directory (sizes, strips); only descriptive tags may travel.
+    for tag in _TIFF_DESCRIPTIVE_TAGS & set(source):
+        exif[tag] = source[tag]
+    for ifd in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo):
+        if details := {k: v for k, v in source.get_ifd(ifd).items() if k != ExifTags.IFD.Interop}:
+            exif[ifd] = details
+    return exif
+
+
+def _save_upright(im: Image.Image, tmp: str, fmt: str, probe_result: ProbeResult, metadata: dict) -> None:
+    options = {**_RESAVE_OPTIONS[fmt], **metadata}
+    if probe_result.format == "HEIF":
+        options["quality"] = HEIF_AS_JPEG_QUALITY
+    if not probe_result.animated:
+        upright = ImageOps.exif_transpose(im)
+        if fmt == "JPEG":
+            upright = upright.convert("RGB") if upright.mode not in ("RGB", "L", "CMYK") else upright
+            if im.format == "JPEG" and JpegImagePlugin.get_sampling(im) >= 0:
+                options["subsampling"] = JpegImagePlugin.get_sampling(im)
+        upright.save(tmp, fmt, **options)
+        return
+    if "loop" in im.info:  # absent means "play once" in a GIF
+        options["loop"] = im.info["loop"]
+    frames = [ImageOps.exif_transpose(frame) for frame in ImageSequence.Iterator(im)]
+    frames[0].save(tmp, fmt, save_all=True, append_images=frames[1:],
+                   duration=[frame.info.get("duration", 100) for frame in frames], **options)
+
+
+def _write_atomically(dest_path: str | Path, write) -> None:
+    """Call write(temp_path) next to dest_path, then move the result into place in one step."""
+    dest = Path(dest_path)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- metadata ------------------------------------------------------------------------------------
+
+def read_metadata(path: str | Path) -> PhotoMetadata:
+    """Capture time, camera, lens and position from EXIF; whatever cannot be read is left empty."""
+    try:
+        with _opened(path) as im:
+            exif = im.getexif()
+            base, details, gps = dict(exif), _ifd(exif, ExifTags.IFD.Exif), _ifd(exif, ExifTags.IFD.GPSInfo)
+    except Exception:
+        return PhotoMetadata(None, "", "", None, None)
+    latitude, longitude = _position(gps)
+    return PhotoMetadata(taken_at=_taken_at(details),
+                         camera=_camera(_text(base.get(ExifTags.Base.Make)), _text(base.get(ExifTags.Base.Model))),
+                         lens=_text(details.get(ExifTags.Base.LensModel)),
+                         latitude=latitude, longitude=longitude)
+
+
+def _ifd(exif: Image.Exif, tag: int) -> dict:
+    try:
+        return dict(exif.get_ifd(tag))
+    except Exception:
+        return {}
+
+
+def _text(value) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return " ".join(value.replace("\x00", " ").split()) if isinstance(value, str) else ""
+
+
+def _camera(make: str, model: str) -> str:
+    """'Canon' + 'Canon EOS 40D' -> 'Canon EOS 40D'; 'NIKON' + 'COOLPIX P6000' -> 'NIKON COOLPIX P6000'."""
+    brand = _MAKER_SUFFIX.sub("", make).strip(" ,")
+    if not brand or model.lower().startswith(brand.split()[0].lower()):
+        return model or brand
+    return f"{brand} {model}".strip()
+
+
+def _taken_at(details: dict) -> datetime | None:
+    for moment, offset in ((ExifTags.Base.DateTimeOriginal, ExifTags.Base.OffsetTimeOriginal),
+                           (ExifTags.Base.DateTimeDigitized, ExifTags.Base.OffsetTimeDigitized)):
+        try:
+            taken = datetime.strptime(_text(details.get(moment)), "%Y:%m:%d %H:%M:%S")
+        except ValueError:  # missing, blank or "0000:00:00 00:00:00"
+            continue
+        match = re.fullmatch(r"([+-])(\d\d):(\d\d)", _text(details.get(offset)))
+        if not match:
+            return taken.replace(tzinfo=timezone.utc)
+        sign = 1 if match[1] == "+" else -1
+        local = timezone(sign * timedelta(hours=int(match[2]), minutes=int(match[3])))
+        return taken.replace(tzinfo=local).astimezone(timezone.utc)
+    return None
+
+
+def _position(gps: dict) -> tuple[float | None, float | None]:
+    latitude = _degrees(gps.get(ExifTags.GPS.GPSLatitude), _text(gps.get(ExifTags.GPS.GPSLatitudeRef)), "S", 90)
+    longitude = _degrees(gps.get(ExifTags.GPS.GPSLongitude), _text(gps.get(ExifTags.GPS.GPSLongitudeRef)), "W", 180)
+    if latitude is None or longitude is None:
+        return None, None
+    return latitude, longitude
+
+
+def _degrees(dms, ref: str, negative: str, bound: float) -> float | None:
+    """Degrees, minutes, seconds (EXIF rationals) as signed decimal degrees; None if not a real position."""
+    try:
+        degrees, minutes, seconds = (float(part) for part in dms)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    value = degrees + minutes / 60 + seconds / 3600
+    if not 0 <= value <= bound:  # NaN from a zero denominator fails this too
+        return None
+    return round(-value if ref.upper().startswith(negative) else value, 7)
+
+
+# --- derived images ------------------------------------------------------------------------------
+
+def thumbnail(src_path: str | Path, max_side: int, *, format: str = "WEBP",
+              quality: int = 80) -> tuple[bytes, int, int]:
+    """An upright image fitting max_side x max_side (never enlarged) as (encoded bytes, width, height)."""
+    with _opened(src_path) as im:
+        if im.format in ("JPEG", "MPO"):
+            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale, never below the target size.
+            im.draft("RGB", _fitted(im.size, max_side))
+        im.thumbnail((max_side, max_side), reducing_gap=3.0)
+        small = _display_mode(ImageOps.exif_transpose(im), alpha=format.upper() != "JPEG")
+        icc_profile = im.info.get("icc_profile")
+    options = {"WEBP": {"method": 4}, "AVIF": {"speed": 8}}.get(format.upper(), {})
+    if icc_profile and icc_profile[16:20] == b"RGB ":  # wide-gamut phone photos keep their colours
+        options["icc_profile"] = icc_profile
+    buffer = io.BytesIO()
+    small.save(buffer, format, quality=quality, **options)
+    return buffer.getvalue(), small.width, small.height
+
+
+def _fitted(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    width, height = size
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _display_mode(im: Image.Image, *, alpha: bool) -> Image.Image:
+    """RGB, or RGBA when the image has transparency and the output can keep it."""
+    if im.mode.startswith("I") or im.mode == "F":
+        im = im.convert("I").point(lambda value: value * (1 / 256)).convert("L")  # 16-bit greys
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    mode = "RGBA" if alpha and has_alpha else "RGB"
+    return im if im.mode == mode else im.convert(mode)
+
+
+def placeholder_colour(src_path: str | Path) -> str:
+    """The image's average colour as '#rrggbb', from a tiny decode of it."""
+    with _opened(src_path) as im:
+        if im.format in ("JPEG", "MPO"):
+            im.draft("RGB", (32, 32))
+        im.thumbnail((32, 32))
+        tiny = _display_mode(im, alpha=True).resize((1, 1), Image.Resampling.BOX)
+    if tiny.mode == "RGBA":  # transparent parts count as the white page behind them
+        tiny = Image.alpha_composite(Image.new("RGBA", tiny.size, "white"), tiny)
+    red, green, blue = tiny.convert("RGB").getpixel((0, 0))
+    return f"#{red:02x}{green:02x}{blue:02x}"

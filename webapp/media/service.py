@@ -1,0 +1,277 @@
+"""Photos and files: taking them in, the one loader that decides who sees them, derived sizes, deletion.
+
+No HTTP here. An upload either completes (blobs written, quota taken, row committed last) or
+leaves nothing behind: every step that succeeded is undone when a later one fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import tempfile
+import unicodedata
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .. import audit, imaging, instance, quota
+from ..auth import service as accounts
+from ..errors import Forbidden, InvalidInput, NotFound, TooLarge, UnsupportedMedia
+from ..extensions import blob_store, db
+from ..models import Media, User, Variant
+
+log = logging.getLogger(__name__)
+
+# Preset sizes anyone allowed to see an image may ask for: a fixed, small set, so that nobody
+# can make the server do unbounded work by varying a URL.
+PRESETS = {"thumb": 400, "small": 800, "medium": 1600, "large": 2560}
+MADE_AT_UPLOAD = ("thumb", "medium")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A received file waiting on local disk for the pipeline."""
+
+    path: Path
+    original_name: str
+
+
+def new_media_id() -> str:
+    """22 URL-safe characters, 128 random bits: unguessable."""
+    return secrets.token_urlsafe(16)
+
+
+def clean_name(name: str) -> str:
+    """A filename kept only as display text: no path, no control or bidi-override characters."""
+    name = unicodedata.normalize("NFC", str(name or "")).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C")
+    return name.strip()[:255] or "upload"
+
+
+def _plan(user: User):
+    return user.plan
+
+
+def _check_allowed(user: User, size: int) -> None:
+    if size == 0:
+        raise InvalidInput(_("The file is empty."), code="empty_file")
+    limit = _plan(user).max_upload_bytes if _plan(user) else 0
+    if limit and size > limit:
+        from ..i18n import human_size
+
+        raise TooLarge(_("The file is larger than the %(size)s your plan allows per upload.",
+                         size=human_size(limit)), code="file_too_large")
+    if not user.is_verified and not instance.get("unverified_may_upload"):
+        raise Forbidden(_("Confirm your email address before uploading."), code="email_unconfirmed")
+
+
+def _probe(path: Path) -> imaging.ProbeResult | None:
+    """What the content is; None for a non-image that the instance accepts as a plain file."""
+    try:
+        return imaging.probe(path)
+    except imaging.UnsupportedImage as error:
+        if instance.get("allow_any_file"):
+            return None
+        raise UnsupportedMedia(error.message, code=error.code) from None
+    except imaging.ImageTooLarge as error:
+        raise TooLarge(error.message, code=error.code) from None
+    except imaging.CorruptImage as error:
+        raise InvalidInput(error.message, code=error.code) from None
+
+
+def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: bool | None = None) -> Media:
+    """Run the whole pipeline for one file and return the committed Media row."""
+    size = incoming.path.stat().st_size
+    _check_allowed(user, size)
+    probe = _probe(incoming.path)
+    plan = _plan(user)
+    quota.take(user.id, "uploads", plan.uploads_per_day if plan else 0)
+    undo = ExitStack()
+    undo.callback(quota.give_back, user.id, "uploads")
+    with undo, tempfile.TemporaryDirectory(dir=_work_dir()) as work:
+        try:
+            media = _prepare(user, incoming, probe, Path(work), title, is_public)
+            quota.reserve_storage(user.id, media.size, plan.storage_bytes if plan else 0)
+            undo.callback(quota.release_storage, user.id, media.size)
+            written = _write_blobs(media, incoming, probe, Path(work), undo)
+            db.session.add(media)
+            db.session.add_all(written)
+            audit.record("media_uploaded", user.id, target=f"media:{media.id}", size=media.size)
+            db.session.commit()
+        except BaseException:
+            # Before anything is undone: the undo steps commit, and must not commit these rows.
+            db.session.rollback()
+            raise
+        undo.pop_all()  # everything stands: nothing to undo
+    return media
+
+
+def _work_dir() -> str:
+    path = Path(current_app.config["SHOEBOX"]["data_dir"]) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def _prepare(user, incoming, probe, work: Path, title, is_public) -> Media:
+    """The row for the file, with the stored version of the original normalised in `work`."""
+    media = Media(id=new_media_id(), user_id=user.id, original_name=clean_name(incoming.original_name),
+                  title=" ".join(str(title or "").split())[:200],
+                  is_public=user.uploads_public if is_public is None else bool(is_public))
+    stored = work / "original"
+    if probe is None:
+        media.kind, media.mime_type = "file", "application/octet-stream"
+        media.ext = _safe_ext(media.original_name)
+        os.link(incoming.path, stored) if _same_device(incoming.path, work) else _copy(incoming.path, stored)
+    else:
+        media.kind = "image"
+        media.mime_type, media.ext = imaging.normalise(incoming.path, stored, probe,
+                                                       keep_location=user.keep_location)
+        _fill_image_facts(media, stored, incoming.path, probe, user.keep_location)
+    media.size = stored.stat().st_size
+    media.sha256 = _sha256(stored)
+    media.storage_key = f"originals/{media.id[:2]}/{media.id}.{media.ext}" if media.ext else \
+        f"originals/{media.id[:2]}/{media.id}"
+    return media
+
+
+def _fill_image_facts(media: Media, stored: Path, received: Path, probe, keep_location: bool) -> None:
+    meta = imaging.read_metadata(received)
+    media.width, media.height, media.frames = probe.width, probe.height, probe.frames
+    media.taken_at, media.camera, media.lens = meta.taken_at, meta.camera[:120], meta.lens[:120]
+    if keep_location:
+        media.latitude, media.longitude = meta.latitude, meta.longitude
+    media.placeholder = imaging.placeholder_colour(stored)
+
+
+def _write_blobs(media: Media, incoming, probe, work: Path, undo: ExitStack) -> list[Variant]:
+    """Put the original and the upload-time sizes into storage; each put is undone on failure."""
+    store = blob_store()
+    store.put(media.storage_key, work / "original")
+    undo.callback(store.delete, media.storage_key)
+    if media.kind != "image":
+        return []
+    variants = []
+    for name in MADE_AT_UPLOAD:
+        variant = _render_preset(media, work / "original", name)
+        undo.callback(store.delete, variant.storage_key)
+        variants.append(variant)
+    return variants
+
+
+def _render_preset(media: Media, source: Path, name: str) -> Variant:
+    data, width, height = imaging.thumbnail(source, PRESETS[name])
+    key = f"variants/{media.id}/{name}.webp"
+    blob_store().put(key, data, content_type="image/webp")
+    return Variant(media_id=media.id, spec=name, storage_key=key, mime_type="image/webp", size=len(data),
+                   width=width, height=height)
+
+
+# --- finding and deciding who may see ----------------------------------------------------------
+
+def get_media_for(viewer: User | None, media_id: str, *, manage: bool = False) -> Media:
+    """The one door to a photo or file: its owner may do anything; others may only view a public one.
+
+    Everything else is NotFound (never Forbidden), so a private id is never confirmed to exist.
+    """
+    media = db.session.get(Media, media_id) if media_id and len(media_id) <= 22 else None
+    if media is None:
+        raise NotFound()
+    owner = viewer is not None and viewer.is_authenticated and viewer.id == media.user_id
+    if owner or (media.is_public and not manage):
+        return media
+    raise NotFound()
+
+
+def preset(media: Media, name: str) -> Variant:
+    """The preset size `name` of an image, made and cached on first request."""
+    if name not in PRESETS or media.kind != "image":
+        raise NotFound(_("There is no such size."), code="unknown_size")
+    existing = db.session.scalar(select(Variant).where(Variant.media_id == media.id, Variant.spec == name))
+    if existing is not None:
+        return existing
+    with tempfile.TemporaryDirectory(dir=_work_dir()) as work:
+        source = Path(work) / "original"
+        with blob_store().open(media.storage_key) as blob, source.open("wb") as out:
+            _copy_stream(blob, out)
+        variant = _render_preset(media, source, name)
+    db.session.add(variant)
+    try:
+        db.session.commit()
+    except IntegrityError:  # made at the same moment by another request: use theirs
+        db.session.rollback()
+        return db.session.scalar(select(Variant).where(Variant.media_id == media.id, Variant.spec == name))
+    return variant
+
+
+def update_media(media: Media, *, title: str | None = None, description: str | None = None,
+                 is_public: bool | None = None) -> None:
+    """Change what the owner may change about a photo."""
+    if title is not None:
+        media.title = " ".join(str(title).split())[:200]
+    if description is not None:
+        if len(description) > 5000:
+            raise InvalidInput(_("A description has at most 5000 characters."), code="description_too_long")
+        media.description = description
+    if is_public is not None:
+        media.is_public = bool(is_public)
+    db.session.commit()
+
+
+def delete_media(media: Media) -> None:
+    """Delete a photo with every size made from it, and give its storage back."""
+    keys = [media.storage_key] + [v.storage_key for v in db.session.scalars(
+        select(Variant).where(Variant.media_id == media.id))]
+    user_id, size = media.user_id, media.size
+    audit.record("media_deleted", user_id, target=f"media:{media.id}")
+    db.session.delete(media)
+    db.session.commit()
+    quota.release_storage(user_id, size)
+    for key in keys:  # after the commit: a crash here leaves orphans for the integrity check, never dangling rows
+        blob_store().delete(key)
+
+
+def owned_keys(user: User) -> list[str]:
+    """Storage keys of everything `user` owns, for the account purge."""
+    rows = db.session.execute(select(Media.storage_key).where(Media.user_id == user.id)).scalars().all()
+    variants = db.session.execute(select(Variant.storage_key).join(Media).where(Media.user_id == user.id)) \
+        .scalars().all()
+    return list(rows) + list(variants)
+
+
+accounts.BLOB_OWNERS.append(owned_keys)
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+def _safe_ext(name: str) -> str:
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return ext if ext.isalnum() and len(ext) <= 8 else ""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _same_device(a: Path, b: Path) -> bool:
+    return os.stat(a).st_dev == os.stat(b).st_dev
+
+
+def _copy(src: Path, dest: Path) -> None:
+    with src.open("rb") as fin, dest.open("wb") as fout:
+        _copy_stream(fin, fout)
+
+
+def _copy_stream(fin, fout) -> None:
+    for chunk in iter(lambda: fin.read(1 << 20), b""):
+        fout.write(chunk)
