@@ -34,6 +34,13 @@
     });
   }
 
+  // The CSRF token of the page as it is now (it changes at login); hx-headers on <body> is not
+  // refreshed by boosted navigation.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var token = document.getElementById("csrf-token");
+    if (token) event.detail.headers["X-CSRFToken"] = token.dataset.token;
+  });
+
   // Success and info messages leave by themselves; errors stay until dismissed.
   function fadeFlashes(root) {
     root.querySelectorAll(".flash-success, .flash-info").forEach(function (flash) {

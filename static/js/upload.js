@@ -9,7 +9,8 @@
 
   function tray() { return document.getElementById("upload-tray"); }
   function csrfToken() {
-    try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
+    var token = document.getElementById("csrf-token");
+    return token ? token.dataset.token : "";
   }
   function uploadUrl() {
     var zone = document.getElementById("dropzone");

@@ -1,0 +1,85 @@
+"""Uploading in real Chromium: many files at once, per-file progress and failures, then the gallery."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import STRONG_PASSWORD, corpus_file, screenshot
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+FILES = [("photos", "Canon_40D.jpg"), ("photos", "IMG_5195.HEIC"), ("orientation", "Landscape_6.jpg"),
+         ("formats", "hopper.png"), ("formats", "animated-5-frames.gif"), ("broken", "truncated_image.png")]
+
+
+def logged_in_page(page_for, live_server, **options):
+    from webapp.auth import service
+
+    with live_server.app.app_context():
+        service.create_user("kim@example.com", "kim", STRONG_PASSWORD, verified=True)
+    page = page_for(**options)
+    page.goto(live_server.url + "/login")
+    page.fill("#identifier", "kim")
+    page.fill("#password", STRONG_PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+    return page
+
+
+def slow_uploads(page, bytes_per_second=400_000):
+    session = page.context.new_cdp_session(page)
+    session.send("Network.enable")
+    session.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20,
+                                                      "downloadThroughput": -1, "uploadThroughput": bytes_per_second})
+
+
+def test_many_files_upload_with_their_own_progress_and_results(live_server, page_for):
+    page = logged_in_page(page_for, live_server)
+    page.click("nav >> text=Upload")
+    page.wait_for_url(live_server.url + "/upload")
+    screenshot(page, "upload-empty-desktop-light")
+    slow_uploads(page)
+    page.set_input_files("#file-input", [str(corpus_file(*parts)) for parts in FILES])
+    expect(page.locator(".upload-row")).to_have_count(len(FILES))
+    page.wait_for_timeout(600)
+    screenshot(page, "upload-in-progress-desktop-light")
+    expect(page.locator(".upload-ok")).to_have_count(len(FILES) - 1, timeout=60_000)
+    failed = page.locator(".upload-failed")
+    expect(failed).to_have_count(1)
+    expect(failed).to_contain_text("truncated_image.png")
+    assert "." in failed.locator(".upload-status").inner_text()  # a sentence, not a code
+    screenshot(page, "upload-done-desktop-light")
+
+    page.click("nav >> text=Gallery")
+    page.wait_for_url(live_server.url + "/")
+    expect(page.locator(".tile")).to_have_count(len(FILES) - 1)
+    page.wait_for_function("Array.from(document.querySelectorAll('.tile-image')).every(i => i.complete && i.naturalWidth > 0)")
+    screenshot(page, "gallery-desktop-light")
+
+
+def test_uploads_keep_going_while_browsing(live_server, page_for):
+    page = logged_in_page(page_for, live_server)
+    page.goto(live_server.url + "/upload")
+    slow_uploads(page, 150_000)
+    page.set_input_files("#file-input", [str(corpus_file("photos", "Canon_40D.jpg")),
+                                         str(corpus_file("photos", "Nikon_D70.jpg"))])
+    page.click("nav >> text=Gallery")  # boosted navigation while the files are still going up
+    page.wait_for_url(live_server.url + "/")
+    expect(page.locator("#upload-tray .upload-ok")).to_have_count(2, timeout=60_000)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_upload_and_gallery_on_a_phone(live_server, page_for, scheme):
+    page = logged_in_page(page_for, live_server, color_scheme=scheme, **PHONE)
+    page.goto(live_server.url + "/upload")
+    page.set_input_files("#file-input", [str(corpus_file("photos", "HMD_Nokia_8.3_5G.jpg")),
+                                         str(corpus_file("formats", "hopper.jpg"))])
+    expect(page.locator(".upload-ok")).to_have_count(2, timeout=60_000)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, f"upload-done-phone-{scheme}")
+    page.goto(live_server.url + "/")
+    page.wait_for_function("Array.from(document.querySelectorAll('.tile-image')).every(i => i.complete && i.naturalWidth > 0)")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, f"gallery-phone-{scheme}")
