@@ -364,3 +364,23 @@ def test_upload_from_a_private_address_is_refused(kim, picture_server):
         response = kim.upload_json({"url": url})
         assert response.status_code == 400, url
         assert response.get_json()["error"]["code"] in {"url_forbidden", "url_invalid"}
+
+
+def test_any_file_setting_stores_non_images_as_downloads_only(app, kim):
+    from webapp import instance
+    from webapp.extensions import db
+
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
+    assert kim.upload(svg, "drawing.svg").status_code == 415
+    with app.app_context():
+        instance.put("allow_any_file", True)
+        db.session.commit()
+    body = kim.upload(svg, "drawing.svg").get_json()
+    assert body["kind"] == "file" and body["mime_type"] == "application/octet-stream"
+    assert body["thumbnail_url"] is None
+    served = kim.get(f"/i/{body['id']}")
+    assert served.data == svg
+    assert served.headers["Content-Disposition"].startswith("attachment;")
+    assert served.mimetype == "application/octet-stream"
+    assert "sandbox" in served.headers["Content-Security-Policy"]
+    assert served.headers["X-Content-Type-Options"] == "nosniff"

@@ -33,3 +33,26 @@ def create_admin(email: str, username: str, password: str) -> None:
 def init_app(app: Flask) -> None:
     """Register the commands on `flask`."""
     app.cli.add_command(create_admin)
+    app.cli.add_command(check_integrity)
+
+
+@click.command("check")
+@click.option("--remove-orphans", is_flag=True, help="delete orphan blobs older than the grace period")
+@click.option("--grace-hours", type=float, default=6.0, show_default=True,
+              help="only orphans older than this are removed")
+@with_appcontext
+def check_integrity(remove_orphans: bool, grace_hours: float) -> None:
+    """List blobs no row points at (orphans) and rows whose blob is missing."""
+    from datetime import timedelta
+
+    from .media import integrity
+
+    report = integrity.check(remove_orphans=remove_orphans, grace=timedelta(hours=grace_hours))
+    for key in report.orphans:
+        click.echo(f"orphan   {key}" + ("  (removed)" if key in report.removed else ""))
+    for row in report.missing:
+        click.echo(f"missing  {row}")
+    click.echo(f"{len(report.orphans)} orphan blobs ({len(report.removed)} removed), "
+               f"{len(report.missing)} rows with missing blobs.")
+    if report.missing:
+        raise SystemExit(1)

@@ -8,6 +8,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime, timezone
 from typing import BinaryIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
@@ -194,6 +195,16 @@ class BlobStore:
     def size(self, key: str) -> int:
         """Return the blob's size in bytes; raise BlobNotFound if it is missing."""
         return int(self._info(key)["size"])
+
+    def modified_at(self, key: str) -> datetime:
+        """When the blob was last written (UTC); raise BlobNotFound if it is missing."""
+        info = self._info(key)
+        value = info.get("mtime") or info.get("LastModified") or info.get("created")
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value, timezone.utc)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return datetime.now(timezone.utc)  # unknown: treat as new, so it is never removed too early
 
     def _info(self, key: str) -> dict:
         path = self._path(key)

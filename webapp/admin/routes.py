@@ -41,7 +41,7 @@ def _registration_page(fragment: str | None = None, settings_form: RegistrationF
     """The registration page, or only `fragment` of it for htmx; forms not given start fresh."""
     settings_form = settings_form or RegistrationForm(
         formdata=None, registration=instance.get("registration"),
-        unverified_may_upload=instance.get("unverified_may_upload"))
+        unverified_may_upload=instance.get("unverified_may_upload"), allow_any_file=instance.get("allow_any_file"))
     invites = [(invite, service.invite_state(invite)) for invite in service.list_invites()]
     return render("admin/registration.html", fragment=fragment, settings_form=settings_form,
                   invite_form=invite_form or InviteForm(formdata=None), invites=invites, new_invite=new_invite)
@@ -58,7 +58,8 @@ def save_registration():
     form = RegistrationForm()
     if form.validate_on_submit():
         try:
-            service.save_registration(current_user, form.registration.data, form.unverified_may_upload.data)
+            service.save_registration(current_user, form.registration.data, form.unverified_may_upload.data,
+                                      form.allow_any_file.data)
         except ShoeboxError as error:
             form.registration.errors = list(form.registration.errors) + [error.message]
         else:

@@ -15,7 +15,7 @@ from ..errors import InvalidInput
 from ..extensions import db
 from ..models import Media, User
 from ..web import absolute_url, render
-from . import service
+from . import integrity, service  # noqa: F401  (integrity registers its daily job)
 from .serving import send_blob
 
 bp = Blueprint("media", __name__)
