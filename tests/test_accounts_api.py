@@ -128,6 +128,11 @@ def test_signup_with_a_taken_address_creates_nothing(app, api, admin):
     assert outbox(app, "kim@example.com")[-1][1] == "Someone tried to sign up with your email address"
 
 
+@pytest.mark.parametrize("email", ["admin@nas.home.arpa", "me@box.local", "me@home.lan"])
+def test_home_network_addresses_are_accepted(api, admin, email):
+    assert signup(api, email=email, username="homelab").status_code == 201
+
+
 def test_malformed_json_is_a_clear_400(api):
     response = api.call("POST", "/auth/login", headers={"Content-Type": "application/json"})
     assert response.status_code == 400

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -51,6 +53,10 @@ def test_many_files_upload_with_their_own_progress_and_results(live_server, page
     expect(failed).to_contain_text("truncated_image.png")
     assert "." in failed.locator(".upload-status").inner_text()  # a sentence, not a code
     screenshot(page, "upload-done-desktop-light")
+    expect(page.locator("#upload-tray")).to_have_class(re.compile("upload-tray-collapsed"))  # out of the way
+    expect(page.locator(".upload-tray-title")).to_contain_text("5 × Uploaded · 1 × Failed")
+    page.click(".upload-tray-title")
+    expect(page.locator(".upload-failed")).to_be_visible()
 
     page.click("nav >> text=Gallery")
     page.wait_for_url(live_server.url + "/")

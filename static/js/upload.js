@@ -38,6 +38,8 @@
     status.className = "upload-status";
     status.textContent = box.dataset.waiting;
     row.append(name, bar, status);
+    box.classList.remove("upload-tray-collapsed");
+    box.querySelector(".upload-tray-title").textContent = box.dataset.title;
     box.querySelector(".upload-list").prepend(row);
     return { row: row, bar: bar, status: status };
   }
@@ -98,6 +100,19 @@
   function finish() {
     running -= 1;
     pump();
+    if (!running && !queue.length) summarise();
+  }
+
+  // When everything is done the tray shrinks to one line ("5 uploaded · 1 failed"), so it stops
+  // covering the page; a click on that line opens it again.
+  function summarise() {
+    var box = tray();
+    var ok = box.querySelectorAll(".upload-ok").length;
+    var failed = box.querySelectorAll(".upload-failed").length;
+    var parts = [ok + " × " + box.dataset.done];
+    if (failed) parts.push(failed + " × " + box.dataset.failed);
+    box.querySelector(".upload-tray-title").textContent = parts.join(" · ");
+    setTimeout(function () { if (!running && !queue.length) box.classList.add("upload-tray-collapsed"); }, 2500);
   }
 
   document.addEventListener("change", function (event) {
@@ -129,6 +144,10 @@
     if (files.length) { event.preventDefault(); enqueue(files); }
   });
   document.addEventListener("click", function (event) {
+    if (event.target.closest(".upload-tray-title")) {
+      tray().classList.toggle("upload-tray-collapsed");
+      return;
+    }
     if (event.target.closest(".upload-tray-close")) {
       var box = tray();
       if (!running && !queue.length) {

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+import email_validator
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import force_locale, format_date
@@ -21,6 +22,11 @@ from ..extensions import db
 from ..models import ApiKey, Invite, Plan, User, utcnow
 from ..web import absolute_url
 from . import tokens
+
+# Home labs give their machines names under home.arpa (RFC 8375) or .local; addresses there are
+# real to the people using them. email_validator documents this list as the place to say so.
+email_validator.SPECIAL_USE_DOMAIN_NAMES[:] = [name for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
+                                               if name not in {"arpa", "local"}]
 
 MIN_PASSWORD_LENGTH = 10
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,39}")
