@@ -30,6 +30,18 @@ def logged_in_page(page_for, live_server, **options):
     return page
 
 
+def wait_for_images(page, seconds=15):
+    """Until every gallery thumbnail has loaded. (Polled with evaluate: wait_for_function needs eval,
+    which the page's CSP rightly forbids.)"""
+    import time
+
+    deadline = time.monotonic() + seconds
+    script = "Array.from(document.querySelectorAll('.tile-image')).every(i => i.complete && i.naturalWidth > 0)"
+    while not page.evaluate(script):
+        assert time.monotonic() < deadline, "thumbnails did not load"
+        page.wait_for_timeout(100)
+
+
 def slow_uploads(page, bytes_per_second=400_000):
     session = page.context.new_cdp_session(page)
     session.send("Network.enable")
@@ -61,7 +73,7 @@ def test_many_files_upload_with_their_own_progress_and_results(live_server, page
     page.click("nav >> text=Gallery")
     page.wait_for_url(live_server.url + "/")
     expect(page.locator(".tile")).to_have_count(len(FILES) - 1)
-    page.wait_for_function("Array.from(document.querySelectorAll('.tile-image')).every(i => i.complete && i.naturalWidth > 0)")
+    wait_for_images(page)
     screenshot(page, "gallery-desktop-light")
 
 
@@ -86,6 +98,6 @@ def test_upload_and_gallery_on_a_phone(live_server, page_for, scheme):
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(page, f"upload-done-phone-{scheme}")
     page.goto(live_server.url + "/")
-    page.wait_for_function("Array.from(document.querySelectorAll('.tile-image')).every(i => i.complete && i.naturalWidth > 0)")
+    wait_for_images(page)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(page, f"gallery-phone-{scheme}")

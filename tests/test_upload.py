@@ -384,3 +384,31 @@ def test_any_file_setting_stores_non_images_as_downloads_only(app, kim):
     assert served.mimetype == "application/octet-stream"
     assert "sandbox" in served.headers["Content-Security-Policy"]
     assert served.headers["X-Content-Type-Options"] == "nosniff"
+
+
+PHOTOS = ["45-gps_ifd.jpg", "Canon_40D.jpg", "DSCN0010.jpg", "HMD_Nokia_8.3_5G.jpg", "IMG_5195.HEIC",
+          "Nikon_D70.jpg", "iphone_hdr_YES.jpg", "no_exif.jpg"]
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_every_corpus_photo_comes_back_upright_without_location_and_with_thumbnails(app, kim, name):
+    from webapp import imaging
+
+    source = corpus_file("photos", name)
+    body = kim.upload(source.read_bytes(), name)
+    assert body.status_code == 201, body.get_json()
+    image = body.get_json()
+    served = kim.get(f"/i/{image['id']}").data
+    with Image.open(io.BytesIO(served)) as stored:
+        assert stored.getexif().get(0x0112, 1) == 1
+        gps = stored.getexif().get_ifd(0x8825)
+        assert set(gps) <= {0}, f"GPS position left in the stored original: {gps}"  # 0 is only the version
+    with open(app.config["SHOEBOX"]["data_dir"] + "/served", "wb") as fh:
+        fh.write(served)
+    assert imaging.probe(app.config["SHOEBOX"]["data_dir"] + "/served").has_location is False
+    upright = imaging.probe(source)
+    assert (image["width"], image["height"]) == (upright.width, upright.height)
+    for size, side in (("thumb", 400), ("medium", 1600)):
+        thumb = decode(kim.get(f"/i/{image['id']}?size={size}").data)
+        assert max(thumb.size) <= side
+        assert (thumb.width >= thumb.height) == (upright.width >= upright.height)
