@@ -529,3 +529,10 @@ def test_auth_events_are_audited(app, api, make_user):
     for expected in ("login_failed", "login", "api_key_created", "api_key_revoked", "deletion_requested",
                      "deletion_cancelled", "password_changed", "logout"):
         assert expected in actions
+
+
+def test_ids_beyond_any_column_are_404_not_a_crash(api, make_user):
+    make_user(username="kim")
+    token = login(api).get_json()["access_token"]
+    for key_id in ("4263876729298632704", "2147483648", "99999999999999999999999"):
+        assert api.delete(f"/api-keys/{key_id}", token=token).status_code == 404

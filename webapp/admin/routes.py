@@ -81,7 +81,7 @@ def create_invite():
     return _registration_page("admin/_invites.html", invite_form=form)
 
 
-@bp.post("/invites/<int:invite_id>/revoke")
+@bp.post("/invites/<int(max=2147483647):invite_id>/revoke")
 def revoke_invite(invite_id: int):
     service.revoke_invite(current_user, invite_id)
     flash(_("The invite was revoked; its code no longer works."), "success")
@@ -101,13 +101,13 @@ def outbox():
                   mail_host=current_app.config["SHOEBOX"]["mail"]["host"])
 
 
-@bp.get("/outbox/<int:message_id>")
+@bp.get("/outbox/<int(max=2147483647):message_id>")
 def outbox_message(message_id: int):
     """One message with its text body."""
     return render("admin/outbox_message.html", message=service.get_outbox_message(message_id), part="text")
 
 
-@bp.get("/outbox/<int:message_id>/html")
+@bp.get("/outbox/<int(max=2147483647):message_id>/html")
 def outbox_message_html(message_id: int):
     """One message with its HTML body as escaped source: it holds user-chosen names, so it never renders here."""
     return render("admin/outbox_message.html", message=service.get_outbox_message(message_id), part="html")

@@ -219,7 +219,7 @@ def create_api_key():
     return jsonify(key=raw, **key_json(key)), 201
 
 
-@bp.delete("/api/v1/api-keys/<int:key_id>")
+@bp.delete("/api/v1/api-keys/<int(max=2147483647):key_id>")
 @api_login_required
 def revoke_api_key(key_id: int):
     service.revoke_api_key(g.api_user, key_id)

@@ -164,7 +164,7 @@ def create_api_key():
     return _section("api_keys", api_key=form)
 
 
-@bp.post("/api-keys/<int:key_id>/revoke")
+@bp.post("/api-keys/<int(max=2147483647):key_id>/revoke")
 def revoke_api_key(key_id: int):
     if EmptyForm().validate_on_submit():
         service.revoke_api_key(current_user, key_id)

@@ -1,0 +1,58 @@
+"""What every benchmark shares: paths, free ports, process tracking and a progress line."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRATCH = Path(os.environ.get("BENCH_TMP") or "/tmp")
+MB = 1_000_000
+
+
+def say(message: str) -> None:
+    """One progress line on stderr, so that stdout keeps only the results."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def track(process: subprocess.Popen) -> subprocess.Popen:
+    """Record a child's pid where scripts/bench/run's exit trap finds it, should we die first."""
+    with open(SCRATCH / "pids", "a") as pids:
+        pids.write(f"{process.pid}\n")
+    return process
+
+
+def stop(process: subprocess.Popen, seconds: float = 10) -> None:
+    """SIGTERM a child, then SIGKILL it if it is still there after `seconds`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def median(values: list[float]) -> float:
+    """The middle value (mean of the two middle ones for an even count)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def timed(function, *args) -> float:
+    """Seconds one call of function(*args) takes."""
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
