@@ -45,16 +45,16 @@ def gallery():
 @bp.get("/i/<media_id>.<ext>")
 def original(media_id: str, ext: str | None = None):
     """The file itself, or a preset size (?size=thumb|small|medium|large); ?download=1 to save it."""
-    media = service.get_media_for(viewer(), media_id)
     size = request.args.get("size")
     download = request.args.get("download") in {"1", "true", "yes"}
-    if size and media.kind == "image":
+    if size:
         if size not in service.PRESETS:
             raise InvalidInput(_("size must be one of thumb, small, medium or large."), code="unknown_size")
-        variant = service.preset(media, size)
+        media, variant = service.get_preset_for(viewer(), media_id, size)
         return send_blob(variant.storage_key, size=variant.size, mimetype=variant.mime_type,
                          etag=f"{media.sha256[:16]}-{size}", last_modified=variant.created_at,
                          public=media.is_public, filename=_download_name(media, "webp"), attachment=download)
+    media = service.get_media_for(viewer(), media_id)
     _count_view(media)
     return send_blob(media.storage_key, size=media.size, mimetype=media.mime_type, etag=media.sha256,
                      last_modified=media.created_at, public=media.is_public, filename=_download_name(media),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import and_, null, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, imaging, instance, quota
@@ -180,22 +180,37 @@ def get_media_for(viewer: User | None, media_id: str, *, manage: bool = False) -
 
     Everything else is NotFound (never Forbidden), so a private id is never confirmed to exist.
     """
-    media = db.session.get(Media, media_id) if media_id and len(media_id) <= 22 else None
-    if media is None:
+    return _load(viewer, media_id, manage=manage)[0]
+
+
+def get_preset_for(viewer: User | None, media_id: str, name: str) -> tuple[Media, Variant]:
+    """The same door for a preset size: the photo and its cached size in one query, made on first request."""
+    if name not in PRESETS:
+        raise NotFound(_("There is no such size."), code="unknown_size")
+    media, variant = _load(viewer, media_id, preset_name=name)
+    if media.kind != "image":
+        raise NotFound(_("There is no such size."), code="unknown_size")
+    return media, variant or _make_preset(media, name)
+
+
+def _load(viewer, media_id: str, manage: bool = False, preset_name: str | None = None):
+    if not media_id or len(media_id) > 22:
         raise NotFound()
+    query = select(Media, Variant).outerjoin(Variant, and_(Variant.media_id == Media.id,
+                                                           Variant.spec == preset_name)) \
+        if preset_name else select(Media, null())
+    row = db.session.execute(query.where(Media.id == media_id)).first()
+    if row is None:
+        raise NotFound()
+    media = row[0]
     owner = viewer is not None and viewer.is_authenticated and viewer.id == media.user_id
     if owner or (media.is_public and not manage):
-        return media
+        return media, row[1]
     raise NotFound()
 
 
-def preset(media: Media, name: str) -> Variant:
-    """The preset size `name` of an image, made and cached on first request."""
-    if name not in PRESETS or media.kind != "image":
-        raise NotFound(_("There is no such size."), code="unknown_size")
-    existing = db.session.scalar(select(Variant).where(Variant.media_id == media.id, Variant.spec == name))
-    if existing is not None:
-        return existing
+def _make_preset(media: Media, name: str) -> Variant:
+    """Render and cache preset `name`; a request racing this one for the same size wins harmlessly."""
     with tempfile.TemporaryDirectory(dir=_work_dir()) as work:
         source = Path(work) / "original"
         with blob_store().open(media.storage_key) as blob, source.open("wb") as out:
@@ -204,7 +219,7 @@ def preset(media: Media, name: str) -> Variant:
     db.session.add(variant)
     try:
         db.session.commit()
-    except IntegrityError:  # made at the same moment by another request: use theirs
+    except IntegrityError:
         db.session.rollback()
         return db.session.scalar(select(Variant).where(Variant.media_id == media.id, Variant.spec == name))
     return variant
