@@ -200,8 +200,6 @@ def test_blocked_user_cannot_log_in_and_loses_tokens_and_keys(app, api, make_use
 
 
 def _forge(app, claims_change=None, key=None, algorithm="HS256"):
-    from webapp.auth import tokens as token_module
-
     with app.app_context():
         now = int(time.time())
         claims = {"iss": "shoebox", "sub": "1", "typ": "access", "fam": "x", "ep": 0, "jti": "j",

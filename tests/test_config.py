@@ -305,12 +305,13 @@ def test_concurrent_first_calls_agree_on_one_secret(tmp_path):
         folder.mkdir()
         barrier = threading.Barrier(threads)
 
-        def read_secret():
+        def read_secret(barrier, folder):
             barrier.wait()
             return secret_from_data_dir(folder, "secret_key")
 
         with ThreadPoolExecutor(threads) as pool:
-            secrets = [future.result() for future in [pool.submit(read_secret) for _ in range(threads)]]
+            futures = [pool.submit(read_secret, barrier, folder) for _ in range(threads)]
+            secrets = [future.result() for future in futures]
 
         assert len(set(secrets)) == 1
         assert (folder / "secret_key").read_text().strip() == secrets[0]

@@ -32,7 +32,7 @@ def test_migrations_go_down_to_nothing_and_up_again(app):
 def test_starting_twice_applies_nothing_new_and_keeps_seeds(make_app):
     from webapp.models import Plan
 
-    first = make_app()
+    make_app()
     second = make_app()
     with second.app_context():
         assert sorted(db.session.scalars(db.select(Plan.name))) == ["free", "pro", "unlimited"]

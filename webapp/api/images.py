@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import shutil
 from datetime import datetime, timedelta
 
 from flask import current_app, g, jsonify, request
@@ -47,13 +46,10 @@ def image_json(media: Media) -> dict:
 def receive_upload(user: User) -> Media:
     """Take the file of this request (multipart `file` or `image`, or JSON {"url"}) through the pipeline."""
     _refuse_oversized_early(user)
-    work = _work_dir()
-    try:
+    with service.receiving() as work:
         incoming, fields = _incoming_from_request(work)
         is_public = _flag(fields.get("is_public"))
         return service.store_upload(user, incoming, title=fields.get("title", ""), is_public=is_public)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _refuse_oversized_early(user: User) -> None:
@@ -99,12 +95,6 @@ def _fetch_error(error: FetchError):
     }
     kind, message = messages.get(error.code, (InvalidInput, _("The URL could not be fetched.")))
     return kind(message, code=error.code)
-
-
-def _work_dir():
-    from ..media.routes import work_dir
-
-    return work_dir()
 
 
 def _flag(value) -> bool | None:

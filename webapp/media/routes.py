@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select, update
@@ -123,9 +120,3 @@ def upload():
 
     media = receive_upload(current_user._get_current_object())
     return jsonify(image_json(media)), 201
-
-
-def work_dir() -> Path:
-    path = Path(current_app.config["SHOEBOX"]["data_dir"]) / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=path))

@@ -13,7 +13,7 @@ import secrets
 import tempfile
 import threading
 import unicodedata
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,9 +121,17 @@ def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: 
 
 
 def _work_dir() -> str:
+    """Scratch space inside the data directory (same disk as local storage, so moves are cheap)."""
     path = Path(current_app.config["SHOEBOX"]["data_dir"]) / "tmp"
     path.mkdir(parents=True, exist_ok=True)
     return str(path)
+
+
+@contextmanager
+def receiving():
+    """A private scratch folder for one incoming file, removed afterwards whatever happens."""
+    with tempfile.TemporaryDirectory(dir=_work_dir()) as work:
+        yield Path(work)
 
 
 def _prepare(user, incoming, probe, work: Path, title, is_public) -> Media:
