@@ -320,6 +320,15 @@ def test_reset_password_works_once_and_ends_every_session(app, api, make_user):
     assert again.status_code == 410 and again.get_json()["error"]["code"] == "token_invalid"
 
 
+def test_a_weak_new_password_does_not_use_up_the_reset_link(app, api, make_user):
+    make_user(email="kim@example.com", username="kim")
+    api.post("/auth/forgot-password", {"email": "kim@example.com"})
+    token = token_from_last_mail(app, "kim@example.com", "/password/reset/")
+    weak = api.post("/auth/reset-password", {"token": token, "password": "password123"})
+    assert weak.status_code == 400 and weak.get_json()["error"]["code"] == "weak_password"
+    assert api.post("/auth/reset-password", {"token": token, "password": NEW_PASSWORD}).status_code == 200
+
+
 def test_expired_reset_token_is_refused(app, api, make_user):
     from webapp.extensions import db
     from webapp.models import AccountToken, utcnow

@@ -140,6 +140,10 @@ def _render_safely(template: str, **context) -> str:
 
 
 def _handle_shoebox_error(error: ShoeboxError) -> Response:
+    from .extensions import db
+
+    # Whatever the refused action had staged stays unsaved, even if rendering the answer commits.
+    db.session.rollback()
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
     return error_response(error.status, error.code, error.message, headers)
 

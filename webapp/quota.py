@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from .errors import RateLimited, TooLarge
 from .extensions import db
+from .i18n import human_size
 from .models import DailyUsage, User, utcnow
 
 MiB = 1024 * 1024
@@ -107,7 +108,7 @@ def reserve_storage(user_id: int, size: int, limit: int) -> None:
     db.session.commit()
     if not reserved:
         raise TooLarge(_("This upload does not fit in your storage allowance of %(limit)s.",
-                         limit=_human(limit)), code="storage_quota_exceeded")
+                         limit=human_size(limit)), code="storage_quota_exceeded")
 
 
 def release_storage(user_id: int, size: int) -> None:
@@ -119,9 +120,3 @@ def release_storage(user_id: int, size: int) -> None:
 
 def storage_used(user_id: int) -> int:
     return db.session.scalar(select(User.storage_used).where(User.id == user_id)) or 0
-
-
-def _human(size: int) -> str:
-    from .i18n import human_size
-
-    return human_size(size)

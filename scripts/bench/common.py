@@ -56,3 +56,16 @@ def timed(function, *args) -> float:
     start = time.perf_counter()
     function(*args)
     return time.perf_counter() - start
+
+
+def run_in_threads(target, count: int) -> float:
+    """Run `target` in `count` threads at once; returns the seconds until the last one finished."""
+    import threading
+
+    start = time.monotonic()
+    workers = [threading.Thread(target=target) for _ in range(count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.monotonic() - start

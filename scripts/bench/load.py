@@ -10,7 +10,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from common import stop, track
+from common import run_in_threads, stop, track
 
 UNITS = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3, "TB": 1024 ** 4}
 
@@ -71,13 +71,7 @@ def run_python(url: str, *, connections: int, seconds: float) -> dict:
             for name, value in counts.items():
                 totals[name] += value
 
-    start = time.monotonic()
-    workers = [threading.Thread(target=client) for _ in range(connections)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.monotonic() - start
+    elapsed = run_in_threads(client, connections)
     return {"tool": "python", **totals, "seconds": elapsed, "rps": totals["requests"] / elapsed,
             "bytes_per_s": totals["bytes"] / elapsed}
 

@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import MB, say
+from common import MB, run_in_threads, say
 from server import Shoebox, multipart_body, post
 
 CONCURRENT = 20
@@ -52,13 +52,7 @@ def upload_all(server: Shoebox, body: tuple[bytes, str], count: int) -> tuple[li
         except OSError as error:
             statuses.append(f"error: {error}")
 
-    start = time.monotonic()
-    workers = [threading.Thread(target=one) for _ in range(count)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return statuses, time.monotonic() - start
+    return statuses, run_in_threads(one, count)
 
 
 def peak_during(server: Shoebox, body, count: int) -> dict:

@@ -45,30 +45,21 @@ def image_json(media: Media) -> dict:
 
 def receive_upload(user: User) -> Media:
     """Take the file of this request (multipart `file` or `image`, or JSON {"url"}) through the pipeline."""
-    _refuse_oversized_early(user)
+    # From the Content-Length alone, before any of the body is read.
+    service.refuse_if_too_large(user, request.content_length or 0, slack=MULTIPART_OVERHEAD)
     with service.receiving() as work:
-        incoming, fields = _incoming_from_request(work)
+        incoming, fields = _incoming_from_request(user, work)
         is_public = _flag(fields.get("is_public"))
         return service.store_upload(user, incoming, title=fields.get("title", ""), is_public=is_public)
 
 
-def _refuse_oversized_early(user: User) -> None:
-    """Answer 413 from the Content-Length alone, before any of the body is read."""
-    limit = user.plan.max_upload_bytes if user.plan else 0
-    if limit and request.content_length and request.content_length > limit + MULTIPART_OVERHEAD:
-        from ..i18n import human_size
-
-        raise TooLarge(_("The file is larger than the %(size)s your plan allows per upload.",
-                         size=human_size(limit)), code="file_too_large")
-
-
-def _incoming_from_request(work):
+def _incoming_from_request(user: User, work):
     if request.is_json:
         body = json_body("url")
         settings = current_app.config["SHOEBOX"]
-        limit = g.api_user.plan.max_upload_bytes if g.get("api_user") and g.api_user.plan else 0
         try:
-            fetched = fetch(body["url"], work, max_bytes=limit or settings["limits"]["max_upload_bytes"],
+            fetched = fetch(body["url"], work,
+                            max_bytes=service.upload_limit(user) or settings["limits"]["max_upload_bytes"],
                             allow_private=settings["security"]["allow_private_fetch"])
         except FetchError as error:
             raise _fetch_error(error) from None

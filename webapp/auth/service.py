@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -32,9 +33,13 @@ MIN_PASSWORD_LENGTH = 10
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,39}")
 
 _hasher = PasswordHasher()
-# Verifying against this when the account does not exist keeps the timing of "no such user"
-# and "wrong password" the same.
-_DUMMY_HASH = _hasher.hash("not a real password, only for equal timing")
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the account does not exist, so that "no such user" and
+    "wrong password" take the same time. Made on first use rather than at import."""
+    return _hasher.hash("not a real password, only for equal timing")
 
 
 def hash_password(password: str) -> str:
@@ -45,7 +50,7 @@ def hash_password(password: str) -> str:
 def password_matches(user: User | None, password: str) -> bool:
     """Whether `password` is right for `user`, taking the same time when `user` is None."""
     try:
-        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        return _hasher.verify(user.password_hash if user else _dummy_hash(), password) and user is not None
     except (VerificationError, InvalidHashError):
         return False
 
@@ -226,12 +231,13 @@ def forgot_password(email: str) -> None:
 
 def reset_password(raw_token: str, new_password: str) -> User:
     """Set a new password with an emailed token; every session and token of the account ends."""
-    user_id = _peek_token_user(raw_token, "reset")
-    user = db.session.get(User, user_id) if user_id else None
-    if user is not None:
-        check_password_strength(new_password, user.email.split("@")[0], user.username)
     token = tokens.redeem_account_token(raw_token, "reset")
     user = db.session.get(User, token.user_id)
+    try:
+        check_password_strength(new_password, user.email.split("@")[0], user.username)
+    except InvalidInput:
+        db.session.rollback()  # the link stays usable for a better password
+        raise
     _set_password(user, new_password, "password_reset")
     user.is_verified = True  # the link arrived, so the address works
     db.session.commit()
@@ -252,13 +258,6 @@ def _set_password(user: User, password: str, action: str) -> None:
     tokens.revoke_everything(user, action)
     audit.record(action, user.id)
     notify(user, "password_changed", _("Your Shoebox password was changed"))
-
-
-def _peek_token_user(raw_token: str, purpose: str) -> int | None:
-    from ..models import AccountToken
-
-    row = db.session.scalar(select(AccountToken).where(AccountToken.token_hash == tokens.digest(raw_token or "")))
-    return row.user_id if row is not None and row.purpose == purpose else None
 
 
 # --- profile ----------------------------------------------------------------------------------

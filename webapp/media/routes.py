@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select, update
@@ -42,17 +42,18 @@ def gallery():
 @bp.get("/i/<media_id>.<ext>")
 def original(media_id: str, ext: str | None = None):
     """The file itself, or a preset size (?size=thumb|small|medium|large); ?download=1 to save it."""
+    who = viewer()
     size = request.args.get("size")
     download = request.args.get("download") in {"1", "true", "yes"}
     if size:
         if size not in service.PRESETS:
             raise InvalidInput(_("size must be one of thumb, small, medium or large."), code="unknown_size")
-        media, variant = service.get_preset_for(viewer(), media_id, size)
+        media, variant = service.get_preset_for(who, media_id, size)
         return send_blob(variant.storage_key, size=variant.size, mimetype=variant.mime_type,
                          etag=f"{media.sha256[:16]}-{size}", last_modified=variant.created_at,
                          public=media.is_public, filename=_download_name(media, "webp"), attachment=download)
-    media = service.get_media_for(viewer(), media_id)
-    _count_view(media)
+    media = service.get_media_for(who, media_id)
+    _count_view(media, who)
     return send_blob(media.storage_key, size=media.size, mimetype=media.mime_type, etag=media.sha256,
                      last_modified=media.created_at, public=media.is_public, filename=_download_name(media),
                      attachment=download or media.kind != "image")
@@ -65,16 +66,10 @@ def _download_name(media: Media, ext: str | None = None) -> str:
     return f"{stem}.{ext}" if ext else name
 
 
-def _count_view(media: Media) -> None:
-    who = viewer_id()
-    if who != media.user_id and request.method == "GET" and "Range" not in request.headers:
+def _count_view(media: Media, who: User | None) -> None:
+    if (who is None or who.id != media.user_id) and request.method == "GET" and "Range" not in request.headers:
         db.session.execute(update(Media).where(Media.id == media.id).values(views=Media.views + 1))
         db.session.commit()
-
-
-def viewer_id() -> int | None:
-    user = g.get("api_user") or (current_user if current_user.is_authenticated else None)
-    return user.id if user is not None else None
 
 
 @bp.get("/info/<media_id>")

@@ -26,6 +26,7 @@ from .. import audit, imaging, instance, quota
 from ..auth import service as accounts
 from ..errors import Forbidden, InvalidInput, NotFound, TooLarge, UnsupportedMedia
 from ..extensions import blob_store, db
+from ..i18n import human_size
 from ..models import Media, User, Variant
 
 log = logging.getLogger(__name__)
@@ -61,19 +62,23 @@ def clean_name(name: str) -> str:
     return name.strip()[:255] or "upload"
 
 
-def _plan(user: User):
-    return user.plan
+def upload_limit(user: User) -> int:
+    """The most bytes one upload of `user` may have (0: no limit of the plan's own)."""
+    return user.plan.max_upload_bytes if user.plan else 0
+
+
+def refuse_if_too_large(user: User, size: int, slack: int = 0) -> None:
+    """TooLarge when `size` (less `slack` for framing) exceeds what the plan allows per upload."""
+    limit = upload_limit(user)
+    if limit and size > limit + slack:
+        raise TooLarge(_("The file is larger than the %(size)s your plan allows per upload.",
+                         size=human_size(limit)), code="file_too_large")
 
 
 def _check_allowed(user: User, size: int) -> None:
     if size == 0:
         raise InvalidInput(_("The file is empty."), code="empty_file")
-    limit = _plan(user).max_upload_bytes if _plan(user) else 0
-    if limit and size > limit:
-        from ..i18n import human_size
-
-        raise TooLarge(_("The file is larger than the %(size)s your plan allows per upload.",
-                         size=human_size(limit)), code="file_too_large")
+    refuse_if_too_large(user, size)
     if not user.is_verified and not instance.get("unverified_may_upload"):
         raise Forbidden(_("Confirm your email address before uploading."), code="email_unconfirmed")
 
@@ -98,7 +103,7 @@ def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: 
     size = incoming.path.stat().st_size
     _check_allowed(user, size)
     probe = _probe(incoming.path)
-    plan = _plan(user)
+    plan = user.plan
     quota.take(user.id, "uploads", plan.uploads_per_day if plan else 0)
     undo = ExitStack()
     undo.callback(quota.give_back, user.id, "uploads")
@@ -143,7 +148,7 @@ def _prepare(user, incoming, probe, work: Path, title, is_public) -> Media:
     if probe is None:
         media.kind, media.mime_type = "file", "application/octet-stream"
         media.ext = _safe_ext(media.original_name)
-        os.link(incoming.path, stored) if _same_device(incoming.path, work) else _copy(incoming.path, stored)
+        os.link(incoming.path, stored)  # both live in the data directory's tmp folder: same disk
     else:
         media.kind = "image"
         with IMAGE_WORK:
@@ -293,15 +298,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _same_device(a: Path, b: Path) -> bool:
-    return os.stat(a).st_dev == os.stat(b).st_dev
-
-
-def _copy(src: Path, dest: Path) -> None:
-    with src.open("rb") as fin, dest.open("wb") as fout:
-        _copy_stream(fin, fout)
 
 
 def _copy_stream(fin, fout) -> None:

@@ -5,11 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Response, current_app, redirect, request, send_file
-from werkzeug.wsgi import wrap_file
 
 from ..extensions import blob_store
-
-YEAR = 365 * 24 * 3600
 
 
 def send_blob(key: str, *, size: int, mimetype: str, etag: str, last_modified: datetime, public: bool,
@@ -20,35 +17,14 @@ def send_blob(key: str, *, size: int, mimetype: str, etag: str, last_modified: d
     if store.scheme == "s3" and settings["redirect_to_presigned"] and public:
         return redirect(store.url(key, settings["presign_seconds"]), 302)
     path = store.local_path(key)
-    if path is not None:
-        response = send_file(path, mimetype=mimetype, as_attachment=attachment, download_name=filename,
-                             conditional=True, etag=etag, last_modified=last_modified, max_age=0)
-    else:
-        response = _stream(store.open(key), size, mimetype, etag, last_modified, filename, attachment)
+    response = send_file(path or store.open(key), mimetype=mimetype, as_attachment=attachment,
+                         download_name=filename, conditional=path is not None, etag=etag,
+                         last_modified=last_modified, max_age=0)
+    if path is None:
+        # A stream has no size of its own: give the stored one, so that Range and 304 work too.
+        response.content_length = size
+        response = response.make_conditional(request.environ, accept_ranges=True, complete_length=size)
     return _harden(response, public, attachment)
-
-
-def _stream(stream, size, mimetype, etag, last_modified, filename, attachment) -> Response:
-    response = Response(wrap_file(request.environ, stream), mimetype=mimetype, direct_passthrough=True)
-    response.content_length = size
-    response.last_modified = last_modified
-    response.set_etag(etag)
-    disposition = "attachment" if attachment else "inline"
-    response.headers.set("Content-Disposition", disposition, **_filename_params(filename))
-    return response.make_conditional(request.environ, accept_ranges=True, complete_length=size)
-
-
-def _filename_params(name: str) -> dict:
-    """RFC 6266 filename parameters: an ASCII fallback plus filename* for everything else."""
-    import unicodedata
-    from urllib.parse import quote
-
-    try:
-        name.encode("ascii")
-        return {"filename": name}
-    except UnicodeEncodeError:
-        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii") or "download"
-        return {"filename": simple, "filename*": f"UTF-8''{quote(name, safe='!#$&+-.^_`|~')}"}
 
 
 def _harden(response: Response, public: bool, attachment: bool) -> Response:
