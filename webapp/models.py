@@ -256,7 +256,11 @@ class Media(db.Model):
     """An uploaded photo or file. The id is random and unguessable: it is the public name in URLs."""
 
     __tablename__ = "media"
-    __table_args__ = (Index("ix_media_user_created", "user_id", "created_at", "id"),)
+    # One index per gallery sort order, each ending in id: the keyset cursor is (sort value, id).
+    __table_args__ = (Index("ix_media_user_created", "user_id", "created_at", "id"),
+                      Index("ix_media_user_captured", "user_id", "captured_at", "id"),
+                      Index("ix_media_user_name", "user_id", "original_name", "id"),
+                      Index("ix_media_user_size", "user_id", "size", "id"))
 
     id: Mapped[str] = mapped_column(String(22), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -281,6 +285,36 @@ class Media(db.Model):
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     views: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When it was taken, or uploaded when the file does not say: what "sort by date taken" orders by.
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Album(db.Model):
+    """A named, ordered collection of one person's photos; a photo may be in many albums."""
+
+    __tablename__ = "albums"
+    __table_args__ = (Index("ix_albums_user_updated", "user_id", "updated_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(22), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    cover_media_id: Mapped[str | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AlbumItem(db.Model):
+    """One photo's place in one album. Positions leave gaps, so a move usually changes one row."""
+
+    __tablename__ = "album_items"
+    __table_args__ = (Index("ix_album_items_album_position", "album_id", "position", "media_id"),
+                      Index("ix_album_items_media", "media_id"))
+
+    album_id: Mapped[str] = mapped_column(ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True)
+    media_id: Mapped[str] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Variant(db.Model):
