@@ -8,6 +8,7 @@ Environment:
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import uuid
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -406,3 +408,61 @@ def multipart(fields: dict) -> tuple[bytes, str]:
 
 def _quote(filename: str) -> str:
     return filename.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "%0D").replace("\n", "%0A")
+
+
+# --- photos through the API --------------------------------------------------------------------
+
+def make_jpeg(size=(64, 48), colour=(200, 30, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def kim(app, make_user):
+    """A logged-in API client for the user kim: kim.upload(...), kim.get(...)."""
+    user_id = make_user(email="kim@example.com", username="kim")
+    client = app.test_client()
+    token = client.post("/api/v1/auth/login", json={"identifier": "kim", "password": STRONG_PASSWORD}) \
+        .get_json()["access_token"]
+
+    class Kim:
+        """The API client as kim (kim.test_client is the Flask test client itself)."""
+        id = user_id
+        headers = {"Authorization": f"Bearer {token}"}
+        test_client = client
+
+        def upload(self, data: bytes, name="photo.jpg", field="file", **form):
+            body, content_type = multipart({field: (data, name), **form})
+            return client.post("/api/v1/images", headers=self.headers, data=body, content_type=content_type)
+
+        def upload_json(self, body):
+            return client.post("/api/v1/images", headers=self.headers, json=body)
+
+        def get(self, path, **kwargs):
+            return client.get(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+        def delete(self, path):
+            return client.delete(path, headers=self.headers)
+    return Kim()
+
+
+def stored_keys(app) -> list[str]:
+    from webapp.extensions import blob_store
+
+    with app.app_context():
+        return list(blob_store().keys())
+
+
+def media_count(app) -> int:
+    from webapp.extensions import db
+    from webapp.models import Media
+
+    with app.app_context():
+        return db.session.scalar(db.select(db.func.count()).select_from(Media))
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image

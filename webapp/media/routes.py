@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from .. import quota
 from ..errors import InvalidInput
-from ..extensions import db
+from ..extensions import db, limiter
 from ..models import Media, User
 from ..web import absolute_url, render
 from . import integrity, service  # noqa: F401  (integrity registers its daily job)
@@ -40,30 +40,22 @@ def gallery():
 
 @bp.get("/i/<media_id>")
 @bp.get("/i/<media_id>.<ext>")
+@limiter.exempt  # a gallery page asks for dozens at once; nothing here is costly to repeat
 def original(media_id: str, ext: str | None = None):
     """The file itself, or a preset size (?size=thumb|small|medium|large); ?download=1 to save it."""
-    who = viewer()
     size = request.args.get("size")
     download = request.args.get("download") in {"1", "true", "yes"}
     if size:
         if size not in service.PRESETS:
             raise InvalidInput(_("size must be one of thumb, small, medium or large."), code="unknown_size")
-        media, variant = service.get_preset_for(who, media_id, size)
-        return send_blob(variant.storage_key, size=variant.size, mimetype=variant.mime_type,
-                         etag=f"{media.sha256[:16]}-{size}", last_modified=variant.created_at,
-                         public=media.is_public, filename=_download_name(media, "webp"), attachment=download)
+        return send_blob(service.preset_blob_for(viewer, media_id, size), attachment=download)
+    who = viewer()
     media = service.get_media_for(who, media_id)
     _count_view(media, who)
-    return send_blob(media.storage_key, size=media.size, mimetype=media.mime_type, etag=media.sha256,
-                     last_modified=media.created_at, public=media.is_public, filename=_download_name(media),
-                     attachment=download or media.kind != "image")
-
-
-def _download_name(media: Media, ext: str | None = None) -> str:
-    name = media.original_name
-    ext = ext or media.ext
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    return f"{stem}.{ext}" if ext else name
+    blob = service.Blob(key=media.storage_key, size=media.size, mime_type=media.mime_type, etag=media.sha256,
+                        last_modified=media.created_at, public=media.is_public,
+                        filename=service.download_name(media))
+    return send_blob(blob, attachment=download or media.kind != "image")
 
 
 def _count_view(media: Media, who: User | None) -> None:

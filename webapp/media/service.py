@@ -12,9 +12,13 @@ import os
 import secrets
 import tempfile
 import threading
+import time
 import unicodedata
+from collections import OrderedDict
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
@@ -40,6 +44,68 @@ IMAGE_WORK = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 # can make the server do unbounded work by varying a URL.
 PRESETS = {"thumb": 400, "small": 800, "medium": 1600, "large": 2560}
 MADE_AT_UPLOAD = ("thumb", "medium")
+
+# How long an instance may answer for a public photo from memory. Other instances learn of a
+# change (made private, deleted) only when this runs out: far shorter than the day for which
+# browsers and proxies are told they may cache a public image anyway.
+PUBLIC_BLOB_SECONDS = 10.0
+SMALL_BLOB_BYTES = 256 * 1024
+PUBLIC_BLOB_MEMORY = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Blob:
+    """Everything needed to send one stored file, detached from the database session."""
+
+    key: str
+    size: int
+    mime_type: str
+    etag: str
+    last_modified: datetime
+    public: bool
+    filename: str
+    data: bytes | None = None  # the bytes themselves, for small blobs kept in memory
+
+
+class ShortLived:
+    """A small thread-safe map whose entries expire after `seconds`; the oldest go first when full.
+
+    Full means more than `max_entries` entries or more than `max_weight` in total of what put() was
+    told each entry weighs (bytes, for the blobs kept in memory).
+    """
+
+    def __init__(self, seconds: float, max_entries: int = 10_000, max_weight: int = 0):
+        self.seconds, self.max_entries, self.max_weight = seconds, max_entries, max_weight
+        self._entries: OrderedDict = OrderedDict()
+        self._weight = 0
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        """The value under `key`, or None when absent or expired."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key, value, weight: int = 0) -> None:
+        """Remember `value` under `key` for the next `seconds`."""
+        with self._lock:
+            self._drop(key)
+            self._entries[key] = (time.monotonic() + self.seconds, value, weight)
+            self._weight += weight
+            while len(self._entries) > self.max_entries or (self.max_weight and self._weight > self.max_weight):
+                self._drop(next(iter(self._entries)))
+
+    def forget(self, first: str) -> None:
+        """Drop every entry whose key starts with `first` (keys are tuples)."""
+        with self._lock:
+            for key in [key for key in self._entries if key[0] == first]:
+                self._drop(key)
+
+    def _drop(self, key) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._weight -= entry[2]
 
 
 @dataclass(frozen=True)
@@ -166,6 +232,7 @@ def _fill_image_facts(media: Media, stored: Path, received: Path, probe, keep_lo
     meta = imaging.read_metadata(received)
     media.width, media.height, media.frames = probe.width, probe.height, probe.frames
     media.taken_at, media.camera, media.lens = meta.taken_at, meta.camera[:120], meta.lens[:120]
+    media.captured_at = meta.taken_at or media.created_at
     if keep_location:
         media.latitude, media.longitude = meta.latitude, meta.longitude
     media.placeholder = imaging.placeholder_colour(stored)
@@ -215,6 +282,50 @@ def get_preset_for(viewer: User | None, media_id: str, name: str) -> tuple[Media
     return media, variant or _make_preset(media, name)
 
 
+def preset_blob_for(viewer: Callable[[], User | None], media_id: str, name: str) -> Blob:
+    """What to send for a preset size: get_preset_for(), remembered for a few seconds when public.
+
+    Public presets are the hot path (every gallery, embed and chat preview): answering them from
+    memory spares a query, and for small ones the file read, on every request. Only public ones are
+    kept, so nothing private is ever served from here; `viewer` is called only when it matters.
+    A change made on this instance forgets the entry at once (see forget()).
+    """
+    cache = _public_blobs()
+    blob = cache.get((media_id, name))
+    if blob is not None:
+        return blob
+    media, variant = get_preset_for(viewer(), media_id, name)
+    blob = Blob(key=variant.storage_key, size=variant.size, mime_type=variant.mime_type,
+                etag=f"{media.sha256[:16]}-{name}", last_modified=variant.created_at, public=media.is_public,
+                filename=download_name(media, "webp"))
+    if media.is_public:
+        if blob.size <= SMALL_BLOB_BYTES:
+            with blob_store().open(blob.key) as stream:
+                blob = replace(blob, data=stream.read(SMALL_BLOB_BYTES + 1))
+        cache.put((media_id, name), blob, weight=len(blob.data or b""))
+    return blob
+
+
+def forget(media_id: str) -> None:
+    """Drop what this instance remembers of a photo (after it changed or went)."""
+    _public_blobs().forget(media_id)
+
+
+def _public_blobs() -> ShortLived:
+    extensions = current_app.extensions
+    if "shoebox_public_blobs" not in extensions:
+        extensions["shoebox_public_blobs"] = ShortLived(PUBLIC_BLOB_SECONDS, max_weight=PUBLIC_BLOB_MEMORY)
+    return extensions["shoebox_public_blobs"]
+
+
+def download_name(media: Media, ext: str | None = None) -> str:
+    """The name a saved copy gets: the original's stem with `ext` (the stored extension by default)."""
+    name = media.original_name
+    ext = ext or media.ext
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return f"{stem}.{ext}" if ext else name
+
+
 def _load(viewer, media_id: str, manage: bool = False, preset_name: str | None = None):
     if not media_id or len(media_id) > 22:
         raise NotFound()
@@ -259,6 +370,7 @@ def update_media(media: Media, *, title: str | None = None, description: str | N
     if is_public is not None:
         media.is_public = bool(is_public)
     db.session.commit()
+    forget(media.id)
 
 
 def delete_media(media: Media) -> None:
@@ -269,6 +381,7 @@ def delete_media(media: Media) -> None:
     audit.record("media_deleted", user_id, target=f"media:{media.id}")
     db.session.delete(media)
     db.session.commit()
+    forget(media.id)
     quota.release_storage(user_id, size)
     for key in keys:  # after the commit: a crash here leaves orphans for the integrity check, never dangling rows
         blob_store().delete(key)
