@@ -96,6 +96,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from .admin.routes import bp as admin_bp
+    from .albums.routes import bp as albums_bp
     from .api import bp as api_bp
     from .auth import sessions  # noqa: F401  (registers the login manager's user loader)
     from .auth.routes import bp as auth_bp
@@ -103,5 +104,5 @@ def _register_blueprints(app: Flask) -> None:
     from .health import bp as health_bp
     from .media.routes import bp as media_bp
 
-    for blueprint in (health_bp, auth_bp, settings_bp, media_bp, admin_bp, api_bp):
+    for blueprint in (health_bp, auth_bp, settings_bp, media_bp, albums_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)

@@ -71,6 +71,7 @@ class User(UserMixin, db.Model):
     keep_location: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     uploads_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     storage_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    media_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # kept with each upload and delete
     delete_scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -57,6 +57,20 @@
     });
   }
 
+  // A history snapshot is HTML: styles set through CSSOM would come back as style attributes,
+  // which the CSP refuses. Leave them out of the snapshot; paint placeholders again after a restore.
+  document.addEventListener("htmx:beforeHistorySave", function () {
+    var styled = Array.from(document.querySelectorAll("[style]")).map(function (element) {
+      var style = element.getAttribute("style");
+      element.removeAttribute("style");
+      return [element, style];
+    });
+    // The snapshot is taken right after this event; the page that stays keeps its looks.
+    // Put back through CSSOM, which the CSP allows (setAttribute would not be).
+    setTimeout(function () { styled.forEach(function (pair) { pair[0].style.cssText = pair[1]; }); }, 0);
+  });
+  document.addEventListener("htmx:historyRestore", function () { paintPlaceholders(document); });
+
   document.addEventListener("DOMContentLoaded", function () { fadeFlashes(document); paintPlaceholders(document); });
   document.addEventListener("htmx:load", function (event) {
     var root = event.detail.elt.parentNode || document;

@@ -45,7 +45,10 @@
   }
 
   function enqueue(files) {
-    Array.from(files).forEach(function (file) { queue.push({ file: file, ui: addRow(file) }); });
+    // The album is read now: the person may be on another page by the time the file is sent.
+    var album = document.getElementById("upload-album");
+    var albumId = album ? album.value : "";
+    Array.from(files).forEach(function (file) { queue.push({ file: file, ui: addRow(file), albumId: albumId }); });
     pump();
   }
 
@@ -62,6 +65,7 @@
     var started = Date.now();
     var form = new FormData();
     form.append("file", job.file, job.file.name || "clipboard.png");
+    if (job.albumId) form.append("album_id", job.albumId);
     xhr.open("POST", uploadUrl());
     xhr.setRequestHeader("X-CSRFToken", csrfToken());
     xhr.setRequestHeader("Accept", "application/json");

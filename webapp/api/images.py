@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import current_app, g, jsonify, request
 from flask_babel import gettext as _
-from sqlalchemy import or_, select, tuple_
 
 from .. import quota
+from ..albums import service as albums
 from ..errors import InvalidInput, TooLarge
-from ..extensions import db
-from ..media import service
+from ..media import library, service
 from ..media.fetch import FetchError, fetch
 from ..models import Media, User
 from ..web import absolute_url
@@ -22,7 +19,6 @@ from .auth import api_login_required, json_body
 
 # Multipart framing and form fields around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
-MAX_LIMIT = 200
 
 
 def image_json(media: Media) -> dict:
@@ -50,7 +46,8 @@ def receive_upload(user: User) -> Media:
     with service.receiving() as work:
         incoming, fields = _incoming_from_request(user, work)
         is_public = _flag(fields.get("is_public"))
-        return service.store_upload(user, incoming, title=fields.get("title", ""), is_public=is_public)
+        album = albums.get_album_for(user, str(fields["album_id"])) if fields.get("album_id") else None
+        return service.store_upload(user, incoming, title=fields.get("title", ""), is_public=is_public, album=album)
 
 
 def _incoming_from_request(user: User, work):
@@ -110,40 +107,11 @@ def upload_image():
 @bp.get("/api/v1/images")
 @api_login_required
 def list_images():
-    limit = _limit(request.args.get("limit", "50"))
-    query = select(Media).where(Media.user_id == g.api_user.id)
-    if request.args.get("q"):
-        pattern = f"%{request.args['q'].strip()[:100]}%"
-        query = query.where(or_(Media.title.ilike(pattern), Media.original_name.ilike(pattern),
-                                Media.camera.ilike(pattern)))
-    if request.args.get("cursor"):
-        created, media_id = _decode_cursor(request.args["cursor"])
-        query = query.where(tuple_(Media.created_at, Media.id) < tuple_(created, media_id))
-    rows = db.session.scalars(query.order_by(Media.created_at.desc(), Media.id.desc()).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = _encode_cursor(rows[-1]) if more else None
-    return jsonify(items=[image_json(m) for m in rows], next_cursor=cursor)
-
-
-def _limit(raw: str) -> int:
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidInput(_("limit must be a whole number from 1 to %(max)s.", max=MAX_LIMIT), code="invalid_limit")
-    return int(raw)
-
-
-def _encode_cursor(media: Media) -> str:
-    raw = f"{media.created_at.isoformat()}|{media.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str):
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, media_id = raw.split("|", 1)
-        return datetime.fromisoformat(created), media_id
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput(_("The cursor is not one this server gave out."), code="invalid_cursor") from None
+    view = library.view_from_args(request.args)
+    if view.album_id:
+        albums.get_album_for(g.api_user, view.album_id)
+    page = library.page(g.api_user, view)
+    return jsonify(items=[image_json(m) for m in page.items], next_cursor=page.next_cursor)
 
 
 @bp.get("/api/v1/images/<media_id>")

@@ -1,13 +1,17 @@
-"""The gallery, uploading in the browser, and every URL that serves a photo. All go through get_media_for()."""
+"""Uploading in the browser, and every URL that serves a photo. All go through get_media_for().
+
+The gallery, photo and selection pages are in gallery.py, on this same blueprint.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from .. import quota
+from ..albums import service as albums
 from ..errors import InvalidInput
 from ..extensions import db, limiter
 from ..models import Media, User
@@ -27,15 +31,6 @@ def viewer() -> User | None:
 
         return authenticate_request()
     return None
-
-
-@bp.get("/")
-@login_required
-def gallery():
-    """The person's photos, newest first."""
-    items = db.session.scalars(select(Media).where(Media.user_id == current_user.id)
-                               .order_by(Media.created_at.desc(), Media.id.desc()).limit(200)).all()
-    return render("media/gallery.html", items=items, usage=quota.used_today(current_user.id))
 
 
 @bp.get("/i/<media_id>")
@@ -102,8 +97,12 @@ def embed_codes(direct: str, alt: str) -> dict:
 def upload():
     """The upload page; POST takes one file (the page sends each file on its own, with progress)."""
     if request.method == "GET":
-        return render("media/upload.html", usage=quota.used_today(current_user.id), plan=current_user.plan)
+        return render("media/upload.html", usage=quota.used_today(current_user.id), plan=current_user.plan,
+                      albums=albums.albums_of(current_user))
     from ..api.images import image_json, receive_upload
 
     media = receive_upload(current_user._get_current_object())
     return jsonify(image_json(media)), 201
+
+
+from . import gallery  # noqa: E402,F401  (the gallery, photo and selection pages register on bp)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, null, select
+from sqlalchemy import and_, null, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, imaging, instance, quota
@@ -31,7 +31,8 @@ from ..auth import service as accounts
 from ..errors import Forbidden, InvalidInput, NotFound, TooLarge, UnsupportedMedia
 from ..extensions import blob_store, db
 from ..i18n import human_size
-from ..models import Media, User, Variant
+from ..albums import service as albums
+from ..models import Album, Media, User, Variant
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ IMAGE_WORK = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 # can make the server do unbounded work by varying a URL.
 PRESETS = {"thumb": 400, "small": 800, "medium": 1600, "large": 2560}
 MADE_AT_UPLOAD = ("thumb", "medium")
+MAX_SELECTION = 1000
 
 # How long an instance may answer for a public photo from memory. Other instances learn of a
 # change (made private, deleted) only when this runs out: far shorter than the day for which
@@ -164,8 +166,9 @@ def _probe(path: Path) -> imaging.ProbeResult | None:
         raise InvalidInput(error.message, code=error.code) from None
 
 
-def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: bool | None = None) -> Media:
-    """Run the whole pipeline for one file and return the committed Media row."""
+def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: bool | None = None,
+                 album: Album | None = None) -> Media:
+    """Run the whole pipeline for one file and return the committed Media row (put in `album` if given)."""
     size = incoming.path.stat().st_size
     _check_allowed(user, size)
     probe = _probe(incoming.path)
@@ -181,6 +184,9 @@ def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: 
             written = _write_blobs(media, incoming, probe, Path(work), undo)
             db.session.add(media)
             db.session.add_all(written)
+            if album is not None:
+                albums.place_new_photo(album, media)
+            _count(user.id, +1)
             audit.record("media_uploaded", user.id, target=f"media:{media.id}", size=media.size)
             db.session.commit()
         except BaseException:
@@ -326,6 +332,22 @@ def download_name(media: Media, ext: str | None = None) -> str:
     return f"{stem}.{ext}" if ext else name
 
 
+def get_many_for(owner: User, media_ids: list[str]) -> list[Media]:
+    """The same door for a selection: every id must be a photo `owner` may manage, or NotFound.
+
+    Returned in the order given, without repeats.
+    """
+    wanted = list(dict.fromkeys(str(media_id) for media_id in media_ids))
+    if not wanted:
+        raise InvalidInput(_("Select at least one photo."), code="no_images")
+    if len(wanted) > MAX_SELECTION:
+        raise InvalidInput(_("Select at most %(n)s photos at a time.", n=MAX_SELECTION), code="too_many_images")
+    found = {media.id: media for media in db.session.scalars(select(Media).where(Media.id.in_(wanted)))}
+    if any(media_id not in found or found[media_id].user_id != owner.id for media_id in wanted):
+        raise NotFound(_("One or more of those photos do not exist."), code="image_not_found")
+    return [found[media_id] for media_id in wanted]
+
+
 def _load(viewer, media_id: str, manage: bool = False, preset_name: str | None = None):
     if not media_id or len(media_id) > 22:
         raise NotFound()
@@ -380,11 +402,17 @@ def delete_media(media: Media) -> None:
     user_id, size = media.user_id, media.size
     audit.record("media_deleted", user_id, target=f"media:{media.id}")
     db.session.delete(media)
+    _count(user_id, -1)
     db.session.commit()
     forget(media.id)
     quota.release_storage(user_id, size)
     for key in keys:  # after the commit: a crash here leaves orphans for the integrity check, never dangling rows
         blob_store().delete(key)
+
+
+def _count(user_id: int, change: int) -> None:
+    """Keep users.media_count in step, in the caller's transaction (one UPDATE, safe under concurrency)."""
+    db.session.execute(update(User).where(User.id == user_id).values(media_count=User.media_count + change))
 
 
 def owned_keys(user: User) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from urllib.parse import quote
 
-from flask import Response, current_app, redirect, request, send_file
+from flask import Response, current_app, redirect, request, send_file, stream_with_context
 from werkzeug.http import http_date, quote_etag
 from werkzeug.wsgi import wrap_file
 
@@ -52,6 +52,16 @@ def _from_memory(blob: Blob, attachment: bool) -> Response:
 
 
 _CONDITIONAL = {"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
+
+
+def send_zip(entries: list[tuple[str, str]], filename: str) -> Response:
+    """A zip of (storage key, name) entries, streamed as it is made: nothing is built in memory or on disk."""
+    from .selection import stream_zip
+
+    response = Response(stream_with_context(stream_zip(entries)), mimetype="application/zip")
+    response.headers["Content-Disposition"] = _disposition(True, filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _disposition(attachment: bool, filename: str) -> str:

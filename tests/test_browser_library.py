@@ -1,0 +1,179 @@
+"""The library in real Chromium: scroll to the end, search, filter, select, albums, the photo page, keys."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import corpus_file, screenshot
+from tests.test_browser_upload import PHONE, logged_in_page, wait_for_images
+
+pytestmark = pytest.mark.browser
+
+PHOTOS = [("photos", "Canon_40D.jpg"), ("photos", "Nikon_D70.jpg"), ("photos", "DSCN0010.jpg"),
+          ("photos", "HMD_Nokia_8.3_5G.jpg"), ("orientation", "Landscape_6.jpg"), ("formats", "hopper.png"),
+          ("formats", "animated-5-frames.gif"), ("photos", "iphone_hdr_YES.jpg")]
+
+
+def seed(live_server, tmp_path, copies=3) -> list[str]:
+    """Store `copies` rounds of the corpus photos for kim (through the real pipeline); ids, oldest first."""
+    from webapp.extensions import db
+    from webapp.media import service
+    from webapp.models import User
+
+    ids = []
+    with live_server.app.app_context():
+        kim = db.session.scalar(db.select(User).where(User.username == "kim"))
+        for round_ in range(copies):
+            for n, parts in enumerate(PHOTOS):
+                path = tmp_path / f"in-{round_}-{n}"
+                shutil.copy(corpus_file(*parts), path)
+                name = f"r{round_}-{parts[-1]}"
+                media = service.store_upload(kim, service.Incoming(path, name), title=f"Shot {round_}-{n}",
+                                             is_public=n % 3 == 0)
+                ids.append(media.id)
+    return ids
+
+
+def make_album(live_server, title: str) -> str:
+    from webapp.albums import service
+    from webapp.extensions import db
+    from webapp.models import User
+
+    with live_server.app.app_context():
+        kim = db.session.scalar(db.select(User).where(User.username == "kim"))
+        return service.create_album(kim, title).id
+
+
+def test_gallery_scrolls_searches_filters_and_keeps_its_place(live_server, page_for, tmp_path):
+    page = logged_in_page(page_for, live_server, height=500)
+    ids = seed(live_server, tmp_path)
+    pages = []
+    page.on("request", lambda request: "cursor=" in request.url and pages.append(request.url))
+    page.goto(live_server.url + "/?limit=8")
+    for _ in range(20):  # infinite scroll: each reveal of the marker brings the next page
+        page.mouse.wheel(0, 2000)
+        page.wait_for_timeout(150)
+        if page.locator(".grid-more").count() == 0:
+            break
+    expect(page.locator(".tile")).to_have_count(len(ids))
+    assert len(pages) == 2, pages  # 24 photos, 8 a page
+    wait_for_images(page)
+
+    page.fill("input[name=q]", "Shot 1-")
+    expect(page.locator(".tile")).to_have_count(len(PHOTOS))
+    expect(page).to_have_url(re.compile(r"/\?q=Shot(\+|%20)1-$"))
+    page.locator("summary", has_text="Filters").click()
+    page.select_option("select[name=visibility]", "public")
+    expect(page.locator(".tile")).to_have_count(3)  # photos 0, 3 and 6 of that round
+    expect(page).to_have_url(re.compile(r"visibility=public"))
+    page.go_back()
+    expect(page.locator(".tile")).to_have_count(len(PHOTOS))
+    expect(page.locator("input[name=q]")).to_have_value("Shot 1-")
+    page.reload()
+    expect(page.locator(".tile")).to_have_count(len(PHOTOS))
+
+
+def test_select_with_shift_click_add_to_album_reorder_and_delete(live_server, page_for, tmp_path):
+    page = logged_in_page(page_for, live_server)
+    ids = seed(live_server, tmp_path, copies=1)
+    album_id = make_album(live_server, "Best of")
+    page.goto(live_server.url + "/")
+    wait_for_images(page)
+    tiles = page.locator(".tile")
+    tiles.nth(0).locator(".tile-check").click()
+    tiles.nth(3).click(modifiers=["Shift"])
+    expect(page.locator(".tile-selected")).to_have_count(4)
+    expect(page.locator(".selection-count")).to_have_text("4 selected")
+    page.keyboard.press("Escape")
+    expect(page.locator(".tile-selected")).to_have_count(0)
+    tiles.nth(0).locator(".tile-check").click()
+    tiles.nth(2).click(modifiers=["Shift"])
+    page.select_option("#selection-album", album_id)
+    page.click("button[value=album]")
+    expect(page.locator(".flash-success")).to_contain_text("3 photos were added to Best of")
+    screenshot(page, "gallery-selection-desktop-light")
+
+    page.goto(f"{live_server.url}/albums/{album_id}")
+    album_tiles = page.locator(".tile")
+    expect(album_tiles).to_have_count(3)
+    first, last = album_tiles.nth(0).get_attribute("data-id"), album_tiles.nth(2).get_attribute("data-id")
+    album_tiles.nth(2).drag_to(album_tiles.nth(0), target_position={"x": 5, "y": 40})
+    page.wait_for_timeout(400)
+    page.reload()
+    expect(page.locator(".tile").nth(0)).to_have_attribute("data-id", last)
+    expect(page.locator(".tile").nth(1)).to_have_attribute("data-id", first)
+
+    page.goto(live_server.url + "/")
+    page.locator(".tile").nth(0).locator(".tile-check").click()
+    page.locator(".tile").nth(1).locator(".tile-check").click()
+    page.once("dialog", lambda dialog: (dialog.message == "Delete these 2 photos? This cannot be undone."
+                                        and dialog.accept()) or dialog.dismiss())
+    page.click("button[value=delete]")
+    expect(page.locator(".tile")).to_have_count(len(ids) - 2)
+    page.reload()
+    expect(page.locator(".tile")).to_have_count(len(ids) - 2)
+
+
+def test_photo_page_walks_with_the_arrow_keys_and_edits_in_place(live_server, page_for, tmp_path):
+    page = logged_in_page(page_for, live_server)
+    ids = seed(live_server, tmp_path, copies=1)
+    page.goto(live_server.url + "/?sort=name")
+    page.locator(".tile-link").nth(1).click()
+    expect(page.locator(".photo-image")).to_be_visible()
+    start = page.url
+    page.keyboard.press("ArrowRight")
+    expect(page).not_to_have_url(start)
+    expect(page).to_have_url(re.compile(r"sort=name"))
+    page.keyboard.press("ArrowLeft")
+    expect(page).to_have_url(start)
+    page.click("text=Edit title and description")
+    page.fill("#photo-title", "<b>Harbour</b> at dawn")
+    page.click("#photo-text button[type=submit]")
+    expect(page.locator(".photo-title")).to_have_text("<b>Harbour</b> at dawn")
+    page.click("#photo-visibility button")
+    expect(page.locator("#photo-visibility")).to_contain_text("Make")
+    screenshot(page, "photo-desktop-light")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-delete-photo]")
+    expect(page).to_have_url(re.compile(r"/\?sort=name$"))
+    expect(page.locator(".tile")).to_have_count(len(ids) - 1)
+
+
+def test_keyboard_moves_between_tiles_and_enter_opens(live_server, page_for, tmp_path):
+    page = logged_in_page(page_for, live_server)
+    seed(live_server, tmp_path, copies=1)
+    page.goto(live_server.url + "/")
+    page.locator(".tile-link").nth(0).focus()
+    page.keyboard.press("ArrowRight")
+    second = page.locator(".tile").nth(1).get_attribute("data-id")
+    assert page.evaluate("document.activeElement.closest('.tile').dataset.id") == second
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(f"/photos/{second}"))
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_library_pages_look_right(live_server, page_for, tmp_path, scheme, device):
+    options = PHONE if device == "phone" else {}
+    page = logged_in_page(page_for, live_server, color_scheme=scheme, **options)
+    ids = seed(live_server, tmp_path, copies=1)
+    album_id = make_album(live_server, "Summer in the hills")
+    from webapp.albums import service
+    from webapp.extensions import db
+    from webapp.models import Album
+
+    with live_server.app.app_context():
+        service.add_photos(db.session.get(Album, album_id), ids[:5])
+    for name, path in [("gallery", "/"), ("album", f"/albums/{album_id}"), ("albums", "/albums"),
+                       ("photo", f"/photos/{ids[2]}")]:
+        page.goto(live_server.url + path)
+        if name != "photo":
+            wait_for_images(page)
+        else:
+            expect(page.locator(".photo-image")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), name
+        screenshot(page, f"library-{name}-{device}-{scheme}")
