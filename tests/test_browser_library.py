@@ -124,6 +124,7 @@ def test_photo_page_walks_with_the_arrow_keys_and_edits_in_place(live_server, pa
     page.goto(live_server.url + "/?sort=name")
     page.locator(".tile-link").nth(1).click()
     expect(page.locator(".photo-image")).to_be_visible()
+    expect(page.locator("a[rel=next]")).to_be_visible()
     start = page.url
     page.keyboard.press("ArrowRight")
     expect(page).not_to_have_url(start)

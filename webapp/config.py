@@ -85,6 +85,10 @@ DEFAULTS: dict = {
     "i18n": {
         "default_locale": "en",
     },
+    "transforms": {
+        "max_side": 8192,
+        "max_pixels": 40_000_000,
+    },
 }
 
 
@@ -255,6 +259,8 @@ CHECKS = {
     "logging.level": _one_of("debug", "info", "warning", "error"),
     "logging.json": _flag,
     "i18n.default_locale": _one_of(*SUPPORTED_LOCALES),
+    "transforms.max_side": _whole(16, 65_535),
+    "transforms.max_pixels": _whole(256, 1_000_000_000),
 }
 
 

@@ -16,7 +16,7 @@ from ..errors import InvalidInput
 from ..extensions import db, limiter
 from ..models import Media, User
 from ..web import absolute_url, render
-from . import integrity, service  # noqa: F401  (integrity registers its daily job)
+from . import integrity, service, variants  # noqa: F401  (integrity registers its daily job)
 from .serving import send_blob
 
 bp = Blueprint("media", __name__)
@@ -105,4 +105,18 @@ def upload():
     return jsonify(image_json(media)), 201
 
 
+@bp.get("/i/<media_id>/t/<name>")
+@limiter.exempt  # only variants that already exist are served: nobody makes new work through this URL
+def variant(media_id: str, name: str):
+    """A saved transformation ("<hash>.<ext>"), served like the photo to whoever may see the photo."""
+    media = service.get_media_for(viewer(), media_id)
+    saved = variants.get_variant(media, name)
+    stem, ext = name.rsplit(".", 1)
+    blob = service.Blob(key=saved.storage_key, size=saved.size, mime_type=saved.mime_type, etag=stem,
+                        last_modified=saved.created_at, public=media.is_public,
+                        filename=service.download_name(media, ext))
+    return send_blob(blob, attachment=request.args.get("download") in {"1", "true", "yes"})
+
+
+from . import editor  # noqa: E402,F401  (the transformation editor's pages register on bp)
 from . import gallery  # noqa: E402,F401  (the gallery, photo and selection pages register on bp)
