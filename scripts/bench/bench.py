@@ -2,6 +2,7 @@
 
 Started by scripts/bench/run (which sets up .venv and the system tools). Exit status 1 means the
 bench broke somewhere (see the 'error' rows); a missed goal is reported, not an error.
+BENCH_ONLY=thumbnail,server,gallery,transforms runs only the named ones (server: serving, originals and memory).
 """
 
 from __future__ import annotations
@@ -22,12 +23,21 @@ from common import ROOT, SCRATCH, say
 sys.path.insert(0, str(ROOT))  # webapp, as `python -m webapp` sees it
 
 import fixtures  # noqa: E402
+import gallery  # noqa: E402
 import load  # noqa: E402
 import memory  # noqa: E402
 import report  # noqa: E402
 import serving  # noqa: E402
 import thumbs  # noqa: E402
+import transforms  # noqa: E402
 from server import Shoebox  # noqa: E402
+
+ONLY = {name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()}
+
+
+def wanted(name: str) -> bool:
+    """Whether BENCH_ONLY (unset: everything) asks for this benchmark."""
+    return not ONLY or name in ONLY
 
 
 def guarded(name: str, function, *args) -> dict:
@@ -73,16 +83,24 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=SCRATCH, prefix="run-") as scratch:
         work = Path(scratch)
-        say("making fixtures: a 12 MP JPEG, a 30 MB PNG and a 30 MB padded 64x64 PNG")
-        photo, big = fixtures.photo_12mp(work / "photo-12mp.jpg"), fixtures.big_png(work / "big-30mb.png")
-        padded = fixtures.padded_png(work / "padded-30mb.png")
-        results = [guarded("thumbnail", thumbs.run, photo)] + server_benchmarks(work, photo, big, padded)
+        results = []
+        if wanted("thumbnail") or wanted("server"):
+            say("making fixtures: a 12 MP JPEG, a 30 MB PNG and a 30 MB padded 64x64 PNG")
+            photo, big = fixtures.photo_12mp(work / "photo-12mp.jpg"), fixtures.big_png(work / "big-30mb.png")
+            padded = fixtures.padded_png(work / "padded-30mb.png")
+            results += [guarded("thumbnail", thumbs.run, photo)] if wanted("thumbnail") else []
+            results += server_benchmarks(work, photo, big, padded) if wanted("server") else []
+        if wanted("gallery"):
+            results += gallery.run(work)
+        if wanted("transforms"):
+            results += transforms.run(work)
     for result in results:
         result["verdict"] = report.verdict(result)
     path = report.write_json(results, {**environment(), "wall_seconds": round(time.monotonic() - started, 1)})
     print()
     print(report.table(results))
     print(report.notes(results))
+    print(gallery.notes(results))
     print(f"\nWritten to {path.relative_to(ROOT)} in {time.monotonic() - started:.0f} s.")
     return 1 if any("error" in r for r in results) else 0
 
