@@ -315,6 +315,35 @@ def _subresource_problem(problems, response):
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
 
+PHONE = {"width": 390, "height": 844, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+
+
+def logged_in_page(page_for, live_server, **options):
+    from webapp.auth import service
+
+    with live_server.app.app_context():
+        service.create_user("kim@example.com", "kim", STRONG_PASSWORD, verified=True)
+    page = page_for(**options)
+    page.goto(live_server.url + "/login")
+    page.fill("#identifier", "kim")
+    page.fill("#password", STRONG_PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+    return page
+
+
+def wait_for_images(page, seconds=15):
+    """Until every gallery thumbnail has loaded. (Polled with evaluate: wait_for_function needs eval,
+    which the page's CSP rightly forbids.)"""
+    import time
+
+    deadline = time.monotonic() + seconds
+    script = "Array.from(document.querySelectorAll('.tile-image')).every(i => i.complete && i.naturalWidth > 0)"
+    while not page.evaluate(script):
+        assert time.monotonic() < deadline, "thumbnails did not load"
+        page.wait_for_timeout(100)
+
+
 def screenshot(page, name: str) -> Path:
     """Save a full-page screenshot under test-artifacts/screenshots/ for people to look at."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -7,30 +7,21 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import STRONG_PASSWORD, corpus_file, screenshot
+from tests.conftest import PHONE, corpus_file, logged_in_page, screenshot
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 390, "height": 844, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 PHOTO = ("photos", "HMD_Nokia_8.3_5G.jpg")  # 4608 x 1976
 
 
 def editor_for_a_photo(page_for, live_server, **options):
     """Log kim in, upload the photo through the page's own upload URL, open its editor; (page, photo JSON)."""
-    from webapp.auth import service
-
-    with live_server.app.app_context():
-        service.create_user("kim@example.com", "kim", STRONG_PASSWORD, verified=True)
-    page = page_for(**options)
-    page.goto(live_server.url + "/login")
-    page.fill("#identifier", "kim")
-    page.fill("#password", STRONG_PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(live_server.url + "/")
+    page = logged_in_page(page_for, live_server, **options)
     path = corpus_file(*PHOTO)
     token = page.get_attribute("#csrf-token", "data-token")
-    uploaded = page.request.post(live_server.url + "/upload", headers={"X-CSRFToken": token, "Accept": "application/json"},
-                                 multipart={"file": {"name": path.name, "mimeType": "image/jpeg", "buffer": path.read_bytes()}})
+    uploaded = page.request.post(
+        live_server.url + "/upload", headers={"X-CSRFToken": token, "Accept": "application/json"},
+        multipart={"file": {"name": path.name, "mimeType": "image/jpeg", "buffer": path.read_bytes()}})
     assert uploaded.status == 201, uploaded.text()
     photo = uploaded.json()
     page.goto(f"{live_server.url}/i/{photo['id']}/edit")

@@ -8,8 +8,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import corpus_file, screenshot
-from tests.test_browser_upload import PHONE, logged_in_page, wait_for_images
+from tests.conftest import PHONE, corpus_file, logged_in_page, screenshot, wait_for_images
 
 pytestmark = pytest.mark.browser
 
@@ -178,3 +177,19 @@ def test_library_pages_look_right(live_server, page_for, tmp_path, scheme, devic
             expect(page.locator(".photo-image")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), name
         screenshot(page, f"library-{name}-{device}-{scheme}")
+
+
+def test_embed_codes_copy_what_they_show(live_server, page_for, tmp_path):
+    page = logged_in_page(page_for, live_server, permissions=["clipboard-read", "clipboard-write"])
+    ids = seed(live_server, tmp_path, copies=1)
+    page.goto(f"{live_server.url}/embed/{ids[0]}")
+    first_code = page.locator("[data-copy]").first
+    shown = page.locator(first_code.get_attribute("data-copy")).input_value()
+    first_code.click()
+    page.wait_for_timeout(200)
+    assert shown and page.evaluate("navigator.clipboard.readText()") == shown
+    page.goto(f"{live_server.url}/photos/{ids[0]}")
+    page.click("summary >> text=Embed codes")
+    page.click("[data-copy='#code-markdown']")
+    page.wait_for_timeout(200)
+    assert page.evaluate("navigator.clipboard.readText()").startswith("![Shot 0-0](http")

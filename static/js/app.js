@@ -24,7 +24,8 @@
   function copyText(button) {
     var source = document.querySelector(button.dataset.copy);
     if (!source || !navigator.clipboard) return;
-    var text = source.matches("ul, ol") ?
+    var text = source.matches("input, textarea") ? source.value :
+      source.matches("ul, ol") ?
       Array.from(source.querySelectorAll("li")).map(function (li) { return li.textContent.trim(); }).join("\n") :
       source.textContent.trim();
     navigator.clipboard.writeText(text).then(function () {
