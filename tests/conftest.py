@@ -34,6 +34,16 @@ def pytest_report_header(config):
     return [f"shoebox databases: {databases}", f"shoebox corpus: {corpus}"]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run once, on SQLite: they check pages and scripts, and every route they drive is
+    tested on PostgreSQL too at the HTTP level. Running them twice would double the slowest part."""
+    twice = [item for item in items if item.get_closest_marker("browser") and
+             getattr(item, "callspec", None) and item.callspec.params.get("database_url") == "postgresql"]
+    if twice:
+        config.hook.pytest_deselected(items=twice)
+        items[:] = [item for item in items if item not in twice]
+
+
 def pytest_sessionstart(session):
     if TEST_DATABASE_URL:
         try:

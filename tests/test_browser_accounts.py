@@ -55,6 +55,13 @@ def mailed_link(smtp, to, subject, timeout=10):
     raise AssertionError(f"no mail {subject!r} to {to}; got {[m.message['Subject'] for m in smtp.messages]}")
 
 
+def log_out(page):
+    """Press Log out and wait until it has happened (a login page loaded before then would carry
+    the old session's CSRF token)."""
+    page.click("text=Log out")
+    expect(page.locator("header button", has_text="Log out")).to_have_count(0)
+
+
 def log_in(page, url, identifier="kim", password=STRONG_PASSWORD):
     page.goto(url + "/login")
     page.fill("#identifier", identifier)
@@ -101,7 +108,7 @@ def test_an_account_from_signup_to_deletion(mailing_server, page_for):
     mailed_link(smtp, "kim@example.com", "Two-factor login changed on your account")
 
     # Log out, then in again: the second step asks for a code; a recovery code works once.
-    page.click("text=Log out")
+    log_out(page)
     log_in(page, url)
     page.wait_for_url(url + "/login/code")
     page.fill("#code", "123456")
@@ -112,7 +119,7 @@ def test_an_account_from_signup_to_deletion(mailing_server, page_for):
     page.wait_for_url(url + "/")
 
     # Forgot the password: reset it with the mailed link, which logs every session out.
-    page.click("text=Log out")
+    log_out(page)
     page.click("text=Forgot your password?")
     page.fill("#email", "kim@example.com")
     page.click("main button[type=submit]")
