@@ -218,3 +218,29 @@ def test_creating_an_album_from_a_selection(app, kim, album):
     assert response.status_code == 303
     new_id = response.headers["Location"].rsplit("/", 1)[1]
     assert in_album(kim, new_id) == ids[:2]
+
+
+def test_album_page_makes_a_cover_and_takes_photos_out(app, kim, album):
+    album_id, ids = album
+    browser = browser_login(app)
+    headers = {"HX-Request": "true", "X-CSRFToken": browser.csrf}
+    cover = browser.post(f"/albums/{album_id}", data={"cover": ids[2]}, headers=headers)
+    assert cover.status_code == 200 and 'id="album-head"' in cover.get_data(as_text=True)
+    assert kim.get(f"/api/v1/albums/{album_id}").get_json()["cover_image_id"] == ids[2]
+    removed = browser.post(f"/albums/{album_id}/remove", data={"ids": ids[:2]}, headers=headers)
+    assert removed.status_code == 200 and '"action": "remove"' in removed.headers["HX-Trigger"]
+    assert in_album(kim, album_id) == [ids[2]] and kim.get(f"/api/v1/images/{ids[0]}").status_code == 200
+
+
+def test_renaming_an_album_in_place_and_a_blank_name_is_refused(app, kim, album):
+    album_id, _ = album
+    browser = browser_login(app)
+    headers = {"HX-Request": "true", "X-CSRFToken": browser.csrf}
+    form = browser.get(f"/albums/{album_id}/edit", headers=headers).get_data(as_text=True)
+    assert 'name="title"' in form and "<html" not in form
+    assert browser.get(f"/albums/{album_id}/edit").status_code == 200  # the whole page, without htmx
+    renamed = browser.post(f"/albums/{album_id}", data={"title": "Autumn", "description": "Leaves"}, headers=headers)
+    assert "Autumn" in renamed.get_data(as_text=True)
+    blank = browser.post(f"/albums/{album_id}", data={"title": " "}, headers={**headers, "Accept": "application/json"})
+    assert blank.status_code == 400 and blank.get_json()["error"]["code"] == "title_required"
+    assert kim.get(f"/api/v1/albums/{album_id}").get_json()["title"] == "Autumn"

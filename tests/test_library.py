@@ -294,3 +294,10 @@ def test_the_gallery_counts_photos_as_they_come_and_go(browser_kim, kim, photos)
     assert "7 photos" in browser_kim.get("/").get_data(as_text=True)
     kim.delete(f"/api/v1/images/{photos[0]}")
     assert "6 photos" in browser_kim.get("/").get_data(as_text=True)
+
+
+def test_deleting_a_selection_updates_the_header_count(browser_kim, photos):
+    response = browser_kim.post("/library/selection", data={"ids": photos[:3], "action": "delete"},
+                                headers={"HX-Request": "true", "X-CSRFToken": browser_kim.csrf})
+    html = response.get_data(as_text=True)
+    assert 'id="library-stats" hx-swap-oob="true"' in html and "4 photos" in html

@@ -124,7 +124,9 @@ def act_on_selection():
     flash(message, "success")
     if not request.htmx:
         return redirect(request.form.get("next") or url_for("media.gallery"), 303)
-    response = render("media/gallery.html", "_nothing.html")
+    # The header's count and storage changed too (the commit expired current_user: they reload).
+    response = render("media/gallery.html", "_nothing.html", also=("media/_library_stats.html",),
+                      total=current_user.media_count)
     response.headers["HX-Trigger"] = _selection_event(action, ids)
     return response
 
