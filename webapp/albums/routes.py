@@ -51,7 +51,8 @@ def _album_page(album, fragment: str | None, view: library.View | None = None, *
     """The album page, or one of its fragments for htmx; `extra` goes to the template (editing=True)."""
     view = view or current_view(album.id)
     return render("albums/show.html", fragment, album=album, summary=service.summary(album), view=view,
-                  page=library.page(current_user, view), albums=service.albums_of(current_user), total=None, **extra)
+                  page=library.page(current_user, view), total=None, **extra,
+                  albums=[] if view.cursor else service.albums_of(current_user))
 
 
 @bp.get("/albums/<album_id>/edit")

@@ -37,8 +37,9 @@ def gallery():
     """The person's photos, filtered and sorted as the query string says, a page at a time."""
     view = current_view()
     page = library.page(current_user, view)
+    # The next page's tiles need no album list (only the toolbar and the selection bar do).
     return render("media/gallery.html", _library_fragment(view), view=view, page=page, album=None,
-                  albums=albums.albums_of(current_user), total=current_user.media_count)
+                  albums=[] if view.cursor else albums.albums_of(current_user), total=current_user.media_count)
 
 
 def _library_fragment(view: library.View) -> str:
