@@ -61,6 +61,11 @@ def test_gallery_scrolls_searches_filters_and_keeps_its_place(live_server, page_
     expect(page.locator(".tile")).to_have_count(len(ids))
     assert len(pages) == 2, pages  # 24 photos, 8 a page
     wait_for_images(page)
+    page.locator(".tile-link").last.click()  # open the last photo, then come back to the same place
+    expect(page.locator(".photo-image")).to_be_visible()
+    page.go_back()
+    expect(page.locator(".tile")).to_have_count(len(ids))
+    assert page.evaluate("window.scrollY") > 300
 
     page.fill("input[name=q]", "Shot 1-")
     expect(page.locator(".tile")).to_have_count(len(PHOTOS))

@@ -36,23 +36,28 @@
     all.slice(Math.min(a, b), Math.max(a, b) + 1).forEach(function (t) { boxOf(t).checked = checked; });
   }
 
+  // Caught on the way down (capture), before htmx's boosted link sees the click: a click that
+  // selects must not also open the photo.
   document.addEventListener("click", function (event) {
-    var tile = event.target.closest("#library-grid .tile");
-    if (tile) {
-      var onBox = event.target.closest(".tile-check");
-      var selecting = form() && form().classList.contains("selecting");
-      // Once something is selected, a click anywhere on a tile selects (as photo apps do).
-      if (onBox || selecting || event.shiftKey) {
-        if (!event.target.matches('input[type="checkbox"]')) event.preventDefault();
-        var box = boxOf(tile);
-        var checked = event.target === box ? box.checked : !box.checked;
-        if (event.shiftKey && lastClicked && lastClicked !== tile) setRange(lastClicked, tile, checked);
-        else box.checked = checked;
-        lastClicked = tile;
-        refresh();
-      }
-      return;
+    var tile = event.target.closest && event.target.closest("#library-grid .tile");
+    if (!tile) return;
+    var onBox = event.target.closest(".tile-check");
+    var selecting = form() && form().classList.contains("selecting");
+    // Once something is selected, a click anywhere on a tile selects (as photo apps do).
+    if (!(onBox || selecting || event.shiftKey)) return;
+    var box = boxOf(tile);
+    if (event.target !== box) {
+      event.preventDefault();
+      event.stopPropagation();
     }
+    var checked = event.target === box ? box.checked : !box.checked;
+    if (event.shiftKey && lastClicked && lastClicked !== tile) setRange(lastClicked, tile, checked);
+    else box.checked = checked;
+    lastClicked = tile;
+    refresh();
+  }, true);
+
+  document.addEventListener("click", function (event) {
     var choose = event.target.closest("[data-select]");
     if (choose) {
       var all = choose.dataset.select === "page";
