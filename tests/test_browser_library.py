@@ -53,10 +53,10 @@ def test_gallery_scrolls_searches_filters_and_keeps_its_place(live_server, page_
     pages = []
     page.on("request", lambda request: "cursor=" in request.url and pages.append(request.url))
     page.goto(live_server.url + "/?limit=8")
-    for _ in range(20):  # infinite scroll: each reveal of the marker brings the next page
+    for _ in range(100):  # infinite scroll: each reveal of the marker brings the next page
         page.mouse.wheel(0, 2000)
         page.wait_for_timeout(150)
-        if page.locator(".grid-more").count() == 0:
+        if page.locator(".tile").count() == len(ids) and page.locator(".grid-more").count() == 0:
             break
     expect(page.locator(".tile")).to_have_count(len(ids))
     assert len(pages) == 2, pages  # 24 photos, 8 a page
@@ -105,8 +105,9 @@ def test_select_with_shift_click_add_to_album_reorder_and_delete(live_server, pa
     album_tiles = page.locator(".tile")
     expect(album_tiles).to_have_count(3)
     first, last = album_tiles.nth(0).get_attribute("data-id"), album_tiles.nth(2).get_attribute("data-id")
-    album_tiles.nth(2).drag_to(album_tiles.nth(0), target_position={"x": 5, "y": 40})
-    page.wait_for_timeout(400)
+    with page.expect_response(lambda response: response.url.endswith("/order")) as moved:
+        album_tiles.nth(2).drag_to(album_tiles.nth(0), target_position={"x": 5, "y": 40})
+    assert moved.value.status == 204
     page.reload()
     expect(page.locator(".tile").nth(0)).to_have_attribute("data-id", last)
     expect(page.locator(".tile").nth(1)).to_have_attribute("data-id", first)
@@ -191,10 +192,20 @@ def test_embed_codes_copy_what_they_show(live_server, page_for, tmp_path):
     first_code = page.locator("[data-copy]").first
     shown = page.locator(first_code.get_attribute("data-copy")).input_value()
     first_code.click()
-    page.wait_for_timeout(200)
-    assert shown and page.evaluate("navigator.clipboard.readText()") == shown
+    assert shown and clipboard_soon(page) == shown
     page.goto(f"{live_server.url}/photos/{ids[0]}")
     page.click("summary >> text=Embed codes")
     page.click("[data-copy='#code-markdown']")
-    page.wait_for_timeout(200)
-    assert page.evaluate("navigator.clipboard.readText()").startswith("![Shot 0-0](http")
+    assert clipboard_soon(page, previous=shown).startswith("![Shot 0-0](http")
+
+
+def clipboard_soon(page, previous="", seconds=5) -> str:
+    """What the clipboard holds once a copy has landed (writing to it is asynchronous)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        text = page.evaluate("navigator.clipboard.readText()")
+        if (text and text != previous) or time.monotonic() > deadline:
+            return text
+        page.wait_for_timeout(50)
