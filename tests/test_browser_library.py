@@ -170,10 +170,10 @@ def test_library_pages_look_right(live_server, page_for, tmp_path, scheme, devic
     album_id = make_album(live_server, "Summer in the hills")
     from webapp.albums import service
     from webapp.extensions import db
-    from webapp.models import Album
+    from webapp.models import Album, Media
 
     with live_server.app.app_context():
-        service.add_photos(db.session.get(Album, album_id), ids[:5])
+        service.add_photos(db.session.get(Album, album_id), [db.session.get(Media, i) for i in ids[:5]])
     for name, path in [("gallery", "/"), ("album", f"/albums/{album_id}"), ("albums", "/albums"),
                        ("photo", f"/photos/{ids[2]}")]:
         page.goto(live_server.url + path)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, flash, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -11,7 +9,7 @@ from flask_login import current_user, login_required
 
 from ..media import library, selection
 from ..media import service as media_service
-from ..media.gallery import current_view
+from ..media.gallery import current_view, selection_event
 from ..media.serving import send_zip
 from ..web import page_redirect, render
 from . import service
@@ -33,7 +31,7 @@ def create():
     album = service.create_album(current_user, request.form.get("title", ""), request.form.get("description", ""))
     ids = request.form.getlist("ids")
     if ids:  # "new album" from a gallery selection
-        service.add_photos(album, [media.id for media in media_service.get_many_for(current_user, ids)])
+        service.add_photos(album, media_service.get_many_for(current_user, ids))
     flash(_("Album “%(title)s” created.", title=album.title), "success")
     return page_redirect(url_for("albums.show", album_id=album.id))
 
@@ -94,17 +92,12 @@ def remove(album_id: str):
     """Take the selected photos out of the album."""
     album = service.get_album_for(current_user, album_id)
     chosen = media_service.get_many_for(current_user, request.form.getlist("ids"))
-    for media in chosen:
-        service.remove_photo(album, media.id)
+    service.remove_photos(album, [media.id for media in chosen])
     flash(ngettext("%(num)s photo was taken out of the album.", "%(num)s photos were taken out of the album.",
                    len(chosen)), "success")
     response = render("albums/show.html", "_nothing.html")
-    response.headers["HX-Trigger"] = _removed_event([media.id for media in chosen])
+    response.headers["HX-Trigger"] = selection_event("remove", [media.id for media in chosen])
     return response
-
-
-def _removed_event(ids: list[str]) -> str:
-    return json.dumps({"shoebox:selection-done": {"action": "remove", "ids": ids}})
 
 
 @bp.post("/albums/<album_id>/order")

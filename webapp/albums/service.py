@@ -20,7 +20,7 @@ from ..extensions import db
 from ..models import Album, AlbumItem, Media, User, utcnow
 
 POSITION_STEP = 1024
-MAX_TITLE, MAX_DESCRIPTION, MAX_BATCH = 200, 5000, 500
+MAX_TITLE, MAX_DESCRIPTION = 200, 5000
 
 
 @dataclass
@@ -104,19 +104,13 @@ def delete_album(album: Album) -> None:
     db.session.commit()
 
 
-def add_photos(album: Album, media_ids: Iterable[str]) -> int:
+def add_photos(album: Album, photos: Iterable[Media]) -> int:
     """Put photos at the end of an album, in the order given; ones already there stay put. Returns how many were new.
 
-    Every id must name a photo of the album's owner, or nothing is added (NotFound).
+    The photos come through the media loader (media.service.get_many_for), which has checked that
+    they are the album owner's and how many there are.
     """
-    wanted = list(dict.fromkeys(str(media_id) for media_id in media_ids))
-    if not wanted:
-        raise InvalidInput(_("Name at least one photo to add."), code="no_images")
-    if len(wanted) > MAX_BATCH:
-        raise InvalidInput(_("Add at most %(n)s photos at a time.", n=MAX_BATCH), code="too_many_images")
-    owned = set(db.session.scalars(select(Media.id).where(Media.id.in_(wanted), Media.user_id == album.user_id)))
-    if len(owned) != len(wanted):
-        raise NotFound(_("One or more of those photos do not exist."), code="image_not_found")
+    wanted = list(dict.fromkeys(media.id for media in photos if media.user_id == album.user_id))
     present = set(db.session.scalars(select(AlbumItem.media_id).where(AlbumItem.album_id == album.id,
                                                                       AlbumItem.media_id.in_(wanted))))
     new = [media_id for media_id in wanted if media_id not in present]
@@ -139,17 +133,24 @@ def place_new_photo(album: Album, media: Media) -> None:
 
 
 def remove_photo(album: Album, media_id: str) -> None:
-    """Take one photo out of an album (the photo itself stays)."""
+    """Take one photo out of an album (the photo itself stays); NotFound if it is not in it."""
+    if not remove_photos(album, [media_id]):
+        raise NotFound(_("That photo is not in this album."), code="image_not_in_album")
+
+
+def remove_photos(album: Album, media_ids: list[str]) -> int:
+    """Take photos out of an album in one statement (the photos stay); returns how many were in it."""
     removed = db.session.execute(delete(AlbumItem).where(AlbumItem.album_id == album.id,
-                                                         AlbumItem.media_id == media_id)).rowcount
+                                                         AlbumItem.media_id.in_(media_ids))).rowcount
     if not removed:
         db.session.rollback()
-        raise NotFound(_("That photo is not in this album."), code="image_not_in_album")
-    if album.cover_media_id == media_id:
+        return 0
+    if album.cover_media_id in media_ids:
         album.cover_media_id = db.session.scalar(select(AlbumItem.media_id).where(AlbumItem.album_id == album.id)
                                                  .order_by(AlbumItem.position).limit(1))
     album.updated_at = utcnow()
     db.session.commit()
+    return removed
 
 
 def move_photo(album: Album, media_id: str, after_id: str | None) -> None:

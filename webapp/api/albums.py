@@ -82,7 +82,7 @@ def add_album_images(album_id: str):
     ids = json_body().get("image_ids")
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
         raise InvalidInput(_("image_ids must be a non-empty list of image ids."), code="invalid_field")
-    added = service.add_photos(album, [m.id for m in media_service.get_many_for(g.api_user, ids)])
+    added = service.add_photos(album, media_service.get_many_for(g.api_user, ids))
     return jsonify(added=added, album=album_json(service.summary(album)))
 
 

@@ -110,7 +110,7 @@ def photo_albums(media_id: str):
     if request.form.get("remove") == "1":
         albums.remove_photo(album, media.id)
     else:
-        albums.add_photos(album, [media.id])
+        albums.add_photos(album, [media])
     return _photo_page(media, "media/_photo_albums.html")
 
 
@@ -128,7 +128,7 @@ def act_on_selection():
     # The header's count and storage changed too (the commit expired current_user: they reload).
     response = render("media/gallery.html", "_nothing.html", also=("media/_library_stats.html",),
                       total=current_user.media_count)
-    response.headers["HX-Trigger"] = _selection_event(action, ids)
+    response.headers["HX-Trigger"] = selection_event(action, ids)
     return response
 
 
@@ -142,12 +142,13 @@ def _act(action: str, ids: list[str]) -> str:
         count = selection.delete(current_user, ids)
         return ngettext("%(num)s photo was deleted.", "%(num)s photos were deleted.", count)
     album = albums.get_album_for(current_user, request.form.get("album_id", ""))
-    added = albums.add_photos(album, [media.id for media in service.get_many_for(current_user, ids)])
+    added = albums.add_photos(album, service.get_many_for(current_user, ids))
     return ngettext("%(num)s photo was added to %(album)s.", "%(num)s photos were added to %(album)s.", added,
                     album=album.title)
 
 
-def _selection_event(action: str, ids: list[str]) -> str:
+def selection_event(action: str, ids: list[str]) -> str:
+    """The HX-Trigger telling the page which tiles an action changed (gallery.js updates them in place)."""
     return json.dumps({"shoebox:selection-done": {"action": action, "ids": list(dict.fromkeys(ids))}})
 
 
