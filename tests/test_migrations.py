@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+import sqlalchemy as sa
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
@@ -71,3 +74,19 @@ def test_upgrading_a_populated_database_keeps_its_accounts(app):
         upgrade()
         row = db.session.execute(db.text("SELECT username, totp_last_step FROM users")).one()
     assert tuple(row) == ("old", 0)
+
+
+def test_slow_migrations_keep_their_lock_on_a_server_that_ends_idle_transactions(make_app, database_url, monkeypatch):
+    import time
+
+    import flask_migrate
+
+    url = sa.make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("the migration lock is a PostgreSQL advisory lock only there")
+    impatient = url.update_query_dict({"options": url.query["options"] + " -cidle_in_transaction_session_timeout=200"})
+    real_upgrade = flask_migrate.upgrade
+    monkeypatch.setattr(flask_migrate, "upgrade", lambda *a, **k: (time.sleep(0.5), real_upgrade(*a, **k)))
+    app = make_app(database={"url": impatient.render_as_string(hide_password=False)})
+    with app.app_context():
+        assert "media" in sa.inspect(db.engine).get_table_names()

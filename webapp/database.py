@@ -57,6 +57,9 @@ def _migration_lock(app: Flask):
         return
     with db.engine.connect() as conn:
         conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        # The lock is the session's, not the transaction's: end the transaction, or a server with
+        # idle_in_transaction_session_timeout ends this session while the migrations run.
+        conn.commit()
         try:
             yield
         finally:
