@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
+
+from waitress.channel import HTTPChannel
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +36,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(app, host: str, port: int) -> int:
-    from waitress import serve
-
     server = app.config["SHOEBOX"]["server"]
     shown = "localhost" if host in {"0.0.0.0", "::"} else host
     print(f"Shoebox is running at http://{shown}:{port}/  (public address: {server['base_url']})", flush=True)
@@ -44,8 +45,7 @@ def _serve(app, host: str, port: int) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        serve(app, host=host, port=port, threads=server["threads"], ident="Shoebox",
-              max_request_body_size=server["max_request_bytes"], clear_untrusted_proxy_headers=True)
+        _waitress(app, host, port).run()
     except KeyboardInterrupt:
         pass
     scheduler = app.extensions.get("shoebox_scheduler")
@@ -53,6 +53,64 @@ def _serve(app, host: str, port: int) -> int:
         scheduler.shutdown()
     print("Shoebox stopped.", flush=True)
     return 0
+
+
+def _waitress(app, host: str, port: int):
+    """A waitress server for `app` with Shoebox's limits: connections, timeouts, request size."""
+    from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
+
+    server = app.config["SHOEBOX"]["server"]
+    _allow_open_files(server["connection_limit"] + 100)  # the rest: database, files, the listener
+    created = create_server(
+        app, host=host, port=port, threads=server["threads"], ident="Shoebox",
+        max_request_body_size=server["max_request_bytes"], clear_untrusted_proxy_headers=True,
+        connection_limit=server["connection_limit"], channel_timeout=server["read_timeout"],
+        cleanup_interval=1,  # read_timeout is enforced to the second
+        asyncore_use_poll=True)  # select() cannot watch file descriptors past 1023
+    # create_server makes one listener per address `host` resolves to; each accepts into our channel.
+    dispatchers = created.map if isinstance(created, MultiSocketServer) else created._map
+    for listener in [d for d in dispatchers.values() if isinstance(d, BaseWSGIServer)]:
+        listener.channel_class = HeaderDeadlineChannel
+        listener.header_timeout = server["header_timeout"]
+    return created
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise this process's soft limit on open files towards `wanted`, as far as the hard limit allows."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < ceiling:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+
+
+class HeaderDeadlineChannel(HTTPChannel):
+    """A waitress channel closed when a request's headers take longer than header_timeout to arrive.
+
+    waitress itself only closes a channel that falls silent (channel_timeout), so a client
+    sending a header line every few seconds would hold its connection for ever.
+    """
+
+    _timed_request = None  # the request being received, and when its first bytes came
+    _timed_since = 0.0
+
+    def received(self, data):
+        result = super().received(data)
+        if self.request is not self._timed_request:
+            self._timed_request, self._timed_since = self.request, time.monotonic()
+        return result
+
+    def writable(self):
+        # The event loop asks every channel this at least once a second, so it is where an
+        # overdue channel marks itself for closing.
+        request = self.request
+        if request is not None and request is self._timed_request and not request.headers_finished \
+                and time.monotonic() - self._timed_since > self.server.header_timeout:
+            self.will_close = True
+        return super().writable()
 
 
 def _interrupt(_signum, _frame):
