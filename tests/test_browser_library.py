@@ -209,3 +209,35 @@ def clipboard_soon(page, previous="", seconds=5) -> str:
         if (text and text != previous) or time.monotonic() > deadline:
             return text
         page.wait_for_timeout(50)
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    """Whether two bounding boxes share any area."""
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_embed_codes_fit_the_screen_and_follow_make_public(live_server, page_for, tmp_path, device, scheme):
+    options = PHONE if device == "phone" else {}
+    page = logged_in_page(page_for, live_server, color_scheme=scheme, **options)
+    ids = seed(live_server, tmp_path, copies=1)
+    page.goto(f"{live_server.url}/photos/{ids[1]}")  # a private one
+    page.click("summary >> text=Embed codes")
+    codes = page.locator(".photo-codes")
+    expect(codes.locator("#code-bbcode")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), \
+        page.evaluate("document.documentElement.scrollWidth")
+    expect(codes).to_contain_text("The photo is private")
+    page.locator("#photo-visibility button").click()
+    expect(page.locator("#photo-visibility")).to_contain_text("Make private")
+    expect(codes).not_to_contain_text("private")
+    expect(codes).to_contain_text("The photo is public")
+    flash = page.locator(".flash-success")
+    expect(flash).to_contain_text("now public")
+    assert not _overlap(flash.bounding_box(), page.locator(".photo-title").bounding_box())
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, f"photo-embed-codes-{device}-{scheme}")
+    page.locator("#photo-visibility button").click()
+    expect(codes).to_contain_text("The photo is private")
