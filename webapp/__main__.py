@@ -63,7 +63,10 @@ def _waitress(app, host: str, port: int):
     _allow_open_files(server["connection_limit"] + 100)  # the rest: database, files, the listener
     created = create_server(
         app, host=host, port=port, threads=server["threads"], ident="Shoebox",
-        max_request_body_size=server["max_request_bytes"], clear_untrusted_proxy_headers=True,
+        max_request_body_size=server["max_request_bytes"],
+        # ProxyFix (create_app) reads the forwarded headers when proxies are trusted; waitress must
+        # pass them on then, and drop them otherwise.
+        clear_untrusted_proxy_headers=not server["trusted_proxies"],
         connection_limit=server["connection_limit"], channel_timeout=server["read_timeout"],
         cleanup_interval=1,  # read_timeout is enforced to the second
         asyncore_use_poll=True)  # select() cannot watch file descriptors past 1023
