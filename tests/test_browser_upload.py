@@ -74,3 +74,19 @@ def test_upload_and_gallery_on_a_phone(live_server, page_for, scheme):
     wait_for_images(page)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(page, f"gallery-phone-{scheme}")
+
+
+def test_the_quota_line_counts_each_finished_upload(live_server, page_for):
+    page = logged_in_page(page_for, live_server)
+    page.goto(live_server.url + "/upload")
+    quota = page.locator("#upload-quota")
+    expect(quota).to_contain_text("0 of 200 uploads used today")
+    page.set_input_files("#file-input", [str(corpus_file("photos", "Canon_40D.jpg"))])
+    expect(page.locator(".upload-ok")).to_have_count(1, timeout=60_000)
+    expect(quota).to_contain_text("1 of 200 uploads used today")
+    expect(quota).not_to_contain_text("0 bytes of")  # the storage it took counts too
+    page.set_input_files("#file-input", [str(corpus_file("formats", "hopper.png")),
+                                         str(corpus_file("broken", "truncated_image.png"))])
+    expect(page.locator(".upload-failed")).to_have_count(1, timeout=60_000)
+    expect(quota).to_contain_text("2 of 200 uploads used today")  # the refused file took nothing
+    screenshot(page, "upload-quota-after-uploads-desktop-light")

@@ -97,8 +97,8 @@ def embed_codes(direct: str, alt: str) -> dict:
 def upload():
     """The upload page; POST takes one file (the page sends each file on its own, with progress)."""
     if request.method == "GET":
-        return render("media/upload.html", usage=quota.used_today(current_user.id), plan=current_user.plan,
-                      albums=albums.albums_of(current_user))
+        return render("media/upload.html", "media/_upload_quota.html", usage=quota.used_today(current_user.id),
+                      plan=current_user.plan, albums=albums.albums_of(current_user))
     from ..api.images import image_json, receive_upload
 
     media = receive_upload(current_user._get_current_object())
