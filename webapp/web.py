@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, get_flashed_messages, make_response, render_template, request
 from flask.sessions import SecureCookieSessionInterface
@@ -77,7 +78,12 @@ class SessionInterface(SecureCookieSessionInterface):
             return setting
         # Browsers accept Secure cookies over https and from localhost; a plain-http LAN
         # address would silently drop them and nobody could log in.
-        return request.is_secure or request.host.split(":")[0] in {"localhost", "127.0.0.1", "[::1]"}
+        return is_trustworthy_origin()
+
+
+def is_trustworthy_origin() -> bool:
+    """Whether browsers treat this request's origin as secure: https (after ProxyFix) or localhost."""
+    return request.is_secure or urlsplit(f"//{request.host}").hostname in {"localhost", "127.0.0.1", "::1"}
 
 
 # htmx settings for every page: no eval, no inline styles (our CSP forbids both), and error
@@ -146,7 +152,8 @@ def _security_headers(response: Response) -> None:
     if "frame-ancestors 'none'" in headers["Content-Security-Policy"]:
         headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if is_trustworthy_origin():  # elsewhere browsers ignore it and log an error on every page
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
 
 
 def absolute_url(endpoint: str, **values) -> str:
