@@ -131,6 +131,10 @@ def _start_request() -> None:
 
 def _finish_request(response: Response) -> Response:
     _security_headers(response)
+    if response.status_code not in (429, 503):
+        # Flask-Limiter (which runs before this hook) puts Retry-After on every response of a
+        # limited route, 0 on a 200; it tells a client how long to wait, so only refusals carry it.
+        response.headers.pop("Retry-After", None)
     response.headers["X-Request-ID"] = g.get("request_id", "")
     if response.mimetype == "text/html":
         response.vary.add("HX-Request")
