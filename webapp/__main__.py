@@ -19,8 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check-config", help="load and validate the configuration, then exit")
     args = parser.parse_args(argv)
 
+    import sqlalchemy.exc
+
     from . import create_app, logs
     from .config import ConfigError, load_settings
+    from .errors import database_unreachable
 
     try:
         settings = load_settings()
@@ -32,7 +35,20 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"shoebox: {error}", file=sys.stderr)
         return 2
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as error:
+        if not database_unreachable(error):
+            raise
+        print(f"shoebox: {_database_problem(settings['database']['url'], error)}", file=sys.stderr)
+        return 1
     return _serve(app, args.host or settings["server"]["host"], args.port or settings["server"]["port"])
+
+
+def _database_problem(url: str, error) -> str:
+    """One sentence for a database that cannot be reached at start-up: where, and the driver's reason."""
+    from sqlalchemy.engine import make_url
+
+    reason = str(error.orig).splitlines()[0].removeprefix("connection failed: ").rstrip(".")
+    return f"Cannot connect to the database at {make_url(url).render_as_string(hide_password=True)}: {reason}."
 
 
 def _serve(app, host: str, port: int) -> int:

@@ -6,7 +6,7 @@ import logging
 import math
 import time
 
-from flask import Flask, Response, g, jsonify, make_response, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -170,11 +170,37 @@ def _handle_csrf_error(error: CSRFError) -> Response:
     return error_response(400, "csrf_failed", message)
 
 
+def database_unreachable(error: BaseException) -> bool:
+    """Whether `error` means no connection to the database server could be had or kept (it is down,
+    refusing, or the connection dropped), as opposed to a statement failing on a working connection."""
+    import sqlalchemy.exc
+
+    if not isinstance(error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+        return False
+    if error.connection_invalidated:
+        return True
+    # psycopg gives no SQLSTATE when no server answered at all; class 08 is a connection
+    # exception, 57P01-57P03 a server shutting down or still starting. (sqlite3 has no sqlstate.)
+    sqlstate = getattr(error.orig, "sqlstate", "")
+    return sqlstate is None or str(sqlstate).startswith(("08", "57P01", "57P02", "57P03"))
+
+
+DATABASE_RETRY_SECONDS = 10
+
+
 def _handle_unexpected(error: Exception) -> Response:
     from .extensions import db
     from .storage import StorageUnavailable
 
     db.session.rollback()
+    if database_unreachable(error):
+        log.error("Database unreachable: %s", str(getattr(error, "orig", error)).splitlines()[0])
+        # Answer as to an anonymous visitor: loading the user (for the page, for the language)
+        # would only ask the database again. Flask-Login keeps the request's user in g._login_user.
+        g._login_user = current_app.login_manager.anonymous_user()
+        return error_response(503, "database_unavailable",
+                              _("The database cannot be reached right now; try again in a moment."),
+                              {"Retry-After": str(DATABASE_RETRY_SECONDS)})
     if isinstance(error, StorageUnavailable):
         log.error("Storage unavailable: %s", error)
         return error_response(503, "storage_unavailable", _("File storage is unreachable right now. Nothing was changed; please try again shortly."))
