@@ -8,7 +8,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PHONE, corpus_file, logged_in_page, screenshot, wait_for_images
+from tests.conftest import PHONE, SCREENSHOTS, corpus_file, logged_in_page, screenshot, wait_for_images
 
 pytestmark = pytest.mark.browser
 
@@ -241,3 +241,26 @@ def test_embed_codes_fit_the_screen_and_follow_make_public(live_server, page_for
     screenshot(page, f"photo-embed-codes-{device}-{scheme}")
     page.locator("#photo-visibility button").click()
     expect(codes).to_contain_text("The photo is private")
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_the_shift_click_hint_shows_only_with_a_mouse(live_server, page_for, tmp_path, device):
+    options = PHONE if device == "phone" else {}
+    page = logged_in_page(page_for, live_server, **options)
+    seed(live_server, tmp_path, copies=1)
+    page.goto(live_server.url + "/")
+    wait_for_images(page)
+    hint, shift = page.get_by_text("Select photos with the ✓ in a corner."), page.get_by_text("Shift-click")
+    expect(hint).to_be_visible()
+    if device == "phone":
+        expect(shift).to_be_hidden()
+        # Only the visible part: a full-page capture drops the touch emulation while it runs.
+        page.screenshot(path=str(SCREENSHOTS / "gallery-hint-phone-light.png"))
+    else:
+        expect(shift).to_be_visible()
+    page.locator(".tile").nth(0).locator(".tile-check").click()
+    expect(page.locator(".selection-count")).to_have_text("1 selected")
+    expect(hint).to_be_hidden()
+    page.locator("[data-select=none]").click()
+    expect(hint).to_be_visible()
+    expect(page.locator(".selection-count")).to_be_hidden()

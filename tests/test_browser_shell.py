@@ -96,3 +96,18 @@ def test_api_docs_render_offline_under_the_csp(live_server, page_for):
     assert "Shoebox API" in page.locator(".swagger-ui .info .title").inner_text()
     assert all(url.startswith(live_server.url) or url.startswith("data:") for url in requested), requested
     screenshot(page, "api-docs")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_on_a_phone_every_main_link_is_in_sight(live_server, page_for, scheme):
+    page = page_for(color_scheme=scheme, **PHONE)
+    page.goto(live_server.url + "/setup")
+    fill_setup(page)  # the first account is the admin: the longest navigation
+    page.wait_for_url(live_server.url + "/")
+    width = page.evaluate("window.innerWidth")
+    for name in ["Gallery", "Albums", "Upload", "Settings", "Admin"]:
+        box = page.locator(".nav a", has_text=name).bounding_box()
+        assert 0 <= box["x"] and box["x"] + box["width"] <= width, (name, box)
+    screenshot(page, f"nav-admin-phone-{scheme}")
+    page.locator(".nav a", has_text="Admin").click()
+    page.wait_for_url(live_server.url + "/admin/")

@@ -90,3 +90,25 @@ def test_the_quota_line_counts_each_finished_upload(live_server, page_for):
     expect(page.locator(".upload-failed")).to_have_count(1, timeout=60_000)
     expect(quota).to_contain_text("2 of 200 uploads used today")  # the refused file took nothing
     screenshot(page, "upload-quota-after-uploads-desktop-light")
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    """Whether two bounding boxes share any area."""
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def test_on_a_phone_the_upload_tray_leaves_choose_files_free(live_server, page_for):
+    # 664 px: what a 390 px phone's browser leaves for the page under its own bars.
+    page = logged_in_page(page_for, live_server, **{**PHONE, "height": 664})
+    page.goto(live_server.url + "/upload")
+    page.set_input_files("#file-input", [str(corpus_file(*parts)) for parts in FILES])
+    tray, choose = page.locator("#upload-tray"), page.locator("label", has_text="Choose files")
+    expect(page.locator(".upload-ok")).to_have_count(len(FILES) - 1, timeout=60_000)
+    assert not _overlap(tray.bounding_box(), choose.bounding_box()), (tray.bounding_box(), choose.bounding_box())
+    screenshot(page, "upload-tray-done-phone-light")
+    expect(tray).to_have_class(re.compile("upload-tray-collapsed"))
+    assert not _overlap(tray.bounding_box(), choose.bounding_box()), (tray.bounding_box(), choose.bounding_box())
+    page.click(".upload-tray-title")  # opened again on purpose, it may cover the page; closed, it goes
+    page.click(".upload-tray-title")
+    choose.click(trial=True)  # nothing lies over the button

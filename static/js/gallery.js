@@ -19,8 +19,7 @@
     f.classList.toggle("selecting", chosen.length > 0);
     tiles().forEach(function (t) { t.classList.toggle("tile-selected", boxOf(t).checked); });
     if (count) {
-      if (count.dataset.hint === undefined) count.dataset.hint = count.textContent;
-      count.textContent = !chosen.length ? count.dataset.hint :
+      count.textContent = !chosen.length ? "" :
         chosen.length === 1 ? count.dataset.one : count.dataset.many.replace("{n}", chosen.length);
     }
     var cover = f.querySelector("[data-cover]");
