@@ -49,4 +49,4 @@ def test_check_finds_orphans_and_missing_blobs_and_removes_only_old_orphans(app,
 
 def test_a_clean_instance_checks_clean(app, runner):
     result = runner.invoke(args=["check", "--remove-orphans"])
-    assert result.exit_code == 0 and "0 orphan blobs (0 removed), 0 rows with missing blobs." in result.output
+    assert result.exit_code == 0 and "0 users' counters repaired, 0 orphan blobs (0 removed), 0 rows with missing blobs." in result.output

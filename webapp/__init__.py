@@ -42,8 +42,24 @@ def create_app(overrides: dict | None = None) -> Flask:
     errors.init_app(app)
     cli.init_app(app)
     database.prepare(app)
+    _recover(app)
     jobs.init_app(app)
     return app
+
+
+def _recover(app: Flask) -> None:
+    """Clean up after a process that was killed: its scratch files, and any counter that drifted."""
+    import click
+
+    from . import scratch
+    from .media import integrity
+
+    settings = app.config["SHOEBOX"]
+    scratch.sweep(settings["data_dir"])
+    # Like the migrations: `flask` commands leave the database alone (`flask check` repairs on request).
+    if settings["database"]["auto_migrate"] and click.get_current_context(silent=True) is None:
+        with app.app_context():
+            integrity.repair_counters()
 
 
 def _flask_config(settings: dict) -> dict:

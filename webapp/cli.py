@@ -1,4 +1,4 @@
-"""`flask` commands for operators: create-admin (more arrive with backups and integrity checks)."""
+"""`flask` commands for operators: create-admin, and check (integrity of counters, blobs and scratch)."""
 
 from __future__ import annotations
 
@@ -42,17 +42,25 @@ def init_app(app: Flask) -> None:
               help="only orphans older than this are removed")
 @with_appcontext
 def check_integrity(remove_orphans: bool, grace_hours: float) -> None:
-    """List blobs no row points at (orphans) and rows whose blob is missing."""
+    """Put counters right, remove scratch files of stopped processes, list orphan and missing blobs."""
     from datetime import timedelta
 
+    from flask import current_app
+
+    from . import scratch
     from .media import integrity
 
+    for name in scratch.sweep(current_app.config["SHOEBOX"]["data_dir"]):
+        click.echo(f"scratch  tmp/{name}  (removed: its process has stopped)")
     report = integrity.check(remove_orphans=remove_orphans, grace=timedelta(hours=grace_hours))
+    for drift in report.repaired:
+        click.echo(f"counter  {drift.username}: storage {drift.storage_counted} -> {drift.storage_actual} bytes, "
+                   f"photos {drift.photos_counted} -> {drift.photos_actual}  (repaired)")
     for key in report.orphans:
         click.echo(f"orphan   {key}" + ("  (removed)" if key in report.removed else ""))
     for row in report.missing:
         click.echo(f"missing  {row}")
-    click.echo(f"{len(report.orphans)} orphan blobs ({len(report.removed)} removed), "
-               f"{len(report.missing)} rows with missing blobs.")
+    click.echo(f"{len(report.repaired)} users' counters repaired, {len(report.orphans)} orphan blobs "
+               f"({len(report.removed)} removed), {len(report.missing)} rows with missing blobs.")
     if report.missing:
         raise SystemExit(1)

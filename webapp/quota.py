@@ -60,10 +60,13 @@ def _ensure_row(user_id: int, day: date) -> None:
                        .on_conflict_do_nothing(index_elements=["user_id", "day"]))
 
 
-def take(user_id: int, counter: Counter, limit: int, amount: int = 1, now: datetime | None = None) -> int:
-    """Take `amount` from today's `counter` if that stays within `limit` (0: unlimited); commits.
+def take(user_id: int, counter: Counter, limit: int, amount: int = 1, now: datetime | None = None, *,
+         commit: bool = True) -> int:
+    """Take `amount` from today's `counter` if that stays within `limit` (0: unlimited).
 
-    Returns the counter's new value; raises QuotaExceeded with Retry-After to the next UTC day.
+    Commits unless `commit` is False (the caller's transaction then decides, so a crash before it
+    commits takes nothing). Returns the counter's new value; raises QuotaExceeded with Retry-After
+    to the next UTC day.
     """
     day = today(now)
     _ensure_row(user_id, day)
@@ -73,15 +76,29 @@ def take(user_id: int, counter: Counter, limit: int, amount: int = 1, now: datet
     if limit > 0:
         statement = statement.where(column + amount <= limit)
     value = db.session.execute(statement).scalar()
-    db.session.commit()
+    if commit:
+        db.session.commit()
     if value is None:
-        messages = {"uploads": _("You have used today's %(limit)s uploads; more are possible after midnight UTC.",
-                                 limit=limit),
-                    "transforms": _("You have used today's %(limit)s transformations; more are possible after "
-                                    "midnight UTC.", limit=limit)}
-        raise QuotaExceeded(messages[counter], code=f"{counter[:-1]}_quota_exceeded",
-                            retry_after=seconds_to_midnight(now))
+        raise _exceeded(counter, limit, now)
     return value
+
+
+def check(user_id: int, counter: Counter, limit: int, amount: int = 1, now: datetime | None = None) -> None:
+    """Raise QuotaExceeded if taking `amount` now would pass `limit`; takes nothing.
+
+    For refusing early, before costly work: only take() inside the committing transaction binds.
+    """
+    if limit > 0 and getattr(used_today(user_id, now), counter) + amount > limit:
+        raise _exceeded(counter, limit, now)
+
+
+def _exceeded(counter: Counter, limit: int, now: datetime | None) -> QuotaExceeded:
+    messages = {"uploads": _("You have used today's %(limit)s uploads; more are possible after midnight UTC.",
+                             limit=limit),
+                "transforms": _("You have used today's %(limit)s transformations; more are possible after "
+                                "midnight UTC.", limit=limit)}
+    return QuotaExceeded(messages[counter], code=f"{counter[:-1]}_quota_exceeded",
+                         retry_after=seconds_to_midnight(now))
 
 
 def give_back(user_id: int, counter: Counter, amount: int = 1, day: date | None = None) -> None:
@@ -99,24 +116,40 @@ def used_today(user_id: int, now: datetime | None = None) -> DailyUsage:
     return row or DailyUsage(user_id=user_id, day=today(now), uploads=0, transforms=0, bytes_in=0, bytes_out=0)
 
 
-def reserve_storage(user_id: int, size: int, limit: int) -> None:
-    """Add `size` bytes to the user's storage if it fits in `limit` (0: unlimited); commits."""
+def reserve_storage(user_id: int, size: int, limit: int, *, commit: bool = True) -> None:
+    """Add `size` bytes to the user's storage if it fits in `limit` (0: unlimited).
+
+    Commits unless `commit` is False, as for take().
+    """
     statement = update(User).where(User.id == user_id).values(storage_used=User.storage_used + size)
     if limit > 0:
         statement = statement.where(User.storage_used + size <= limit)
     reserved = db.session.execute(statement).rowcount == 1
-    db.session.commit()
+    if commit:
+        db.session.commit()
     if not reserved:
-        raise TooLarge(_("This upload does not fit in your storage allowance of %(limit)s.",
-                         limit=human_size(limit)), code="storage_quota_exceeded")
+        raise _storage_exceeded(limit)
 
 
-def release_storage(user_id: int, size: int) -> None:
-    """Give `size` bytes of storage back (a deleted file, or an upload that failed); commits."""
+def check_storage(user_id: int, size: int, limit: int) -> None:
+    """Raise TooLarge if `size` more bytes would not fit in `limit` now; reserves nothing."""
+    if limit > 0 and storage_used(user_id) + size > limit:
+        raise _storage_exceeded(limit)
+
+
+def _storage_exceeded(limit: int) -> TooLarge:
+    return TooLarge(_("This upload does not fit in your storage allowance of %(limit)s.",
+                      limit=human_size(limit)), code="storage_quota_exceeded")
+
+
+def release_storage(user_id: int, size: int, *, commit: bool = True) -> None:
+    """Give `size` bytes of storage back (a deleted file); commits unless `commit` is False."""
     db.session.execute(update(User).where(User.id == user_id)
                        .values(storage_used=User.storage_used - size))
-    db.session.commit()
+    if commit:
+        db.session.commit()
 
 
 def storage_used(user_id: int) -> int:
+    """Bytes the user's files take now, as counted."""
     return db.session.scalar(select(User.storage_used).where(User.id == user_id)) or 0
