@@ -11,12 +11,14 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from PIL import Image
+from PIL import ExifTags, Image
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -505,3 +507,48 @@ def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+# --- images that are large once decoded --------------------------------------------------------
+
+def make_flat_png(width: int, height: int, *, rows: int | None = None) -> bytes:
+    """An RGB PNG of one colour, compressed row by row: many pixels, few bytes, little memory here.
+
+    `rows` writes only that many rows of pixels (0: the header alone, a truncated file).
+    """
+    compressor, row = zlib.compressobj(), b"\x00" + bytes((40, 90, 160)) * width
+    pixels = b"".join(compressor.compress(row) for _ in range(height if rows is None else rows))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", pixels + compressor.flush()) \
+        + _png_chunk(b"IEND", b"")
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def make_sparse_webp(canvas: tuple[int, int], frames: int, *, orientation: int = 1, duration: int = 40) -> bytes:
+    """An animated WebP whose frames are 8x8 patches on a large canvas, as an attacker builds one:
+    a few bytes a frame in the file, a whole canvas a frame once decoded."""
+    patch = io.BytesIO()
+    Image.new("RGB", (8, 8), (250, 250, 250)).save(patch, "WEBP", lossless=True)
+    vp8l = patch.getvalue()[12:]  # the one VP8L chunk after the RIFF header
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    width, height = canvas
+    flags = 0x02 | 0x08  # animation, EXIF
+    body = _webp_chunk(b"VP8X", bytes([flags, 0, 0, 0]) + _u24(width - 1) + _u24(height - 1))
+    body += _webp_chunk(b"ANIM", bytes([160, 90, 40, 255]) + (0).to_bytes(2, "little"))  # background, loop
+    for n in range(frames):
+        x, y = (2 * n) % (width - 8), (6 * n) % (height - 8)
+        body += _webp_chunk(b"ANMF", _u24(x // 2) + _u24(y // 2) + _u24(7) + _u24(7) + _u24(duration) + b"\x00" + vp8l)
+    body += _webp_chunk(b"EXIF", exif.tobytes())
+    return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP" + body
+
+
+def _u24(value: int) -> bytes:
+    return value.to_bytes(3, "little")
+
+
+def _webp_chunk(kind: bytes, data: bytes) -> bytes:
+    return kind + len(data).to_bytes(4, "little") + data + b"\x00" * (len(data) % 2)

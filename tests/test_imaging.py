@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from datetime import datetime, timezone
 
 import pytest
-from PIL import ExifTags, Image, ImageChops, ImageStat, features
+from PIL import ExifTags, Image, ImageChops, ImageOps, ImageStat, features
 from PIL.TiffImagePlugin import IFDRational
 
-from tests.conftest import corpus_file
+from tests.conftest import corpus_file, make_flat_png, make_sparse_webp
 from webapp import imaging
 from webapp.imaging import CorruptImage, ImageTooLarge, Limits, UnsupportedImage
 
@@ -255,6 +258,113 @@ def test_decompression_bomb_warning_is_an_error_not_a_warning(tmp_path, monkeypa
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1600 pixels: over it, yet under twice it
     with pytest.raises(ImageTooLarge):
         imaging.probe(path)
+
+
+def test_animation_needing_more_memory_than_the_bound_is_refused_with_one_sentence(tmp_path):
+    # 20 KB in the file, 400 frames of 1000x1000 once decoded: 1.6 GB.
+    path = make_file(tmp_path, "attack.webp", make_sparse_webp((1000, 1000), 400, orientation=6))
+    with pytest.raises(ImageTooLarge) as refused:
+        imaging.probe(path)
+    assert refused.value.message == ("The animation would need 1.5 GB of memory to process; "
+                                     "Shoebox accepts up to 256 MB.")
+
+
+def test_88_megapixel_png_is_refused_from_its_header(tmp_path):
+    # The header alone: a decode would find no pixels, so only the header can have decided.
+    path = make_file(tmp_path, "huge.png", make_flat_png(9380, 9380, rows=0))
+    with pytest.raises(ImageTooLarge) as refused:
+        imaging.probe(path)
+    assert refused.value.message == "The image would need 335.6 MB of memory to process; Shoebox accepts up to 256 MB."
+
+
+def test_memory_bound_counts_frames_pixels_and_bytes_per_pixel(tmp_path):
+    frames = [Image.new("L", (10, 10), shade) for shade in range(0, 250, 50)]
+    grey = make_image(tmp_path, "grey.png", fmt="PNG", image=frames[0], save_all=True, append_images=frames[1:])
+    colour = make_image(tmp_path, "colour.png", fmt="PNG", image=frames[0].convert("RGB"), save_all=True,
+                        append_images=[frame.convert("RGB") for frame in frames[1:]])
+    assert imaging.probe(grey, Limits(max_memory=5 * 10 * 10)).frames == 5
+    with pytest.raises(ImageTooLarge):
+        imaging.probe(grey, Limits(max_memory=5 * 10 * 10 - 1))
+    assert imaging.probe(colour, Limits(max_memory=5 * 10 * 10 * 4)).frames == 5
+    with pytest.raises(ImageTooLarge):
+        imaging.probe(colour, Limits(max_memory=5 * 10 * 10 * 4 - 1))
+
+
+def test_a_fifty_megapixel_photo_is_within_the_default_memory_bound(tmp_path):
+    whole = make_jpeg(tmp_path, size=(16, 16)).read_bytes()
+    start_of_frame = whole.index(b"\xff\xc0") + 5  # precision, then height and width
+    header = whole[:start_of_frame] + (5792).to_bytes(2, "big") + (8688).to_bytes(2, "big") \
+        + whole[start_of_frame + 4:whole.index(b"\xff\xda")]
+    # Past the limits, the decode finds no pixels: corrupt, not too large.
+    with pytest.raises(CorruptImage):
+        imaging.probe(make_file(tmp_path, "50mp.jpg", header))
+
+
+def four_frames() -> list[Image.Image]:
+    """Four different frames: the landscape, marked in a corner, then both upside down."""
+    frames = [landscape().rotate(angle) for angle in (0, 0, 180, 180)]
+    frames[1].paste("green", (0, 0, 8, 8))
+    frames[3].paste("green", (0, 0, 8, 8))
+    return frames
+
+
+def assert_frames(path, frames: list[Image.Image], durations: list[int]) -> None:
+    with Image.open(path) as im:
+        assert (im.n_frames, im.size, im.getexif().get(ExifTags.Base.Orientation, 1)) == \
+            (len(frames), frames[0].size, 1)
+        for number, frame in enumerate(frames):
+            im.seek(number)
+            assert mean_difference(small_rgb(im.convert("RGB")), small_rgb(frame)) < 8, number
+            assert im.info["duration"] == durations[number]
+
+
+@pytest.mark.parametrize("fmt, options", [("WEBP", {"lossless": True}), ("PNG", {})])
+def test_turned_animation_is_stored_upright_with_every_frame_and_duration(tmp_path, fmt, options):
+    frames = four_frames()
+    source = make_image(tmp_path, f"anim.{fmt.lower()}", fmt=fmt, image=frames[0], save_all=True,
+                        append_images=frames[1:], duration=[100, 200, 300, 400], loop=0,
+                        exif=make_exif(orientation=6), **options)
+    stored, _, _ = normalised(tmp_path, source)
+    # Orientation 6 means: turn a quarter clockwise to show it.
+    assert_frames(stored, [frame.transpose(Image.Transpose.ROTATE_270) for frame in frames], [100, 200, 300, 400])
+
+
+@needs_avif
+def test_avif_animation_losing_its_location_keeps_every_frame_and_duration(tmp_path):
+    # Pillow cannot write an AVIF sequence with a turning Orientation (it crashes), so only location.
+    frames = four_frames()
+    source = make_image(tmp_path, "anim.avif", fmt="AVIF", image=frames[0], save_all=True, append_images=frames[1:],
+                        duration=[100, 200, 300, 400], quality=100, exif=make_exif(gps=True))
+    stored, _, _ = normalised(tmp_path, source)
+    assert not imaging.probe(stored).has_location
+    assert_frames(stored, frames, [100, 200, 300, 400])
+
+
+_PEAK_MEMORY = """
+import re, sys
+from pathlib import Path
+from webapp import imaging
+
+def peak_kib():
+    return int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text())[1])
+
+source, dest = sys.argv[1:]
+before = peak_kib()
+imaging.normalise(source, dest, imaging.probe(source), keep_location=False)
+print((peak_kib() - before) // 1024)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak memory from Linux's /proc")
+def test_turning_an_animation_upright_keeps_only_a_few_frames_in_memory(tmp_path):
+    # 180 frames of 600x600 decode to 247 MiB, just under the default bound. Measured in a fresh
+    # process by its VmHWM (ru_maxrss would start from this process's size, inherited across exec).
+    source = make_file(tmp_path, "anim.webp", make_sparse_webp((600, 600), 180, orientation=6))
+    result = subprocess.run([sys.executable, "-c", _PEAK_MEMORY, str(source), str(tmp_path / "upright")],
+                            capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
+    assert int(result.stdout) < 64, f"normalising took {result.stdout.strip()} MiB more at its peak"
+    with Image.open(tmp_path / "upright") as im:
+        assert (im.n_frames, im.getexif().get(ExifTags.Base.Orientation, 1)) == (180, 1)
 
 
 # --- the stored original -------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
-from tests.conftest import (CORPUS, STRONG_PASSWORD, corpus_file, decode, kim, make_jpeg,  # noqa: F401 (kim: fixture)
-                            media_count, multipart, stored_keys)
+from tests.conftest import (CORPUS, STRONG_PASSWORD, corpus_file, decode, kim, make_flat_png,  # noqa: F401 (kim)
+                            make_jpeg, make_sparse_webp, media_count, multipart, stored_keys)
 
 FORMATS = ["hopper.jpg", "hopper.png", "hopper.gif", "hopper.webp", "hopper.avif", "hopper.bmp", "hopper.tif",
            "animated-5-frames.gif", "animated-42-frames.webp"]
@@ -114,6 +114,49 @@ def test_over_the_plan_size_is_413_before_the_body_is_read(app, kim):
     response = kim.upload(make_jpeg((400, 400), (1, 2, 3)) + b"\0" * 200_000)
     assert response.status_code == 413 and response.get_json()["error"]["code"] == "file_too_large"
     assert stored_keys(app) == []
+
+
+def test_animation_that_would_need_too_much_memory_is_413_with_one_sentence_and_charges_nothing(app, kim):
+    # 20 KB uploaded; 400 frames of 1000x1000, turned upright, once decoded.
+    response = kim.upload(make_sparse_webp((1000, 1000), 400, orientation=6), "attack.webp")
+    assert response.status_code == 413
+    assert response.get_json()["error"] == {
+        "code": "image_too_large",
+        "message": "The animation would need 1.5 GB of memory to process; Shoebox accepts up to 256 MB."}
+    assert media_count(app) == 0 and stored_keys(app) == []
+    quota = kim.get("/api/v1/quota").get_json()
+    assert quota["uploads"]["used"] == 0 and quota["storage"]["used"] == 0
+
+
+def test_88_megapixel_png_of_a_few_hundred_kilobytes_is_413(app, kim):
+    data = make_flat_png(9380, 9380)
+    assert len(data) < 400_000
+    response = kim.upload(data, "huge.png")
+    assert response.status_code == 413
+    assert response.get_json()["error"]["message"] == \
+        "The image would need 335.6 MB of memory to process; Shoebox accepts up to 256 MB."
+    assert media_count(app) == 0 and stored_keys(app) == []
+
+
+def test_the_memory_bound_is_the_configured_one(make_app):
+    app = make_app(limits={"max_image_memory": "16 MiB"})
+    with app.app_context():
+        from webapp.auth import service
+
+        service.create_user("kim@example.com", "kim", STRONG_PASSWORD, verified=True)
+    client = app.test_client()
+    token = client.post("/api/v1/auth/login", json={"identifier": "kim", "password": STRONG_PASSWORD}) \
+        .get_json()["access_token"]
+
+    def upload(data: bytes):
+        body, content_type = multipart({"file": (data, "photo.png")})
+        return client.post("/api/v1/images", headers={"Authorization": f"Bearer {token}"}, data=body,
+                           content_type=content_type)
+
+    assert upload(make_flat_png(2000, 2000)).status_code == 201  # 15.3 MiB once decoded
+    refused = upload(make_flat_png(2100, 2100))  # 16.8 MiB
+    assert refused.status_code == 413
+    assert refused.get_json()["error"]["message"].endswith("Shoebox accepts up to 16 MB.")
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd.jpg", "a\x00b.jpg", "evil\r\nX-Header: 1.jpg",

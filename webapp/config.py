@@ -65,6 +65,7 @@ DEFAULTS: dict = {
     "limits": {
         "storage_url": "memory://",
         "max_upload_bytes": 100 * MiB,
+        "max_image_memory": 256 * MiB,
         "default": "",
     },
     "scheduler": {
@@ -145,6 +146,15 @@ def _size(value):
     if value < 0:
         raise ValueError(f"must not be negative, not {value}")
     return value
+
+
+def _size_at_least(minimum: int):
+    def check(value):
+        value = _size(value)
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum // MiB} MiB, not {value}")
+        return value
+    return check
 
 
 def _one_of(*choices):
@@ -251,6 +261,7 @@ CHECKS = {
     "mail.timeout": _whole(1, 600),
     "limits.storage_url": _limits_url,
     "limits.max_upload_bytes": _size,
+    "limits.max_image_memory": _size_at_least(16 * MiB),
     "limits.default": _text,
     "scheduler.enabled": _flag,
     "scheduler.heartbeat_seconds": _whole(5, 3600),

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pillow_heif
-from PIL import ExifTags, Image, ImageOps, ImageSequence, JpegImagePlugin, features
+from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, features
 
 pillow_heif.register_heif_opener()
 
@@ -42,6 +42,12 @@ _XMP_LOCATION = re.compile(rb"GPSLatitude|GPSLongitude|LocationCreated|LocationS
 _NOT_IMAGES = ((b"%PDF", "PDF documents are not accepted as images."),
                (b"#!", "Scripts are not accepted as images."),
                (b"PK\x03\x04", "Archives are not accepted as images."))
+# Bytes a pixel takes in Pillow's memory: one for bilevel, grey and palette images, two for 16-bit
+# grey, four for the rest (RGB and YCbCr are kept with a padding byte).
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+_TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+          5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+          8: Image.Transpose.ROTATE_90}
 _MAKER_SUFFIX = re.compile(r"[\s,]+(imaging|optical|electronics?|corporation|corp\.?|company"
                            r"|co\.?|ltd\.?|inc\.?)\b.*$", re.IGNORECASE)
 
@@ -75,6 +81,22 @@ class ImageTooLarge(ImageError):
     code = "image_too_large"
 
 
+class ImageNeedsTooMuchMemory(ImageTooLarge):
+    """Its decoded frames would take more than the memory limit; `needed` and `limit` are bytes."""
+
+    def __init__(self, needed: int, limit: int, *, animated: bool):
+        what = "animation" if animated else "image"
+        super().__init__(f"The {what} would need {_mebibytes(needed)} of memory to process; "
+                         f"Shoebox accepts up to {_mebibytes(limit)}.")
+        self.needed, self.limit, self.animated = needed, limit, animated
+
+
+def _mebibytes(size: int) -> str:
+    """1.5 GB, 335.6 MB, 256 MB: binary multiples, as the app shows sizes everywhere."""
+    value, unit = (size / 1024**3, "GB") if size >= 1024**3 else (size / 1024**2, "MB")
+    return f"{round(value, 1):g} {unit}"
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds checked from the header, before any pixel is decoded."""
@@ -83,6 +105,9 @@ class Limits:
     max_frames: int = 1000
     max_side: int = 30_000
     max_animation_pixels: int = 1_000_000_000  # frames x width x height: decoding time of an animation
+    # Bytes of all decoded frames (frames x width x height x bytes a pixel takes in Pillow): what
+    # decoding costs in memory. Width, height and frames can each be modest while their product is not.
+    max_memory: int = 256 * 1024**2
 
 
 @dataclass
@@ -187,6 +212,11 @@ def _check_limits(im: Image.Image, fmt: str, limits: Limits) -> int:
     frames = im.n_frames if fmt in _ANIMATED_FORMATS and getattr(im, "is_animated", False) else 1
     if frames > limits.max_frames or frames * width * height > limits.max_animation_pixels:
         raise ImageTooLarge(f"The animation has {frames} frames, more than Shoebox accepts.")
+    # Pillow decodes every GIF frame after the first in RGB or RGBA, whatever the header's mode.
+    mode = "RGBA" if fmt == "GIF" and frames > 1 else im.mode
+    needed = frames * width * height * _PIXEL_BYTES.get(mode, 4)
+    if needed > limits.max_memory:
+        raise ImageNeedsTooMuchMemory(needed, limits.max_memory, animated=frames > 1)
     return frames
 
 
@@ -301,9 +331,44 @@ def _save_upright(im: Image.Image, tmp: str, fmt: str, probe_result: ProbeResult
         return
     if "loop" in im.info:  # absent means "play once" in a GIF
         options["loop"] = im.info["loop"]
-    frames = [ImageOps.exif_transpose(frame) for frame in ImageSequence.Iterator(im)]
-    frames[0].save(tmp, fmt, save_all=True, append_images=frames[1:],
-                   duration=[frame.info.get("duration", 100) for frame in frames], **options)
+    # The WebP and AVIF writers encode each frame as they seek to it, so one or two frames are in
+    # memory at a time. Pillow's GIF and APNG writers keep every frame until the end: there the
+    # Limits.max_memory bound that probe() checked is what keeps the cost in check.
+    frames = _UprightFrames(im, probe_result.orientation)
+    frames.save(tmp, fmt, save_all=True, duration=frames.durations, **options)
+
+
+class _UprightFrames(Image.Image):
+    """An open animation seen one upright frame at a time: seek(n) decodes and turns frame n only.
+
+    `durations` fills in as frames are visited; every writer reads a frame's duration only after
+    seeking to that frame, so it may be handed to save() before the frames are decoded.
+    """
+
+    def __init__(self, source: Image.Image, orientation: int):
+        super().__init__()
+        self._source, self._turn, self._frame = source, _TURNS.get(orientation), -1
+        self.n_frames, self.is_animated = source.n_frames, True
+        self.durations: list[int | None] = [None] * source.n_frames
+        self.seek(0)
+
+    def seek(self, frame: int) -> None:
+        """Make frame `frame` of the source, turned upright, this image's pixels."""
+        if frame == self._frame:
+            return
+        if not 0 <= frame < self.n_frames:
+            raise EOFError("no such frame")
+        self._source.seek(frame)
+        upright = self._source.transpose(self._turn) if self._turn else self._source.copy()
+        self.im, self._mode, self._size, self.palette = upright.im, upright.mode, upright.size, upright.palette
+        # Metadata travels only in the options save() is given (upright, maybe without location).
+        self.info = {key: value for key, value in upright.info.items() if key not in ("exif", "xmp")}
+        self.durations[frame] = self._source.info.get("duration", 100)
+        self._frame = frame
+
+    def tell(self) -> int:
+        """The frame shown now."""
+        return self._frame
 
 
 def _write_atomically(dest_path: str | Path, write) -> None:

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 # Decoding a photo takes memory in proportion to its pixels (~60 MB for 12 MP). Letting only as
 # many decodes run as there are cores bounds peak memory however many uploads arrive at once,
-# and costs no throughput: the work is CPU-bound anyway.
+# and costs no throughput: the work is CPU-bound anyway. What one slot may decode is bounded by
+# [limits] max_image_memory, checked from the header before any pixel is decoded.
 IMAGE_WORK = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 # Preset sizes anyone allowed to see an image may ask for: a fixed, small set, so that nobody
@@ -155,15 +156,30 @@ def _probe(path: Path) -> imaging.ProbeResult | None:
     """What the content is; None for a non-image that the instance accepts as a plain file."""
     try:
         with IMAGE_WORK:
-            return imaging.probe(path)
+            return imaging.probe(path, _image_limits())
     except imaging.UnsupportedImage as error:
         if instance.get("allow_any_file"):
             return None
         raise UnsupportedMedia(error.message, code=error.code) from None
+    except imaging.ImageNeedsTooMuchMemory as error:
+        raise TooLarge(_memory_sentence(error), code=error.code) from None
     except imaging.ImageTooLarge as error:
         raise TooLarge(error.message, code=error.code) from None
     except imaging.CorruptImage as error:
         raise InvalidInput(error.message, code=error.code) from None
+
+
+def _image_limits() -> imaging.Limits:
+    """The header checks of an upload, with the configured memory bound ([limits] max_image_memory)."""
+    return imaging.Limits(max_memory=current_app.config["SHOEBOX"]["limits"]["max_image_memory"])
+
+
+def _memory_sentence(error: imaging.ImageNeedsTooMuchMemory) -> str:
+    sizes = {"needed": human_size(error.needed), "limit": human_size(error.limit)}
+    if error.animated:
+        return _("The animation would need %(needed)s of memory to process; Shoebox accepts up to %(limit)s.",
+                 **sizes)
+    return _("The image would need %(needed)s of memory to process; Shoebox accepts up to %(limit)s.", **sizes)
 
 
 def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: bool | None = None,
