@@ -12,6 +12,7 @@ import socket
 import ssl
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +20,7 @@ import pytest
 
 from webapp.media import fetch as fetch_module
 from webapp.media.fetch import FetchError, fetch, is_public_address
+from webapp.media.fetch_slots import FetchSlots, SlotsTaken
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 CAP = 4096
@@ -557,3 +559,315 @@ def test_https_with_a_certificate_for_another_name_is_unreachable(https_server, 
     monkeypatch.setattr(fetch_module, "_resolve", lambda host, port: [ipaddress.ip_address("127.0.0.1")])
     url = f"https://impostor.example:{https_server.server_address[1]}/image"
     assert fetch_error(url, dest, allow_private=True).code == "url_unreachable"
+
+
+def test_a_name_server_that_never_answers_hits_the_overall_deadline(dest, monkeypatch):
+    def silent_resolve(host, port):
+        time.sleep(3)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(fetch_module, "_resolve", silent_resolve)
+    started = time.monotonic()
+    error = fetch_error("http://silent-dns.example/cat.png", dest, allow_private=True, timeout=1.0)
+    assert error.code == "url_unreachable"
+    assert time.monotonic() - started < 1.6
+
+
+# --- slots: URL uploads never hold every request thread --------------------------------------------
+
+
+def run_at_once(count, attempt):
+    """Call attempt(n) for n in range(count) on `count` threads released together; the results, in order."""
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(n):
+        barrier.wait()
+        results[n] = attempt(n)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return results
+
+
+def hold_until(slots, release, holding):
+    """attempt(owner) for run_at_once: keep a slot until `release`, or the SlotsTaken that refused it."""
+    def attempt(owner):
+        try:
+            with slots.hold(owner, time.monotonic() + 30):
+                holding.append(owner)
+                release.wait(10)
+                return "held"
+        except SlotsTaken as taken:
+            return taken
+    return attempt
+
+
+def test_fifty_requests_at_once_never_exceed_the_instance_limit_or_anyones_own():
+    slots, release, holding = FetchSlots(total=5, per_owner=2), threading.Event(), []
+    attempt = hold_until(slots, release, holding)
+    finished = []
+    runner = threading.Thread(target=lambda: finished.append(run_at_once(50, lambda n: attempt(f"user{n % 10}"))))
+    runner.start()
+    deadline = time.monotonic() + 5
+    while len(holding) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # any request that got past the limits would have joined by now
+    assert slots.in_use() == 5
+    release.set()
+    runner.join(10)
+    results = finished[0]
+    assert results.count("held") == 5
+    assert all(holding.count(owner) <= 2 for owner in holding)
+    assert all(isinstance(result, SlotsTaken) and result.retry_after >= 1 for result in results if result != "held")
+    assert slots.in_use() == 0
+
+
+def test_fifty_requests_at_once_from_one_person_get_only_their_own_two_slots():
+    slots, release, holding = FetchSlots(total=10, per_owner=2), threading.Event(), []
+    release.set()  # each holder lets go at once, yet the refusals all came while the first two held
+    slots_seen = []
+    real_take = slots._take
+
+    def counting_take(owner, deadline):
+        real_take(owner, deadline)
+        slots_seen.append(slots.in_use())
+
+    slots._take = counting_take
+    results = run_at_once(50, lambda n: hold_until(slots, release, holding)("kim"))
+    assert max(slots_seen) <= 2
+    assert all(result == "held" or result.own_limit for result in results)
+    assert slots.in_use() == 0
+
+
+def test_a_refused_download_is_told_when_the_first_running_one_must_end():
+    slots = FetchSlots(total=1, per_owner=1)
+    with slots.hold("kim", time.monotonic() + 7.2):
+        with pytest.raises(SlotsTaken) as own:
+            with slots.hold("kim", time.monotonic() + 20):
+                pass
+        with pytest.raises(SlotsTaken) as busy:
+            with slots.hold("lee", time.monotonic() + 20):
+                pass
+    assert (own.value.own_limit, own.value.retry_after) == (True, 8)
+    assert (busy.value.own_limit, busy.value.retry_after) == (False, 8)
+    with slots.hold("lee", time.monotonic() + 20):
+        assert slots.in_use() == 1
+
+
+def test_a_slot_is_given_back_when_the_download_fails():
+    slots = FetchSlots(total=1, per_owner=1)
+    with pytest.raises(FetchError):
+        with slots.hold("kim", time.monotonic() + 20):
+            raise FetchError()
+    assert slots.in_use() == 0
+
+
+def test_url_uploads_default_to_half_the_threads_and_may_never_take_them_all():
+    from webapp.config import ConfigError, load_settings
+
+    def slots(**overrides):
+        return load_settings(overrides, environ={}, config_file=None)["fetch"]["max_concurrent"]
+
+    assert (slots(), slots(server={"threads": 5}), slots(server={"threads": 1})) == (4, 2, 1)
+    assert slots(server={"threads": 4}, fetch={"max_concurrent": 3}) == 3
+    with pytest.raises(ConfigError) as refused:
+        slots(server={"threads": 4}, fetch={"max_concurrent": 4})
+    assert str(refused.value) == ("Configuration key fetch.max_concurrent must be less than server.threads (4), "
+                                  "so that other requests always find a free thread.")
+
+
+# --- the real server: a slow host cannot starve it --------------------------------------------------
+
+
+class SlowHost:
+    """A web server that sends a JPEG one byte every `interval` seconds until `release` is set.
+
+    `in_flight` counts the downloads it is dribbling right now; each gives up after `longest` seconds.
+    """
+
+    def __init__(self, interval, longest=15.0):
+        from tests.conftest import make_jpeg
+
+        self.body, self.interval, self.longest = make_jpeg((48, 32)), interval, longest
+        self.release, self.in_flight, self.lock = threading.Event(), 0, threading.Lock()
+        host = self
+
+        class Dribble(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                with host.lock:
+                    host.in_flight += 1
+                try:
+                    host.dribble(self)
+                finally:
+                    with host.lock:
+                        host.in_flight -= 1
+
+        self.server = QuietServer(("127.0.0.1", 0), Dribble)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slow.jpg"
+
+    def dribble(self, handler):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "image/jpeg")
+        handler.send_header("Content-Length", str(len(self.body)))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        sent, give_up = 0, time.monotonic() + self.longest
+        while sent < len(self.body) - 1 and not self.release.is_set() and time.monotonic() < give_up:
+            handler.wfile.write(self.body[sent : sent + 1])
+            handler.wfile.flush()
+            sent += 1
+            self.release.wait(self.interval)
+        handler.wfile.write(self.body[sent:])
+
+    def wait_for_in_flight(self, count, seconds=10):
+        deadline = time.monotonic() + seconds
+        while self.in_flight != count:
+            assert time.monotonic() < deadline, f"{self.in_flight} downloads in flight, not {count}"
+            time.sleep(0.02)
+
+    def stop(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def slow_host():
+    hosts = []
+
+    def start(interval):
+        hosts.append(SlowHost(interval))
+        return hosts[-1]
+
+    yield start
+    for host in hosts:
+        host.stop()
+
+
+def create_accounts(app, *names):
+    from tests.conftest import STRONG_PASSWORD
+    from webapp.auth import service
+
+    with app.app_context():
+        for name in names:
+            service.create_user(f"{name}@example.com", name, STRONG_PASSWORD, verified=True)
+
+
+def call(base_url, path, body=None, token=None, timeout=20):
+    """(status, headers, JSON body) of a request to a running Shoebox; seconds taken as well."""
+    import urllib.error
+    import urllib.request
+
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base_url + path, data=data, headers=headers)
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers, json.load(response), time.monotonic() - started
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, json.load(error), time.monotonic() - started
+
+
+def log_in(base_url, name):
+    from tests.conftest import STRONG_PASSWORD
+
+    status, _headers, body, _seconds = call(base_url, "/api/v1/auth/login",
+                                            {"identifier": name, "password": STRONG_PASSWORD})
+    assert status == 200, body
+    return body["access_token"]
+
+
+def assert_refused(answer, status, code):
+    got_status, headers, body, seconds = answer
+    assert (got_status, body["error"]["code"]) == (status, code), body
+    assert int(headers["Retry-After"]) >= 1
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    message = body["error"]["message"]
+    assert message.endswith(".") and not re.search(r"[.!?]\s+[A-Z]", message), message
+    assert seconds < 2, "a refusal must come at once, not after waiting for a slot"
+
+
+def finished(futures, count, seconds=5):
+    """The answers of the first `count` of `futures` to finish, waiting at most `seconds` for them."""
+    deadline = time.monotonic() + seconds
+    while sum(future.done() for future in futures) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return [future.result() for future in futures if future.done()]
+
+
+def test_slow_url_uploads_leave_threads_for_health_and_the_excess_is_refused_at_once(
+        make_app, database_url, start_instance, slow_host):
+    host = slow_host(interval=0.5)
+    create_accounts(make_app(), "kim", "lee", "max")
+    base = start_instance(SHOEBOX_DATABASE__URL=database_url, SHOEBOX_SECURITY__ALLOW_PRIVATE_FETCH="true",
+                          SHOEBOX_SERVER__THREADS="6", SHOEBOX_FETCH__MAX_CONCURRENT="3",
+                          SHOEBOX_FETCH__PER_USER="2", SHOEBOX_FETCH__TIMEOUT_SECONDS="30")
+    tokens = {name: log_in(base, name) for name in ("kim", "lee", "max")}
+    upload = {"url": host.url}
+    pool = ThreadPoolExecutor(12)
+    try:
+        # kim asks for four at once: two run, two are over her own limit.
+        kims = [pool.submit(call, base, "/api/v1/images", upload, tokens["kim"], 30) for _ in range(4)]
+        host.wait_for_in_flight(2)
+        refused = finished(kims, 2)
+        assert len(refused) == 2
+        for answer in refused:
+            assert_refused(answer, 429, "too_many_url_uploads")
+
+        # lee and max ask for eight at once: one more runs; the instance's limit of three refuses the rest.
+        others = [pool.submit(call, base, "/api/v1/images", upload, tokens[name], 30)
+                  for name in ("lee", "max") * 4]
+        host.wait_for_in_flight(3)
+        refused = finished(others, 7)
+        assert len(refused) == 7
+        for answer in refused:
+            assert_refused(answer, 503, "url_uploads_busy")
+
+        # Three downloads are still dribbling in, and the server answers everything else at once.
+        health = [call(base, "/health", timeout=5) for _ in range(20)]
+        assert [status for status, *_ in health] == [200] * 20
+        assert max(seconds for *_, seconds in health) < 1.0
+        assert host.in_flight == 3
+
+        host.release.set()
+        statuses = sorted(future.result(timeout=15)[0] for future in kims + others)
+        assert statuses == [201] * 3 + [429] * 2 + [503] * 7
+    finally:
+        host.release.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_a_download_that_dribbles_one_byte_a_second_is_cut_off_at_the_configured_deadline(
+        make_app, slow_host):
+    host = slow_host(interval=1.0)
+    app = make_app(security={"allow_private_fetch": True}, fetch={"timeout_seconds": 2})
+    create_accounts(app, "kim")
+    client = app.test_client()
+    from tests.conftest import STRONG_PASSWORD
+
+    token = client.post("/api/v1/auth/login", json={"identifier": "kim", "password": STRONG_PASSWORD}) \
+        .get_json()["access_token"]
+    started = time.monotonic()
+    response = client.post("/api/v1/images", headers={"Authorization": f"Bearer {token}"}, json={"url": host.url})
+    took = time.monotonic() - started
+    assert response.status_code == 400
+    assert response.get_json()["error"] == {
+        "code": "url_unreachable",
+        "message": "The other server could not be reached, or did not send the whole file within 2 seconds."}
+    assert 1.5 < took < 3.5

@@ -93,6 +93,11 @@ DEFAULTS: dict = {
         "max_side": 8192,
         "max_pixels": 40_000_000,
     },
+    "fetch": {
+        "max_concurrent": 0,
+        "per_user": 2,
+        "timeout_seconds": 20,
+    },
 }
 
 
@@ -278,6 +283,9 @@ CHECKS = {
     "i18n.default_locale": _one_of(*SUPPORTED_LOCALES),
     "transforms.max_side": _whole(16, 65_535),
     "transforms.max_pixels": _whole(256, 1_000_000_000),
+    "fetch.max_concurrent": _whole(0, 255),
+    "fetch.per_user": _whole(1, 255),
+    "fetch.timeout_seconds": _whole(1, 600),
 }
 
 
@@ -377,7 +385,19 @@ def _derive(settings: dict) -> dict:
         settings["server"]["base_url"] = f"http://localhost:{settings['server']['port']}"
     if settings["storage"]["url"].startswith("s3://") and not settings["storage"]["region"]:
         settings["storage"]["region"] = "us-east-1"
+    _derive_fetch_slots(settings)
     return settings
+
+
+def _derive_fetch_slots(settings: dict) -> None:
+    """Default fetch.max_concurrent to half of server.threads; refuse one that leaves no thread free."""
+    fetch, threads = settings["fetch"], settings["server"]["threads"]
+    if not fetch["max_concurrent"]:
+        fetch["max_concurrent"] = max(1, threads // 2)
+    elif fetch["max_concurrent"] >= threads:
+        # URL uploads wait on other servers while holding a thread; all of them would leave none for /health.
+        raise ConfigError(f"Configuration key fetch.max_concurrent must be less than server.threads ({threads}), "
+                          "so that other requests always find a free thread.")
 
 
 def secret_from_data_dir(data_dir: Path, name: str) -> str:

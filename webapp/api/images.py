@@ -11,7 +11,8 @@ from .. import quota
 from ..albums import service as albums
 from ..errors import InvalidInput, TooLarge
 from ..media import library, service
-from ..media.fetch import FetchError, fetch
+from ..media.fetch import FetchError
+from ..media.fetch_slots import fetch_for
 from ..models import Media, User
 from ..web import absolute_url
 from . import bp
@@ -55,9 +56,8 @@ def _incoming_from_request(user: User, work):
         body = json_body("url")
         settings = current_app.config["SHOEBOX"]
         try:
-            fetched = fetch(body["url"], work,
-                            max_bytes=service.upload_limit(user) or settings["limits"]["max_upload_bytes"],
-                            allow_private=settings["security"]["allow_private_fetch"])
+            fetched = fetch_for(user.id, body["url"], work,
+                                max_bytes=service.upload_limit(user) or settings["limits"]["max_upload_bytes"])
         except FetchError as error:
             raise _fetch_error(error) from None
         return service.Incoming(fetched.path, fetched.filename), body
@@ -71,6 +71,7 @@ def _incoming_from_request(user: User, work):
 
 def _fetch_error(error: FetchError):
     """The fetcher's failure as an API error, in the request's language."""
+    seconds = current_app.config["SHOEBOX"]["fetch"]["timeout_seconds"]
     messages = {
         "url_invalid": (InvalidInput, _("The URL must be a plain http:// or https:// address.")),
         "url_forbidden": (InvalidInput, _("That address points into a private network; only public addresses "
@@ -79,7 +80,8 @@ def _fetch_error(error: FetchError):
         "url_too_large": (TooLarge, _("The file at that URL is larger than your plan allows per upload.")),
         # The URL is the caller's input: one that cannot be fetched is a bad request, not our failure.
         "url_status": (InvalidInput, _("The other server answered that URL with an error.")),
-        "url_unreachable": (InvalidInput, _("The other server could not be reached in time.")),
+        "url_unreachable": (InvalidInput, _("The other server could not be reached, or did not send the whole file "
+                                            "within %(seconds)s seconds.", seconds=seconds)),
     }
     kind, message = messages.get(error.code, (InvalidInput, _("The URL could not be fetched.")))
     return kind(message, code=error.code)

@@ -286,7 +286,7 @@ class _PinnedHTTPSConnection(_PinnedHTTPConnection):
 
 def _request(target: _Target, deadline: float, allow_private: bool):
     """Send the GET for one hop to a checked address; return the open connection and its response."""
-    addresses = _checked_addresses(target.host, target.port, allow_private)
+    addresses = _before_deadline(deadline, _checked_addresses, target.host, target.port, allow_private)
     conn = _connect(target, addresses, deadline)
     try:
         with _network_errors(deadline):
@@ -296,6 +296,32 @@ def _request(target: _Target, deadline: float, allow_private: bool):
     except BaseException:
         conn.close()
         raise
+
+
+def _before_deadline(deadline: float, work, *args):
+    """work(*args), given up on (as too slow) if it has not finished by the deadline.
+
+    For the DNS lookup, which no socket timeout reaches: a name server that never answers would
+    otherwise hold the download (and the request's thread) for as long as the resolver keeps trying.
+    An abandoned lookup finishes on its own daemon thread and its answer is dropped.
+    """
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append((True, work(*args)))
+        except BaseException as error:  # handed to the waiting thread, which raises it
+            outcome.append((False, error))
+
+    worker = threading.Thread(target=run, name="shoebox-fetch-lookup", daemon=True)
+    worker.start()
+    worker.join(_remaining(deadline))
+    if not outcome:
+        raise _too_slow()
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise value
+    return value
 
 
 def _connect(target: _Target, addresses: list[IPAddress], deadline: float) -> _PinnedHTTPConnection:
