@@ -32,10 +32,7 @@ def set_public(owner: User, media_ids: list[str], public: bool) -> list[Media]:
 
 def delete(owner: User, media_ids: list[str]) -> int:
     """Delete the selected photos with all their sizes; returns how many."""
-    chosen = service.get_many_for(owner, media_ids)
-    for media in chosen:
-        service.delete_media(media)
-    return len(chosen)
+    return service.delete_many(service.get_many_for(owner, media_ids))
 
 
 def zip_entries(chosen: list[Media]) -> list[tuple[str, str]]:

@@ -23,16 +23,17 @@ from pathlib import Path
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, null, select, update
+from sqlalchemy import and_, delete, null, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, imaging, instance, quota
+from .. import audit, imaging, instance, quota, scratch
 from ..auth import service as accounts
 from ..errors import Forbidden, InvalidInput, NotFound, TooLarge, UnsupportedMedia
 from ..extensions import blob_store, db
 from ..i18n import human_size
 from ..albums import service as albums
 from ..models import Album, Media, User, Variant
+from ..storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -132,16 +133,23 @@ def clean_name(name: str) -> str:
 
 
 def upload_limit(user: User) -> int:
-    """The most bytes one upload of `user` may have (0: no limit of the plan's own)."""
-    return user.plan.max_upload_bytes if user.plan else 0
+    """The most bytes one upload of `user` may have: the plan's limit within the instance's (0: none)."""
+    plan_limit = user.plan.max_upload_bytes if user.plan else 0
+    instance_limit = current_app.config["SHOEBOX"]["limits"]["max_upload_bytes"]
+    return min((limit for limit in (plan_limit, instance_limit) if limit), default=0)
 
 
 def refuse_if_too_large(user: User, size: int, slack: int = 0) -> None:
-    """TooLarge when `size` (less `slack` for framing) exceeds what the plan allows per upload."""
+    """TooLarge when `size` (less `slack` for framing) exceeds what the plan or the instance allows."""
     limit = upload_limit(user)
-    if limit and size > limit + slack:
-        raise TooLarge(_("The file is larger than the %(size)s your plan allows per upload.",
-                         size=human_size(limit)), code="file_too_large")
+    if not limit or size <= limit + slack:
+        return
+    plan_limit = user.plan.max_upload_bytes if user.plan else 0
+    if plan_limit == limit:
+        message = _("The file is larger than the %(size)s your plan allows per upload.", size=human_size(limit))
+    else:
+        message = _("The file is larger than the %(size)s this server accepts per upload.", size=human_size(limit))
+    raise TooLarge(message, code="file_too_large")
 
 
 def _check_allowed(user: User, size: int) -> None:
@@ -184,20 +192,26 @@ def _memory_sentence(error: imaging.ImageNeedsTooMuchMemory) -> str:
 
 def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: bool | None = None,
                  album: Album | None = None) -> Media:
-    """Run the whole pipeline for one file and return the committed Media row (put in `album` if given)."""
+    """Run the whole pipeline for one file and return the committed Media row (put in `album` if given).
+
+    The day's upload and the storage are charged in the transaction that commits the row, so a
+    crash at any point, even kill -9, charges nothing; it leaves at worst an orphan blob for the
+    integrity check. Cheap checks first refuse what cannot fit before any work is done.
+    """
     size = incoming.path.stat().st_size
     _check_allowed(user, size)
-    probe = _probe(incoming.path)
     plan = user.plan
-    quota.take(user.id, "uploads", plan.uploads_per_day if plan else 0)
+    uploads_limit, storage_limit = (plan.uploads_per_day, plan.storage_bytes) if plan else (0, 0)
+    quota.check(user.id, "uploads", uploads_limit)
+    quota.check_storage(user.id, size, storage_limit)
+    probe = _probe(incoming.path)
     undo = ExitStack()
-    undo.callback(quota.give_back, user.id, "uploads")
     with undo, tempfile.TemporaryDirectory(dir=_work_dir()) as work:
         try:
             media = _prepare(user, incoming, probe, Path(work), title, is_public)
-            quota.reserve_storage(user.id, media.size, plan.storage_bytes if plan else 0)
-            undo.callback(quota.release_storage, user.id, media.size)
             written = _write_blobs(media, incoming, probe, Path(work), undo)
+            quota.take(user.id, "uploads", uploads_limit, commit=False)
+            quota.reserve_storage(user.id, media.size, storage_limit, commit=False)
             db.session.add(media)
             db.session.add_all(written)
             if album is not None:
@@ -206,25 +220,22 @@ def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: 
             audit.record("media_uploaded", user.id, target=f"media:{media.id}", size=media.size)
             db.session.commit()
         except BaseException:
-            # Before anything is undone: the undo steps commit, and must not commit these rows.
-            db.session.rollback()
+            db.session.rollback()  # nothing was charged: the counters change only in this transaction
             raise
         undo.pop_all()  # everything stands: nothing to undo
     return media
 
 
-def _work_dir() -> str:
-    """Scratch space inside the data directory (same disk as local storage, so moves are cheap)."""
-    path = Path(current_app.config["SHOEBOX"]["data_dir"]) / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
+def _work_dir() -> Path:
+    """This process's scratch folder in the data directory (same disk as local storage: cheap moves)."""
+    return scratch.folder(current_app.config["SHOEBOX"]["data_dir"])
 
 
 @contextmanager
 def receiving():
     """A private scratch folder for one incoming file, removed afterwards whatever happens."""
-    with tempfile.TemporaryDirectory(dir=_work_dir()) as work:
-        yield Path(work)
+    with scratch.workspace(current_app.config["SHOEBOX"]["data_dir"]) as work:
+        yield work
 
 
 def _prepare(user, incoming, probe, work: Path, title, is_public) -> Media:
@@ -412,18 +423,60 @@ def update_media(media: Media, *, title: str | None = None, description: str | N
 
 
 def delete_media(media: Media) -> None:
-    """Delete a photo with every size made from it, and give its storage back."""
-    keys = [media.storage_key] + [v.storage_key for v in db.session.scalars(
-        select(Variant).where(Variant.media_id == media.id))]
-    user_id, size = media.user_id, media.size
-    audit.record("media_deleted", user_id, target=f"media:{media.id}")
-    db.session.delete(media)
+    """Delete a photo with every size made from it, and give its storage back exactly once.
+
+    NotFound when a request racing this one deleted it first (see delete_many()).
+    """
+    if not delete_many([media]):
+        raise NotFound()
+
+
+def delete_many(chosen: list[Media]) -> int:
+    """Delete photos with all their sizes, each giving its storage back exactly once; returns how many.
+
+    Each row's DELETE decides: a photo that a racing request deleted first is skipped and releases
+    nothing. Storage is checked first, so while it is down nothing changes; a blob that still cannot
+    be removed after its row is gone is an orphan, which the integrity check removes.
+    """
+    blob_store().check()
+    # Plain values first: each commit below expires the rows, and a racing request may delete one.
+    doomed = [(media.id, media.user_id, media.size, media.storage_key) for media in chosen]
+    for media in chosen:
+        db.session.expunge(media)
+    keys, deleted = [], 0
+    for media_id, user_id, size, storage_key in doomed:
+        variant_keys = _delete_row(media_id, user_id, size)
+        if variant_keys is not None:
+            keys += [storage_key, *variant_keys]
+            deleted += 1
+    _delete_blobs(keys)
+    return deleted
+
+
+def _delete_row(media_id: str, user_id: int, size: int) -> list[str] | None:
+    """Delete one photo's row (its sizes go with it), release its storage and count in one transaction.
+
+    Returns the keys of its sizes' blobs, or None when a racing request deleted it first.
+    """
+    variant_keys = list(db.session.scalars(select(Variant.storage_key).where(Variant.media_id == media_id)))
+    if db.session.execute(delete(Media).where(Media.id == media_id)).rowcount != 1:
+        db.session.rollback()
+        return None
+    quota.release_storage(user_id, size, commit=False)
     _count(user_id, -1)
+    audit.record("media_deleted", user_id, target=f"media:{media_id}")
     db.session.commit()
-    forget(media.id)
-    quota.release_storage(user_id, size)
-    for key in keys:  # after the commit: a crash here leaves orphans for the integrity check, never dangling rows
-        blob_store().delete(key)
+    forget(media_id)
+    return variant_keys
+
+
+def _delete_blobs(keys: list[str]) -> None:
+    """Remove blobs whose rows are gone; a failure is logged and left to the integrity check."""
+    for key in keys:
+        try:
+            blob_store().delete(key)
+        except StorageError:
+            log.warning("Could not delete blob %s; the integrity check will remove it.", key, exc_info=True)
 
 
 def _count(user_id: int, change: int) -> None:
