@@ -42,9 +42,12 @@ def api(client):
 
 
 def outbox(app, to=None):
+    """Every message written so far (after the background work that writes them has run)."""
+    from webapp import mail
     from webapp.extensions import db
     from webapp.models import OutboxMessage
 
+    mail.wait_for_delivery()
     with app.app_context():
         query = db.select(OutboxMessage).order_by(OutboxMessage.id)
         if to:
@@ -543,3 +546,28 @@ def test_ids_beyond_any_column_are_404_not_a_crash(api, make_user):
     token = login(api).get_json()["access_token"]
     for key_id in ("4263876729298632704", "2147483648", "99999999999999999999999"):
         assert api.delete(f"/api-keys/{key_id}", token=token).status_code == 404
+
+
+# --- keeping photo locations -----------------------------------------------------------------
+
+def test_keep_location_is_off_until_patched_on_and_each_change_is_audited(app, api, make_user):
+    make_user(username="kim")
+    token = login(api).get_json()["access_token"]
+    assert api.get("/account", token=token).get_json()["keep_location"] is False
+    assert api.patch("/account", {"keep_location": True}, token=token).get_json()["keep_location"] is True
+    assert api.get("/account", token=token).get_json()["keep_location"] is True
+    api.patch("/account", {"keep_location": True}, token=token)  # no change, nothing to record
+    assert api.patch("/account", {"keep_location": False}, token=token).get_json()["keep_location"] is False
+    actions = audit_actions(app)
+    assert actions.count("keep_location_changed") == 2 and "profile_updated" not in actions
+
+
+@pytest.mark.parametrize("value", ["true", 1, None, [], {"on": True}])
+def test_keep_location_must_be_true_or_false(app, api, make_user, value):
+    make_user(username="kim")
+    token = login(api).get_json()["access_token"]
+    response = api.patch("/account", {"keep_location": value, "display_name": "Kim"}, token=token)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == {"code": "invalid_field", "message": "keep_location must be true or false."}
+    body = api.get("/account", token=token).get_json()
+    assert body["keep_location"] is False and body["display_name"] != "Kim"  # nothing half-applied

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 from waitress.server import create_server
 
-from tests.conftest import STRONG_PASSWORD, screenshot
+from tests.conftest import STRONG_PASSWORD, logged_in_page, screenshot
 from tests.smtpserver import smtp_server  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -203,3 +203,24 @@ def test_login_page_desktop_dark(mailing_server, page_for):
     screenshot(page, "login-desktop-dark")
     log_in(page, url, "admin", "wrong wrong wrong")
     expect(page.locator("#password-errors")).to_contain_text("do not match an account")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_keeping_photo_locations_is_a_setting_that_says_what_it_does(live_server, page_for, device, scheme):
+    page = logged_in_page(page_for, live_server, color_scheme=scheme, **(PHONE if device == "phone" else {}))
+    page.click("nav >> text=Settings")
+    page.wait_for_url(live_server.url + "/settings/")
+    box = page.get_by_label("Keep the location of photos I upload")
+    expect(box).not_to_be_checked()
+    expect(page.locator("#keep-location-hint")).to_contain_text("Photos you have already uploaded do not change.")
+    page.evaluate("window.__marker = 'still here'")
+    box.check()
+    page.click("text=Save photo settings")
+    expect(page.locator("#flashes")).to_contain_text("Photo settings saved.")
+    assert page.evaluate("window.__marker") == "still here"  # only the section was swapped
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.locator("#photos").scroll_into_view_if_needed()
+    screenshot(page, f"settings-photos-{device}-{scheme}")
+    page.reload()
+    expect(page.get_by_label("Keep the location of photos I upload")).to_be_checked()

@@ -25,7 +25,7 @@ def user_json(user: User) -> dict:
     return {
         "id": user.id, "email": user.email, "username": user.username, "display_name": user.display_name,
         "role": user.role, "plan": user.plan.name if user.plan else None, "is_verified": user.is_verified,
-        "two_factor": user.has_two_factor, "locale": user.locale,
+        "two_factor": user.has_two_factor, "locale": user.locale, "keep_location": user.keep_location,
         "created_at": user.created_at.isoformat(),
         "deletion_scheduled_for": user.delete_scheduled_for.isoformat() if user.delete_scheduled_for else None,
     }
@@ -169,13 +169,18 @@ def update_account():
     if forbidden:
         raise Forbidden(_("You cannot change %(fields)s on your own account.", fields=", ".join(forbidden)),
                         code="field_not_allowed")
-    unknown = sorted(set(body) - ACCOUNT_FIELDS - {"email", "password"})
+    unknown = sorted(set(body) - ACCOUNT_FIELDS - {"keep_location", "email", "password"})
     if unknown:
         raise InvalidInput(_("Unknown fields: %(fields)s.", fields=", ".join(unknown)), code="unknown_field")
     changes = {k: body[k] for k in ACCOUNT_FIELDS & set(body)}
     if any(not isinstance(v, str) for v in changes.values()):
         raise InvalidInput(_("Every field must be text."), code="invalid_field")
-    service.update_profile(g.api_user, **changes)
+    if "keep_location" in body and not isinstance(body["keep_location"], bool):
+        raise InvalidInput(_("keep_location must be true or false."), code="invalid_field")
+    if changes:
+        service.update_profile(g.api_user, **changes)
+    if "keep_location" in body:
+        service.set_keep_location(g.api_user, body["keep_location"])
     if "email" in body:
         service.request_email_change(g.api_user, str(body["email"]), str(body.get("password", "")))
     return jsonify(user_json(g.api_user))

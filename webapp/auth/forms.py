@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
@@ -60,6 +60,11 @@ class ProfileForm(SectionForm):
     username = StringField(_l("Username"), validators=[DataRequired(_l("Choose a username.")), Length(max=40)])
     locale = SelectField(_l("Language"), choices=[SelectChoice("", _l("As the browser prefers"))]
                          + [SelectChoice(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES])
+
+
+class PhotoSettingsForm(SectionForm):
+    section_prefix = "photos"
+    keep_location = BooleanField(_l("Keep the location of photos I upload"))
 
 
 class ChangeEmailForm(SectionForm):

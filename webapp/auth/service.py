@@ -285,6 +285,14 @@ def update_profile(user: User, *, display_name: str | None = None, username: str
     db.session.commit()
 
 
+def set_keep_location(user: User, keep: bool) -> None:
+    """Whether `user`'s next uploads keep their GPS location; photos already stored stay as they are."""
+    if user.keep_location != keep:
+        user.keep_location = keep
+        audit.record("keep_location_changed", user.id, keep_location=keep)
+    db.session.commit()
+
+
 def request_email_change(user: User, new_email: str, password: str) -> None:
     """Send a confirmation link to `new_email`; the address changes only once it is clicked."""
     if not password_matches(user, password):

@@ -16,7 +16,7 @@ from ..extensions import db
 from ..web import is_fragment_request, page_redirect, render
 from . import service, sessions, tokens, twofactor
 from .forms import (ApiKeyForm, ChangeEmailForm, ChangePasswordForm, ConfirmTwoFactorForm, DisableTwoFactorForm,
-                    EmptyForm, PasswordConfirmForm, ProfileForm)
+                    EmptyForm, PasswordConfirmForm, PhotoSettingsForm, ProfileForm)
 from .routes import attach_error
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -31,7 +31,8 @@ def _logged_in():
 def _forms(**posted) -> dict:
     """A form for every section: the posted one as it came (with its errors), the others fresh."""
     profile = ProfileForm(formdata=None, obj=current_user, locale=current_user.locale or "")
-    forms = {"profile": profile, "email": ChangeEmailForm(formdata=None), "password": ChangePasswordForm(formdata=None),
+    forms = {"profile": profile, "photos": PhotoSettingsForm(formdata=None, obj=current_user),
+             "email": ChangeEmailForm(formdata=None), "password": ChangePasswordForm(formdata=None),
              "api_key": ApiKeyForm(formdata=None), "delete": PasswordConfirmForm(formdata=None),
              "disable": DisableTwoFactorForm(formdata=None), "empty": EmptyForm(formdata=None)}
     forms.update(posted)
@@ -67,6 +68,18 @@ def profile():
             if not is_fragment_request():
                 return redirect(url_for("settings.index"))
     return _section("profile", profile=form)
+
+
+@bp.post("/photos")
+def photos():
+    """Whether new uploads keep their location."""
+    form = PhotoSettingsForm()
+    if form.validate_on_submit():
+        service.set_keep_location(current_user, form.keep_location.data)
+        flash(_("Photo settings saved."), "success")
+        if not is_fragment_request():
+            return redirect(url_for("settings.index"), 303)
+    return _section("photos", photos=form)
 
 
 @bp.post("/email")
