@@ -443,3 +443,24 @@ def test_redirects_to_setup_are_logged_with_their_request_id(client, caplog):
         response = client.get("/", headers={"X-Request-ID": "first-visit"})
     assert response.status_code == 302 and response.headers["X-Request-ID"] == "first-visit"
     assert [r.request_id for r in caplog.records if r.name == "webapp.requests"] == ["first-visit"]
+
+
+def test_the_account_limit_is_one_bucket_however_the_account_is_named_and_reached(client, make_user):
+    make_user(email="kim@example.com", username="kim")
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+
+    def wrong(n):
+        identifier = ["kim", "KIM@example.com", " Kim ", "kim@EXAMPLE.com"][n % 4]
+        address = {"REMOTE_ADDR": f"203.0.113.{n}"}
+        if n % 2:
+            return client.post("/api/v1/auth/login", json={"identifier": identifier, "password": "wrong wrong"},
+                               environ_base=address).status_code
+        return client.post("/login", data={"identifier": identifier, "password": "wrong wrong wrong",
+                                           "csrf_token": token}, environ_base=address).status_code
+
+    assert [wrong(n) for n in range(5)] == [200, 401, 200, 401, 200]
+    assert wrong(5) == 429 and wrong(6) == 429
+    # Guesses at names that belong to no account are limited too, each name on its own.
+    assert [client.post("/api/v1/auth/login", json={"identifier": "nobody", "password": "wrong wrong"},
+                        environ_base={"REMOTE_ADDR": f"198.51.100.{n}"}).status_code for n in range(6)] == \
+        [401] * 5 + [429]

@@ -8,11 +8,19 @@ from .extensions import db
 from .models import AuditEvent
 
 
-def record(action: str, actor_id: int | None = None, target: str = "", **details) -> None:
-    """Add an audit event to the session (committed with the change it describes)."""
-    ip = user_agent = ""
-    if has_request_context():
-        ip = request.remote_addr or ""
-        user_agent = (request.user_agent.string or "")[:300]
+def origin() -> tuple[str, str]:
+    """(client address, user agent) of the current request; empty outside one."""
+    if not has_request_context():
+        return "", ""
+    return request.remote_addr or "", (request.user_agent.string or "")[:300]
+
+
+def record(action: str, actor_id: int | None = None, target: str = "", *,
+           origin_of: tuple[str, str] | None = None, **details) -> None:
+    """Add an audit event to the session (committed with the change it describes).
+
+    `origin_of` is the (address, user agent) for work done after its request (see origin()).
+    """
+    ip, user_agent = origin_of or origin()
     db.session.add(AuditEvent(action=action, actor_id=actor_id, target=str(target)[:200], ip=ip,
                               user_agent=user_agent, details=details))

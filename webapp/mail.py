@@ -10,6 +10,8 @@ import logging
 import smtplib
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from email.message import EmailMessage
@@ -54,15 +56,33 @@ def send(to: str, subject: str, template: str, **context) -> OutboxMessage:
     return message
 
 
+def run_later(func: Callable, *args) -> None:
+    """Run func(*args) on the mail worker, in an app context, after the current request has answered.
+
+    For requests whose answer must not reveal what they find (has this address an account?): the
+    lookup and the email it leads to both happen here, so either case takes the same time to answer.
+    """
+    _submit(_run_in_app, func, args, current_app._get_current_object())
+
+
 def wait_for_delivery(timeout: float = 10) -> None:
-    """Block until every queued message of this process has been attempted (tests and the CLI use it)."""
-    with _pending_lock:
-        pending = set(_pending)
-    wait_for_futures(pending, timeout=timeout)
+    """Block until every queued message and deferred task of this process has been attempted
+    (tests and the CLI use it); a deferred task may queue a message, which is waited for too."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _pending_lock:
+            pending = set(_pending)
+        if not pending:
+            return
+        wait_for_futures(pending, timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _queue(message_id: int, app: Flask) -> None:
-    future = _worker.submit(_deliver, message_id, app)
+    _submit(_deliver, message_id, app)
+
+
+def _submit(func: Callable, *args) -> None:
+    future = _worker.submit(func, *args)
     with _pending_lock:
         _pending.add(future)
     future.add_done_callback(_forget)
@@ -72,7 +92,12 @@ def _forget(future: Future) -> None:
     with _pending_lock:
         _pending.discard(future)
     if future.exception() is not None:  # the outbox itself could not be updated (database gone?)
-        log.error("Email delivery crashed", exc_info=future.exception())
+        log.error("Background email work crashed", exc_info=future.exception())
+
+
+def _run_in_app(func: Callable, args: tuple, app: Flask) -> None:
+    with app.app_context():
+        func(*args)
 
 
 def _deliver(message_id: int, app: Flask) -> None:

@@ -162,6 +162,10 @@ def _security_headers(response: Response) -> None:
 
 def absolute_url(endpoint: str, **values) -> str:
     """A full URL on the configured base URL (never the request's Host header), for emails and the API."""
-    from flask import current_app, url_for
+    from flask import current_app, has_request_context, url_for
 
-    return current_app.config["SHOEBOX"]["server"]["base_url"] + url_for(endpoint, _external=False, **values)
+    base = current_app.config["SHOEBOX"]["server"]["base_url"]
+    if has_request_context():
+        return base + url_for(endpoint, _external=False, **values)
+    # Background work (emails sent after the request answered) has no request to build on.
+    return base + current_app.url_map.bind("localhost").build(endpoint, values)

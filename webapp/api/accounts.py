@@ -65,8 +65,8 @@ def signup():
 
 @bp.post("/api/v1/auth/login")
 @limiter.limit(limits.LOGIN_PER_ADDRESS)
-@limiter.limit(limits.LOGIN_PER_ACCOUNT, key_func=limits.account_key,
-               deduct_when=limits.failed_login)
+@limiter.shared_limit(limits.LOGIN_PER_ACCOUNT, limits.LOGIN_ACCOUNT_SCOPE, key_func=limits.account_key,
+                      deduct_when=limits.failed_login)
 def login():
     body = json_body("identifier", "password")
     user = service.authenticate(body["identifier"], body["password"])

@@ -8,6 +8,8 @@ from flask import request
 
 LOGIN_PER_ADDRESS = "10 per minute; 100 per hour"
 LOGIN_PER_ACCOUNT = "5 per minute; 30 per hour"
+# One bucket per account for the browser form and the API together (Flask-Limiter's shared scope).
+LOGIN_ACCOUNT_SCOPE = "login-per-account"
 SIGNUP_PER_ADDRESS = "10 per hour"
 EMAIL_PER_ADDRESS = "10 per hour"
 EMAIL_PER_RECIPIENT = "3 per hour"
@@ -34,8 +36,16 @@ def _hashed(prefix: str, value: str) -> str:
 
 
 def account_key() -> str:
-    """The account being logged into, whatever address the attempts come from."""
-    return _hashed("login", submitted("identifier"))
+    """The account being logged into, however it is typed (email or username, any case), from any address.
+
+    An identifier that names no account is keyed on its own; the lookup runs either way, so the
+    time taken says nothing about whether the account exists.
+    """
+    from .service import find_by_identifier
+
+    identifier = submitted("identifier")
+    user = find_by_identifier(identifier)
+    return f"login:account:{user.id}" if user is not None else _hashed("login", identifier)
 
 
 def recipient_key() -> str:

@@ -90,8 +90,8 @@ def signup():
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(limits.LOGIN_PER_ADDRESS, methods=["POST"])
-@limiter.limit(limits.LOGIN_PER_ACCOUNT, methods=["POST"], key_func=limits.account_key,
-               deduct_when=limits.failed_login)
+@limiter.shared_limit(limits.LOGIN_PER_ACCOUNT, limits.LOGIN_ACCOUNT_SCOPE, methods=["POST"],
+                      key_func=limits.account_key, deduct_when=limits.failed_login)
 def login():
     """Log in with email or username and password; a second step follows for two-factor accounts."""
     if current_user.is_authenticated:

@@ -176,19 +176,36 @@ def signup(email: str, username: str, password: str, invite_code: str = "") -> U
     check_password_strength(password, email.split("@")[0], username)
     existing = db.session.scalar(select(User).where(User.email == email))
     if existing is not None:
-        notify(existing, "signup_exists", _("Someone tried to sign up with your email address"),
-              login_link=absolute_url("auth.login"), reset_link=absolute_url("auth.forgot_password"))
+        # The same costly work and one commit, as for a new account; the owner's email goes later.
+        hash_password(password)
+        audit.record("signup_with_existing_email", existing.id)
         db.session.commit()
+        mail.run_later(_warn_of_signup, existing.id)
         return None
     invite = None if first or mode != "invite" else consume_invite(invite_code)
     user = create_user(email, username, password, role="admin" if first else "user", verified=first, commit=False)
     if invite is not None:
         invite.used_by = user.id
     audit.record("signup", user.id, invited=invite is not None)
-    if not first:
-        send_verification(user)
     db.session.commit()
+    if not first:
+        mail.run_later(_send_verification_to, user.id)
     return user
+
+
+def _warn_of_signup(user_id: int) -> None:
+    """Tell an account's owner that someone tried to sign up with their address (runs after the request)."""
+    user = db.session.get(User, user_id)
+    if user is not None:
+        notify(user, "signup_exists", _("Someone tried to sign up with your email address"),
+               login_link=absolute_url("auth.login"), reset_link=absolute_url("auth.forgot_password"))
+
+
+def _send_verification_to(user_id: int) -> None:
+    user = db.session.get(User, user_id)
+    if user is not None and not user.is_verified:
+        send_verification(user)
+        db.session.commit()
 
 
 def send_verification(user: User) -> None:
@@ -199,7 +216,14 @@ def send_verification(user: User) -> None:
 
 
 def resend_verification(email: str) -> None:
-    """Send a new confirmation link if `email` belongs to an unconfirmed account; silent either way."""
+    """Send a new confirmation link if `email` belongs to an unconfirmed account; silent either way.
+
+    The lookup happens after the request has answered, so the answer's timing tells nothing.
+    """
+    mail.run_later(_resend_verification, email)
+
+
+def _resend_verification(email: str) -> None:
     user = _user_by_email(email)
     if user is not None and not user.is_verified and not user.is_blocked:
         send_verification(user)
@@ -219,13 +243,20 @@ def verify_email(raw_token: str) -> User:
 # --- passwords --------------------------------------------------------------------------------
 
 def forgot_password(email: str) -> None:
-    """Email a single-use reset link (valid 1 hour) if `email` has an account; silent either way."""
+    """Email a single-use reset link (valid 1 hour) if `email` has an account; silent either way.
+
+    The lookup happens after the request has answered, so the answer's timing tells nothing.
+    """
+    mail.run_later(_send_reset_link, email, audit.origin())
+
+
+def _send_reset_link(email: str, origin: tuple[str, str]) -> None:
     user = _user_by_email(email)
     if user is not None and not user.is_blocked:
         raw = tokens.issue_account_token(user, "reset", RESET_LIFETIME)
         notify(user, "reset_password", _("Reset your password"),
-              link=absolute_url("auth.reset_password", token=raw), minutes=60)
-        audit.record("password_reset_requested", user.id)
+               link=absolute_url("auth.reset_password", token=raw), minutes=60)
+        audit.record("password_reset_requested", user.id, origin_of=origin)
         db.session.commit()
 
 
