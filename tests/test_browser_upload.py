@@ -76,8 +76,9 @@ def test_upload_and_gallery_on_a_phone(live_server, page_for, scheme):
     screenshot(page, f"gallery-phone-{scheme}")
 
 
-def test_the_quota_line_counts_each_finished_upload(live_server, page_for):
-    page = logged_in_page(page_for, live_server)
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_quota_line_counts_each_finished_upload(live_server, page_for, scheme):
+    page = logged_in_page(page_for, live_server, color_scheme=scheme)
     page.goto(live_server.url + "/upload")
     quota = page.locator("#upload-quota")
     expect(quota).to_contain_text("0 of 200 uploads used today")
@@ -89,7 +90,7 @@ def test_the_quota_line_counts_each_finished_upload(live_server, page_for):
                                          str(corpus_file("broken", "truncated_image.png"))])
     expect(page.locator(".upload-failed")).to_have_count(1, timeout=60_000)
     expect(quota).to_contain_text("2 of 200 uploads used today")  # the refused file took nothing
-    screenshot(page, "upload-quota-after-uploads-desktop-light")
+    screenshot(page, f"upload-quota-after-uploads-desktop-{scheme}")
 
 
 def _overlap(a: dict, b: dict) -> bool:
