@@ -119,6 +119,9 @@ def make_app(tmp_path, database_url):
         return app
 
     yield factory
+    from webapp import mail
+
+    mail.wait_for_delivery()  # work a request left for afterwards must finish before its database goes
     for app in apps:
         scheduler = app.extensions.get("shoebox_scheduler")
         if scheduler is not None:
