@@ -13,7 +13,7 @@ from ..errors import Conflict, Forbidden, InvalidInput, NotAuthenticated
 from ..extensions import db, limiter
 from ..models import ApiKey, User
 from . import bp
-from .auth import api_login_required, json_body
+from .auth import api_login_required, json_body, optional_json_body, refuse_long
 
 ACCOUNT_FIELDS = {"display_name", "username", "locale"}
 PROTECTED_FIELDS = {"role", "plan", "plan_id", "is_verified", "is_blocked", "storage_used", "id", "email_verified",
@@ -53,6 +53,9 @@ def _username_from(email: str) -> str:
 @limiter.limit(limits.EMAIL_PER_RECIPIENT, key_func=limits.recipient_key)
 def signup():
     body = json_body("email", "password")
+    for field in ("username", "invite"):
+        if field in body and not isinstance(body[field], str):
+            raise InvalidInput(_("%(field)s must be text.", field=field), code="invalid_field")
     username = body.get("username") or _username_from(service.normalise_email(body["email"]))
     user = service.signup(body["email"], username, body["password"], body.get("invite", ""))
     if user is None:
@@ -100,8 +103,10 @@ def refresh():
 @api_login_required
 def logout():
     families = [g.token_family] if g.token_family is not None else []
-    body = request.get_json(silent=True)
-    if isinstance(body, dict) and isinstance(body.get("refresh_token"), str):
+    body = optional_json_body()
+    if "refresh_token" in body and not isinstance(body["refresh_token"], str):
+        raise InvalidInput(_("%(field)s must be text.", field="refresh_token"), code="invalid_field")
+    if "refresh_token" in body:
         family = tokens.family_of_refresh_token(body["refresh_token"])
         if family is not None and family.user_id == g.api_user.id:
             families.append(family)
@@ -116,7 +121,9 @@ def logout():
 @limiter.limit(limits.EMAIL_PER_ADDRESS)
 @limiter.limit(limits.EMAIL_PER_RECIPIENT, key_func=limits.recipient_key)
 def resend_verification():
-    service.resend_verification(json_body("email")["email"])
+    body = json_body("email")
+    refuse_long(body, email=254)
+    service.resend_verification(body["email"])
     return jsonify(message=_("If that address has an unconfirmed account, a new link is on its way.")), 202
 
 
@@ -131,7 +138,9 @@ def verify_email():
 @limiter.limit(limits.EMAIL_PER_ADDRESS)
 @limiter.limit(limits.EMAIL_PER_RECIPIENT, key_func=limits.recipient_key)
 def forgot_password():
-    service.forgot_password(json_body("email")["email"])
+    body = json_body("email")
+    refuse_long(body, email=254)
+    service.forgot_password(body["email"])
     return jsonify(message=_("If that address has an account, a reset link is on its way.")), 202
 
 
@@ -139,6 +148,8 @@ def forgot_password():
 @limiter.limit(limits.EMAIL_PER_ADDRESS)
 def reset_password():
     body = json_body("token", "password")
+    # A password that could never be set is refused as such, whatever the token turns out to be.
+    service.check_password_strength(body["password"])
     service.reset_password(body["token"], body["password"])
     return jsonify(message=_("Your password was changed. Log in with the new one."))
 
@@ -173,7 +184,7 @@ def update_account():
     if unknown:
         raise InvalidInput(_("Unknown fields: %(fields)s.", fields=", ".join(unknown)), code="unknown_field")
     changes = {k: body[k] for k in ACCOUNT_FIELDS & set(body)}
-    if any(not isinstance(v, str) for v in changes.values()):
+    if any(not isinstance(body[k], str) for k in (ACCOUNT_FIELDS | {"email", "password"}) & set(body)):
         raise InvalidInput(_("Every field must be text."), code="invalid_field")
     if "keep_location" in body and not isinstance(body["keep_location"], bool):
         raise InvalidInput(_("keep_location must be true or false."), code="invalid_field")

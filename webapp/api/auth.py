@@ -68,6 +68,34 @@ def _take_hourly(name: str, per_hour: int) -> None:
                           code="rate_limited", retry_after=retry_after)
 
 
+def refuse_nul(*values) -> None:
+    """InvalidInput if any text in `values` (nested in lists and objects too) holds the NUL character:
+    nobody types one, and PostgreSQL cannot store it."""
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInput(_("Text sent to the API cannot contain the NUL character (\\u0000)."),
+                               code="nul_character")
+        if isinstance(value, dict):
+            stack.extend([*value.keys(), *value.values()])
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def optional_json_body() -> dict:
+    """The request's JSON object, or {} when it has no body at all; InvalidInput for anything else."""
+    return json_body() if request.get_data() else {}
+
+
+def refuse_long(body: dict, **limits: int) -> None:
+    """InvalidInput naming the first text field of `body` that is longer than its limit."""
+    for field, limit in limits.items():
+        if isinstance(body.get(field), str) and len(body[field]) > limit:
+            raise InvalidInput(_("%(field)s has at most %(count)s characters.", field=field, count=limit),
+                               code="too_long")
+
+
 def json_body(*required: str) -> dict:
     """The request's JSON object; InvalidInput naming the problem if it is not one or lacks a field."""
     body = request.get_json(silent=True)

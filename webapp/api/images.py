@@ -16,7 +16,7 @@ from ..media.fetch_slots import fetch_for
 from ..models import Media, User
 from ..web import absolute_url
 from . import bp
-from .auth import api_login_required, json_body
+from .auth import api_login_required, json_body, refuse_long, refuse_nul
 
 # Multipart framing and form fields around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -46,6 +46,8 @@ def receive_upload(user: User) -> Media:
     service.refuse_if_too_large(user, request.content_length or 0, slack=MULTIPART_OVERHEAD)
     with service.receiving() as work:
         incoming, fields = _incoming_from_request(user, work)
+        refuse_nul(dict(fields))
+        refuse_long(fields, title=200)
         is_public = _flag(fields.get("is_public"))
         album = albums.get_album_for(user, str(fields["album_id"])) if fields.get("album_id") else None
         return service.store_upload(user, incoming, title=fields.get("title", ""), is_public=is_public, album=album)
@@ -109,7 +111,7 @@ def upload_image():
 @bp.get("/api/v1/images")
 @api_login_required
 def list_images():
-    view = library.view_from_args(request.args)
+    view = library.view_from_args(request.args, strict=True)
     if view.album_id:
         albums.get_album_for(g.api_user, view.album_id)
     page = library.page(g.api_user, view)
@@ -135,6 +137,7 @@ def update_image(media_id: str):
             raise InvalidInput(_("%(field)s must be text.", field=field), code="invalid_field")
     if "is_public" in body and not isinstance(body["is_public"], bool):
         raise InvalidInput(_("is_public must be true or false."), code="invalid_field")
+    refuse_long(body, title=200)  # the pages cut a title short; an API client is told
     service.update_media(media, title=body.get("title"), description=body.get("description"),
                          is_public=body.get("is_public"))
     return jsonify(image_json(media))

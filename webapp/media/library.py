@@ -35,6 +35,9 @@ SORTS = {
 }
 TYPES = ("photo", "animated", "file")
 VISIBILITIES = ("public", "private")
+MAX_QUERY = 100
+# Parameters that take a number, a day or one of a few words: an empty value is none of those.
+TYPED_PARAMETERS = ("limit", "sort", "order", "from", "to", "type", "visibility")
 
 
 @dataclass(frozen=True)
@@ -85,11 +88,15 @@ class Page:
     next_cursor: str | None = None
 
 
-def view_from_args(args: Mapping[str, str], *, album_id: str = "") -> View:
+def view_from_args(args: Mapping[str, str], *, album_id: str = "", strict: bool = False) -> View:
     """Read a View from query-string values; a bad value is InvalidInput with a sentence naming it.
 
-    `album_id` is the album of the page itself (its URL), when there is one.
+    `album_id` is the album of the page itself (its URL), when there is one. The gallery's filter
+    form sends every field, so there an empty one means "not chosen" and a long search is cut short;
+    `strict` (the API) refuses both instead, as its document says.
     """
+    if strict:
+        _refuse_empty_or_long(args)
     album_in_path = bool(album_id)
     album_id = album_id or str(args.get("album", "")).strip()[:22]
     sort = args.get("sort") or ("album" if album_id else "uploaded")
@@ -103,10 +110,19 @@ def view_from_args(args: Mapping[str, str], *, album_id: str = "") -> View:
         raise InvalidInput(_("type must be one of photo, animated or file."), code="invalid_type")
     if visibility and visibility not in VISIBILITIES:
         raise InvalidInput(_("visibility must be public or private."), code="invalid_visibility")
-    return View(q=" ".join(str(args.get("q", "")).split())[:100], album_id=album_id, sort=sort, order=order,
+    return View(q=" ".join(str(args.get("q", "")).split())[:MAX_QUERY], album_id=album_id, sort=sort, order=order,
                 since=_day(args.get("from"), "from"), until=_day(args.get("to"), "to"), type=kind,
                 visibility=visibility, cursor=str(args.get("cursor", "")), limit=_limit(args.get("limit")),
                 album_in_path=album_in_path)
+
+
+def _refuse_empty_or_long(args: Mapping[str, str]) -> None:
+    empty = next((name for name in TYPED_PARAMETERS if args.get(name) == ""), None)
+    if empty:
+        code = "invalid_date" if empty in ("from", "to") else f"invalid_{empty}"
+        raise InvalidInput(_("%(name)s is empty; give it a value or leave it out.", name=empty), code=code)
+    if len(args.get("q", "")) > MAX_QUERY:
+        raise InvalidInput(_("q has at most %(count)s characters.", count=MAX_QUERY), code="invalid_query")
 
 
 def _day(raw: str | None, name: str) -> date | None:
