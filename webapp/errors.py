@@ -18,16 +18,22 @@ log = logging.getLogger(__name__)
 
 
 class ShoeboxError(Exception):
-    """A problem the user can act on. Services raise these; they never know about HTTP."""
+    """A problem the user can act on. Services raise these; they never know about HTTP.
+
+    `field` names the input the problem is about, as the form and the JSON body both call it,
+    so that a page shows the message beside that input and JSON says which.
+    """
 
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str | None = None, *, code: str | None = None, retry_after: int | None = None):
+    def __init__(self, message: str | None = None, *, code: str | None = None, retry_after: int | None = None,
+                 field: str | None = None):
         super().__init__(message or self.default_message())
         self.message = message or self.default_message()
         self.code = code or self.code
         self.retry_after = retry_after
+        self.field = field
 
     def default_message(self) -> str:
         return str(DEFAULT_MESSAGES.get(self.status, DEFAULT_MESSAGES[400]))
@@ -109,12 +115,16 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def error_response(status: int, code: str, message: str, headers: dict | None = None) -> Response:
-    """The error as JSON, as a flash fragment for htmx, or as a full page."""
+def error_response(status: int, code: str, message: str, headers: dict | None = None,
+                   field: str | None = None) -> Response:
+    """The error as JSON (naming `field` when it is about one), as a flash fragment for htmx, or as a full page."""
     from .web import is_fragment_request
 
     if wants_json():
-        response = jsonify({"error": {"code": code, "message": message}})
+        body = {"code": code, "message": message}
+        if field:
+            body["field"] = field
+        response = jsonify({"error": body})
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="shoebox"'
     elif is_fragment_request():
@@ -145,7 +155,16 @@ def _handle_shoebox_error(error: ShoeboxError) -> Response:
     # Whatever the refused action had staged stays unsaved, even if rendering the answer commits.
     db.session.rollback()
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
-    return error_response(error.status, error.code, error.message, headers)
+    return error_response(error.status, error.code, error.message, headers, field=error.field)
+
+
+def attach_error(form, error: ShoeboxError) -> None:
+    """Show a domain error beside the form's input it names (the first input when it names none)."""
+    if error.field in form:
+        field = form[error.field]
+    else:
+        field = next(f for f in form if f.type not in {"CSRFTokenField", "HiddenField"})
+    field.errors = list(field.errors) + [error.message]
 
 
 def _handle_http_error(error: HTTPException) -> Response:

@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from .. import instance
 from ..auth import service as auth_service
-from ..errors import NotFound, ShoeboxError
+from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import csrf
 from ..web import absolute_url, is_fragment_request, render
 from . import service
@@ -61,7 +61,7 @@ def save_registration():
             service.save_registration(current_user, form.registration.data, form.unverified_may_upload.data,
                                       form.allow_any_file.data)
         except ShoeboxError as error:
-            form.registration.errors = list(form.registration.errors) + [error.message]
+            attach_error(form, error)
         else:
             flash(_("Registration settings saved."), "success")
             if not is_fragment_request():

@@ -19,7 +19,8 @@ def save_registration(admin: User, registration: str, unverified_may_upload: boo
     """Set who may sign up, whether unverified accounts may upload, and whether any file type is accepted;
     returns whether anything changed."""
     if registration not in instance.REGISTRATION_MODES:
-        raise InvalidInput(_("Choose open, invite only or closed."), code="invalid_registration")
+        raise InvalidInput(_("Choose open, invite only or closed."), code="invalid_registration",
+                           field="registration")
     wanted = {"registration": registration, "unverified_may_upload": bool(unverified_may_upload)}
     if allow_any_file is not None:
         wanted["allow_any_file"] = bool(allow_any_file)

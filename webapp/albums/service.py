@@ -203,9 +203,10 @@ def _last_position(album: Album) -> int:
 def _clean_title(title: str) -> str:
     title = " ".join(str(title or "").split())
     if not title:
-        raise InvalidInput(_("An album needs a name."), code="title_required")
+        raise InvalidInput(_("An album needs a name."), code="title_required", field="title")
     if len(title) > MAX_TITLE:
-        raise InvalidInput(_("An album name has at most %(n)s characters.", n=MAX_TITLE), code="title_too_long")
+        raise InvalidInput(_("An album name has at most %(n)s characters.", n=MAX_TITLE), code="title_too_long",
+                           field="title")
     return title
 
 
@@ -213,5 +214,5 @@ def _clean_description(description: str) -> str:
     description = str(description or "").strip()
     if len(description) > MAX_DESCRIPTION:
         raise InvalidInput(_("A description has at most %(n)s characters.", n=MAX_DESCRIPTION),
-                           code="description_too_long")
+                           code="description_too_long", field="description")
     return description

@@ -75,10 +75,13 @@ class ChangeEmailForm(SectionForm):
 
 class ChangePasswordForm(SectionForm):
     section_prefix = "pw"
-    current = PasswordField(_l("Current password"), validators=[DataRequired(_l("Enter your password."))])
-    password = PasswordField(_l("New password"), validators=[DataRequired(_l("Choose a password."))])
+    # Named as the service and the API name them; the ids are the page's since the first version.
+    current_password = PasswordField(_l("Current password"), id="pw-current",
+                                     validators=[DataRequired(_l("Enter your password."))])
+    new_password = PasswordField(_l("New password"), id="pw-password",
+                                 validators=[DataRequired(_l("Choose a password."))])
     confirm = PasswordField(_l("Repeat new password"), validators=[
-        DataRequired(_l("Repeat the password.")), EqualTo("password", _l("The two passwords differ."))])
+        DataRequired(_l("Repeat the password.")), EqualTo("new_password", _l("The two passwords differ."))])
 
 
 class ConfirmTwoFactorForm(SectionForm):

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from .. import audit, instance
-from ..errors import NotFound, ShoeboxError
+from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import db, limiter, login_manager
 from ..models import User
 from ..web import page_redirect, render
@@ -242,14 +242,3 @@ def safe_next(target: str | None) -> str | None:
     if "\\" in target or any(ord(c) < 32 for c in target):
         return None
     return target.rstrip("?") or None
-
-
-def attach_error(form, error: ShoeboxError) -> None:
-    """Show a service error beside the field it is about (the first field when it is about none)."""
-    by_code = {"invalid_email": "email", "invalid_username": "username", "weak_password": "password",
-               "wrong_password": "current" if "current" in form else "password", "invite_required": "invite",
-               "account_exists": "email", "username_taken": "username", "same_email": "email",
-               "email_taken": "email", "invalid_display_name": "display_name", "registration_closed": "email"}
-    name = by_code.get(error.code)
-    field = form[name] if name in form else next(f for f in form if f.type not in {"CSRFTokenField", "HiddenField"})
-    field.errors = list(field.errors) + [error.message]

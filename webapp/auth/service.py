@@ -60,7 +60,8 @@ def normalise_email(email: str) -> str:
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError:
-        raise InvalidInput(_("That does not look like an email address."), code="invalid_email") from None
+        raise InvalidInput(_("That does not look like an email address."), code="invalid_email",
+                           field="email") from None
 
 
 def check_username(username: str) -> str:
@@ -68,24 +69,24 @@ def check_username(username: str) -> str:
     username = username.strip()
     if not USERNAME.fullmatch(username):
         raise InvalidInput(_("A username has 3 to 40 letters, digits, dots, dashes or underscores, "
-                             "and starts with a letter or digit."), code="invalid_username")
+                             "and starts with a letter or digit."), code="invalid_username", field="username")
     return username
 
 
-def check_password_strength(password: str, *hints: str) -> None:
-    """Refuse short and commonly used passwords with a sentence that says which."""
+def check_password_strength(password: str, *hints: str, field: str = "password") -> None:
+    """Refuse short and commonly used passwords with a sentence that says which; `field` names the input."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(_("A password needs at least %(count)s characters.", count=MIN_PASSWORD_LENGTH),
-                           code="weak_password")
+                           code="weak_password", field=field)
     if len(password) > 1024:
-        raise InvalidInput(_("A password may have at most 1024 characters."), code="weak_password")
+        raise InvalidInput(_("A password may have at most 1024 characters."), code="weak_password", field=field)
     result = zxcvbn(password[:100], user_inputs=[h for h in hints if h])
     if any(m.get("dictionary_name") == "passwords" and m["token"] == password for m in result["sequence"]):
         raise InvalidInput(_("That password is one of the most commonly used passwords; please choose another."),
-                           code="weak_password")
+                           code="weak_password", field=field)
     if result["score"] < 2:
         raise InvalidInput(_("That password is too easy to guess; add a few more unusual words."),
-                           code="weak_password")
+                           code="weak_password", field=field)
 
 
 def create_user(email: str, username: str, password: str, *, role: str = "user", verified: bool = False,
@@ -97,7 +98,8 @@ def create_user(email: str, username: str, password: str, *, role: str = "user",
     taken = db.session.scalar(select(User).where(or_(User.email == email,
                                                      func.lower(User.username) == username.lower())))
     if taken is not None:
-        raise Conflict(_("An account with that email or username already exists."), code="account_exists")
+        raise Conflict(_("An account with that email or username already exists."), code="account_exists",
+                       field="email")
     plan = db.session.scalar(select(Plan).where(Plan.name == instance.get("default_plan")))
     user = User(email=email, username=username, password_hash=hash_password(password), role=role,
                 is_verified=verified, plan=plan)
@@ -275,12 +277,12 @@ def reset_password(raw_token: str, new_password: str) -> User:
     return user
 
 
-def change_password(user: User, current: str, new: str) -> None:
+def change_password(user: User, current_password: str, new_password: str) -> None:
     """Change the password after checking the current one; every other session and token ends."""
-    if not password_matches(user, current):
-        raise InvalidInput(_("The current password is not right."), code="wrong_password")
-    check_password_strength(new, user.email.split("@")[0], user.username)
-    _set_password(user, new, "password_changed")
+    if not password_matches(user, current_password):
+        raise InvalidInput(_("The current password is not right."), code="wrong_password", field="current_password")
+    check_password_strength(new_password, user.email.split("@")[0], user.username, field="new_password")
+    _set_password(user, new_password, "password_changed")
     db.session.commit()
 
 
@@ -299,18 +301,19 @@ def update_profile(user: User, *, display_name: str | None = None, username: str
     if display_name is not None:
         display_name = " ".join(display_name.split())
         if len(display_name) > 80:
-            raise InvalidInput(_("A display name has at most 80 characters."), code="invalid_display_name")
+            raise InvalidInput(_("A display name has at most 80 characters."), code="invalid_display_name",
+                               field="display_name")
         user.display_name = display_name
     if username is not None and username.strip().lower() != user.username.lower():
         username = check_username(username)
         if db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
-            raise Conflict(_("That username is taken."), code="username_taken")
+            raise Conflict(_("That username is taken."), code="username_taken", field="username")
         user.username = username
     elif username is not None:
         user.username = check_username(username)
     if locale is not None:
         if locale not in ("", *SUPPORTED_LOCALES):
-            raise InvalidInput(_("That language is not available."), code="invalid_locale")
+            raise InvalidInput(_("That language is not available."), code="invalid_locale", field="locale")
         user.locale = locale or None
     audit.record("profile_updated", user.id)
     db.session.commit()
@@ -327,10 +330,10 @@ def set_keep_location(user: User, keep: bool) -> None:
 def request_email_change(user: User, new_email: str, password: str) -> None:
     """Send a confirmation link to `new_email`; the address changes only once it is clicked."""
     if not password_matches(user, password):
-        raise InvalidInput(_("The current password is not right."), code="wrong_password")
+        raise InvalidInput(_("The current password is not right."), code="wrong_password", field="password")
     new_email = normalise_email(new_email)
     if new_email == user.email:
-        raise InvalidInput(_("That is already your email address."), code="same_email")
+        raise InvalidInput(_("That is already your email address."), code="same_email", field="email")
     if db.session.scalar(select(User.id).where(User.email == new_email)) is None:
         raw = tokens.issue_account_token(user, "email_change", VERIFY_LIFETIME, new_email=new_email)
         notify(user, "email_change", _("Confirm your new email address"), to=new_email, new_email=new_email,
@@ -345,7 +348,7 @@ def confirm_email_change(raw_token: str) -> User:
     token = tokens.redeem_account_token(raw_token, "email_change")
     user = db.session.get(User, token.user_id)
     if db.session.scalar(select(User.id).where(User.email == token.new_email)) is not None:
-        raise Conflict(_("Another account uses that address now."), code="email_taken")
+        raise Conflict(_("Another account uses that address now."), code="email_taken", field="email")
     user.email, user.is_verified = token.new_email, True
     audit.record("email_changed", user.id)
     db.session.commit()
@@ -357,7 +360,7 @@ def confirm_email_change(raw_token: str) -> User:
 def request_deletion(user: User, password: str) -> datetime:
     """Schedule the account for deletion after the grace period; returns when."""
     if not password_matches(user, password):
-        raise InvalidInput(_("The password is not right."), code="wrong_password")
+        raise InvalidInput(_("The password is not right."), code="wrong_password", field="password")
     if user.delete_scheduled_for is None:
         user.delete_scheduled_for = utcnow() + DELETION_GRACE
         audit.record("deletion_requested", user.id, scheduled_for=user.delete_scheduled_for.isoformat())
@@ -431,7 +434,7 @@ def consume_invite(raw: str) -> Invite:
                                     .values(used_at=now)).rowcount == 1
     if not usable:
         raise Forbidden(_("Registration needs an invite, and that invite code is not valid or was already used."),
-                        code="invite_required")
+                        code="invite_required", field="invite")
     return invite
 
 
@@ -450,11 +453,11 @@ def create_api_key(user: User, name: str, rate_limit_per_hour=0) -> tuple[ApiKey
     """A new key named `name`; the raw key is returned this once."""
     name = " ".join(str(name).split())
     if not 1 <= len(name) <= 80:
-        raise InvalidInput(_("Give the key a name of 1 to 80 characters."), code="invalid_name")
+        raise InvalidInput(_("Give the key a name of 1 to 80 characters."), code="invalid_name", field="name")
     if isinstance(rate_limit_per_hour, bool) or not isinstance(rate_limit_per_hour, int) \
             or not 0 <= rate_limit_per_hour <= 1_000_000:
         raise InvalidInput(_("rate_limit_per_hour must be a whole number from 0 (the plan's limit) to 1000000."),
-                           code="invalid_rate_limit")
+                           code="invalid_rate_limit", field="rate_limit_per_hour")
     if len(list_api_keys(user)) >= MAX_KEYS:
         raise Conflict(_("You have %(count)s keys already; revoke one first.", count=MAX_KEYS), code="too_many_keys")
     key, raw = tokens.create_api_key(user, name, rate_limit_per_hour)

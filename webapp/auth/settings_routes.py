@@ -11,13 +11,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import audit
-from ..errors import NotFound, ShoeboxError
+from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import db
 from ..web import is_fragment_request, page_redirect, render
 from . import service, sessions, tokens, twofactor
 from .forms import (ApiKeyForm, ChangeEmailForm, ChangePasswordForm, ConfirmTwoFactorForm, DisableTwoFactorForm,
                     EmptyForm, PasswordConfirmForm, PhotoSettingsForm, ProfileForm)
-from .routes import attach_error
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -102,7 +101,7 @@ def password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            service.change_password(current_user, form.current.data, form.password.data)
+            service.change_password(current_user, form.current_password.data, form.new_password.data)
         except ShoeboxError as error:
             attach_error(form, error)
         else:
@@ -131,7 +130,7 @@ def confirm_two_factor():
         try:
             codes = twofactor.confirm_enrolment(current_user, form.code.data)
         except ShoeboxError as error:
-            form.code.errors.append(error.message)
+            attach_error(form, error)
         else:
             _two_factor_changed(True)
             return render("settings/recovery_codes.html", codes=codes)
@@ -218,7 +217,7 @@ def request_deletion():
         try:
             service.request_deletion(current_user, form.password.data)
         except ShoeboxError as error:
-            form.password.errors.append(error.message)
+            attach_error(form, error)
         else:
             return _section("danger", also=("_account_banner.html",))
     return _section("danger", delete=form)

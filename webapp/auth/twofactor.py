@@ -46,11 +46,11 @@ def qr_data_uri(text: str) -> str:
 def confirm_enrolment(user: User, code: str) -> list[str]:
     """Turn two-factor on once a code from the pending secret checks out; returns fresh recovery codes."""
     if user.totp_pending_secret is None:
-        raise InvalidInput(_("Start two-factor setup first."), code="totp_not_started")
+        raise InvalidInput(_("Start two-factor setup first."), code="totp_not_started", field="code")
     step = _matching_step(user.totp_pending_secret, code, after=0)
     if step is None:
         raise InvalidInput(_("That code is not right. Check the time on your phone and try the newest code."),
-                           code="otp_invalid")
+                           code="otp_invalid", field="code")
     user.totp_secret, user.totp_pending_secret, user.totp_last_step = user.totp_pending_secret, None, step
     return new_recovery_codes(user)
 

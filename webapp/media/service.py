@@ -414,7 +414,8 @@ def update_media(media: Media, *, title: str | None = None, description: str | N
         media.title = " ".join(str(title).split())[:200]
     if description is not None:
         if len(description) > 5000:
-            raise InvalidInput(_("A description has at most 5000 characters."), code="description_too_long")
+            raise InvalidInput(_("A description has at most 5000 characters."), code="description_too_long",
+                               field="description")
         media.description = description
     if is_public is not None:
         media.is_public = bool(is_public)
