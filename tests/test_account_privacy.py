@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
-from tests.conftest import STRONG_PASSWORD, csrf_token_from
+from tests.fixtures.accounts import STRONG_PASSWORD, csrf_token_from
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from markupsafe import escape
 
-from tests.conftest import STRONG_PASSWORD, AuthActions, csrf_token_from
+from tests.fixtures.accounts import STRONG_PASSWORD, AuthActions, csrf_token_from
 
 HTMX = {"HX-Request": "true"}
 

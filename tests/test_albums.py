@@ -7,7 +7,8 @@ import zipfile
 
 import pytest
 
-from tests.conftest import STRONG_PASSWORD, csrf_token_from, make_jpeg, media_count, multipart
+from tests.fixtures.accounts import STRONG_PASSWORD, csrf_token_from
+from tests.fixtures.media import make_jpeg, media_count, multipart
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_jpeg
+from tests.fixtures.media import make_jpeg
 
 LONG_EMAIL = "a" * 245 + "@example.com"  # 257 characters; the document allows 254
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import STRONG_PASSWORD, csrf_token_from
+from tests.fixtures.accounts import STRONG_PASSWORD, csrf_token_from
 
 HTMX = {"HX-Request": "true"}
 

@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import expect
 from waitress.server import create_server
 
-from tests.conftest import STRONG_PASSWORD, logged_in_page, screenshot
-from tests.smtpserver import smtp_server  # noqa: F401
+from tests.fixtures.accounts import STRONG_PASSWORD
+from tests.fixtures.browser import logged_in_page, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +21,7 @@ NEW_PASSWORD = "a completely different sentence"
 
 
 @pytest.fixture
-def mailing_server(make_app, smtp_server):  # noqa: F811
+def mailing_server(make_app, smtp_server):
     """The app served for real, sending mail to the local SMTP server, with an admin already set up."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

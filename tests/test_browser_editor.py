@@ -7,7 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PHONE, corpus_file, logged_in_page, screenshot
+from tests.fixtures.browser import PHONE, logged_in_page, screenshot
+from tests.fixtures.media import corpus_file
 
 pytestmark = pytest.mark.browser
 

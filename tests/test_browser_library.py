@@ -8,7 +8,8 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PHONE, SCREENSHOTS, corpus_file, logged_in_page, screenshot, wait_for_images
+from tests.fixtures.browser import PHONE, SCREENSHOTS, logged_in_page, screenshot, wait_for_images
+from tests.fixtures.media import corpus_file
 
 pytestmark = pytest.mark.browser
 

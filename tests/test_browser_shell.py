@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import STRONG_PASSWORD, screenshot
+from tests.fixtures.accounts import STRONG_PASSWORD
+from tests.fixtures.browser import screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import STRONG_PASSWORD, make_jpeg, media_count, multipart, spawn_shoebox, stored_keys, \
-    wait_until_healthy
+from tests.fixtures.accounts import STRONG_PASSWORD
+from tests.fixtures.media import make_jpeg, media_count, multipart, stored_keys
+from tests.fixtures.processes import spawn_shoebox, wait_until_healthy
 
 
 def counters(app, user_id) -> tuple[int, int, int]:

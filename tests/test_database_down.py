@@ -12,7 +12,8 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import ROOT, STRONG_PASSWORD, AuthActions
+from tests.fixtures import ROOT
+from tests.fixtures.accounts import STRONG_PASSWORD, AuthActions
 
 MESSAGE = "The database cannot be reached right now; try again in a moment."
 

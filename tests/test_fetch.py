@@ -690,7 +690,7 @@ class SlowHost:
     """
 
     def __init__(self, interval, longest=15.0):
-        from tests.conftest import make_jpeg
+        from tests.fixtures.media import make_jpeg
 
         self.body, self.interval, self.longest = make_jpeg((48, 32)), interval, longest
         self.release, self.in_flight, self.lock = threading.Event(), 0, threading.Lock()
@@ -758,7 +758,7 @@ def slow_host():
 
 
 def create_accounts(app, *names):
-    from tests.conftest import STRONG_PASSWORD
+    from tests.fixtures.accounts import STRONG_PASSWORD
     from webapp.auth import service
 
     with app.app_context():
@@ -785,7 +785,7 @@ def call(base_url, path, body=None, token=None, timeout=20):
 
 
 def log_in(base_url, name):
-    from tests.conftest import STRONG_PASSWORD
+    from tests.fixtures.accounts import STRONG_PASSWORD
 
     status, _headers, body, _seconds = call(base_url, "/api/v1/auth/login",
                                             {"identifier": name, "password": STRONG_PASSWORD})
@@ -859,7 +859,7 @@ def test_a_download_that_dribbles_one_byte_a_second_is_cut_off_at_the_configured
     app = make_app(security={"allow_private_fetch": True}, fetch={"timeout_seconds": 2})
     create_accounts(app, "kim")
     client = app.test_client()
-    from tests.conftest import STRONG_PASSWORD
+    from tests.fixtures.accounts import STRONG_PASSWORD
 
     token = client.post("/api/v1/auth/login", json={"identifier": "kim", "password": STRONG_PASSWORD}) \
         .get_json()["access_token"]

@@ -14,7 +14,7 @@ import pytest
 from PIL import ExifTags, Image, ImageChops, ImageOps, ImageStat, features
 from PIL.TiffImagePlugin import IFDRational
 
-from tests.conftest import corpus_file, make_flat_png, make_sparse_webp
+from tests.fixtures.media import corpus_file, make_flat_png, make_sparse_webp
 from webapp import imaging
 from webapp.imaging import CorruptImage, ImageTooLarge, Limits, UnsupportedImage
 

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from PIL import Image
 
-from tests.conftest import STRONG_PASSWORD, multipart
+from tests.fixtures.accounts import STRONG_PASSWORD
+from tests.fixtures.media import multipart
 
 
 def upload(app, client, token):

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from tests.conftest import corpus_file, csrf_token_from, kim  # noqa: F401 (kim)
+from tests.fixtures.accounts import csrf_token_from
+from tests.fixtures.media import corpus_file
 
 HTMX = {"HX-Request": "true"}
 
@@ -75,7 +76,7 @@ def test_a_post_without_csrf_changes_nothing(app, client, make_user, auth):
 
 
 @pytest.mark.parametrize("keep", [False, True])
-def test_the_setting_decides_whether_a_new_upload_keeps_its_gps_position(app, kim, keep):  # noqa: F811
+def test_the_setting_decides_whether_a_new_upload_keeps_its_gps_position(app, kim, keep):
     from PIL import Image
 
     from webapp.extensions import db

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import STRONG_PASSWORD, csrf_token_from, make_jpeg
+from tests.fixtures.accounts import STRONG_PASSWORD, csrf_token_from
+from tests.fixtures.media import make_jpeg
 
 
 @pytest.fixture
@@ -228,7 +229,7 @@ def test_selection_made_public_tells_the_page_which_tiles(browser_kim, kim, phot
 
 
 def test_selection_with_someone_elses_photo_changes_nothing(app, browser_kim, kim, make_user, photos):
-    from tests.conftest import multipart
+    from tests.fixtures.media import multipart
 
     make_user(username="lee")
     lee = app.test_client()

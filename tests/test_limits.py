@@ -7,7 +7,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from tests.conftest import STRONG_PASSWORD, csrf_token_from
+from tests.fixtures.accounts import STRONG_PASSWORD, csrf_token_from
 
 
 class Browser:

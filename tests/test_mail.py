@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from flask_babel import force_locale
 
-from tests.smtpserver import SMTP_PASSWORD, SMTP_USERNAME, free_port, smtp_server, smtp_server_with_login  # noqa: F401
+from tests.fixtures.smtpserver import SMTP_PASSWORD, SMTP_USERNAME, free_port
 from webapp import mail
 from webapp.extensions import db
 from webapp.models import OutboxMessage

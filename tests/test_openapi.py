@@ -19,7 +19,8 @@ from schemathesis.checks import CHECKS as CHECKS_REGISTRY
 from schemathesis.checks import load_all_checks
 from schemathesis.core.failures import FailureGroup
 
-from tests.conftest import STRONG_PASSWORD, make_jpeg, multipart
+from tests.fixtures.accounts import STRONG_PASSWORD
+from tests.fixtures.media import make_jpeg, multipart
 
 DOCUMENTED_OUTSIDE_V1 = {"/health", "/health/ready"}
 

@@ -3,7 +3,7 @@ share links, backups or anything else that is not built."""
 
 from __future__ import annotations
 
-from tests.conftest import ROOT
+from tests.fixtures import ROOT
 
 
 def test_setup_page_says_what_the_administrator_can_do(client):

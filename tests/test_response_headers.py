@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import STRONG_PASSWORD, csrf_token_from
+from tests.fixtures.accounts import STRONG_PASSWORD, csrf_token_from
 
 # --- Cross-Origin-Opener-Policy ---------------------------------------------------------------
 # Browsers ignore COOP on an origin that is not potentially trustworthy (plain http other than

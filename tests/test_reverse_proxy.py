@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from tests.conftest import spawn_shoebox, wait_until_healthy
+from tests.fixtures.processes import spawn_shoebox, wait_until_healthy
 
 LOGINS_PER_MINUTE = 10  # webapp.auth.limits.LOGIN_PER_ADDRESS
 

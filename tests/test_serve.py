@@ -10,7 +10,8 @@ import subprocess
 import sys
 import urllib.request
 
-from tests.conftest import ROOT, spawn_shoebox, wait_until_healthy
+from tests.fixtures import ROOT
+from tests.fixtures.processes import spawn_shoebox, wait_until_healthy
 
 
 def test_server_creates_its_secrets_once(start_instance, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.conftest import make_jpeg
+from tests.fixtures.media import make_jpeg
 
 
 def test_a_public_thumbnail_made_private_is_404_at_once(app, kim):

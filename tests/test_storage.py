@@ -10,8 +10,7 @@ import uuid
 
 import pytest
 
-from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY
-from tests.s3server import moto_server, s3, s3_bucket, s3_store_factory  # noqa: F401
+from tests.fixtures.s3server import ACCESS_KEY, REGION, SECRET_KEY
 from webapp.storage import BlobNotFound, BlobStore, StorageUnavailable
 
 MiB = 1 << 20

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 import pytest
 from PIL import Image
 
-from tests.conftest import STRONG_PASSWORD, AuthActions, csrf_token_from, multipart
+from tests.fixtures.accounts import STRONG_PASSWORD, AuthActions, csrf_token_from
+from tests.fixtures.media import multipart
 
 BEFORE_MIDNIGHT = datetime(2031, 5, 9, 23, 59, 59, 900000, tzinfo=timezone.utc)
 AFTER_MIDNIGHT = datetime(2031, 5, 10, 0, 0, 0, 100000, tzinfo=timezone.utc)

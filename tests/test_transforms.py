@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from tests.conftest import corpus_file
+from tests.fixtures.media import corpus_file
 from webapp import imaging, transforms
 from webapp.errors import InvalidInput
 from webapp.transforms import Limits, Source

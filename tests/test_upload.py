@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
-from tests.conftest import (CORPUS, STRONG_PASSWORD, corpus_file, decode, kim, make_flat_png,  # noqa: F401 (kim)
-                            make_jpeg, make_sparse_webp, media_count, multipart, stored_keys)
+from tests.fixtures.accounts import STRONG_PASSWORD
+from tests.fixtures.media import (CORPUS, corpus_file, decode, make_flat_png, make_jpeg, make_sparse_webp, media_count,
+                                  multipart, stored_keys)
 
 FORMATS = ["hopper.jpg", "hopper.png", "hopper.gif", "hopper.webp", "hopper.avif", "hopper.bmp", "hopper.tif",
            "animated-5-frames.gif", "animated-42-frames.webp"]

@@ -8,13 +8,14 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from tests.conftest import STRONG_PASSWORD, multipart
-from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, moto_server, s3, s3_bucket  # noqa: F401
+from tests.fixtures.accounts import STRONG_PASSWORD
+from tests.fixtures.media import multipart
+from tests.fixtures.s3server import ACCESS_KEY, REGION, SECRET_KEY
 
 pytestmark = pytest.mark.s3
 
 
-def s3_app(make_app, moto_server, s3_bucket, **storage):  # noqa: F811
+def s3_app(make_app, moto_server, s3_bucket, **storage):
     return make_app(storage={"url": f"s3://{s3_bucket}/shoebox", "endpoint_url": moto_server, "key": ACCESS_KEY,
                              "secret": SECRET_KEY, "region": REGION, **storage})
 
@@ -35,7 +36,7 @@ def upload_public_photo(app):
     return client, token, response.get_json()
 
 
-def test_photos_in_s3_stream_with_ranges_and_revalidation(make_app, moto_server, s3_bucket, s3):  # noqa: F811
+def test_photos_in_s3_stream_with_ranges_and_revalidation(make_app, moto_server, s3_bucket, s3):
     app = s3_app(make_app, moto_server, s3_bucket)
     client, token, image = upload_public_photo(app)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket)["Contents"]}
@@ -51,7 +52,7 @@ def test_photos_in_s3_stream_with_ranges_and_revalidation(make_app, moto_server,
     assert "Contents" not in s3.list_objects_v2(Bucket=s3_bucket)
 
 
-def test_public_photos_can_redirect_to_a_presigned_url(make_app, moto_server, s3_bucket):  # noqa: F811
+def test_public_photos_can_redirect_to_a_presigned_url(make_app, moto_server, s3_bucket):
     app = s3_app(make_app, moto_server, s3_bucket, redirect_to_presigned=True, presign_seconds=60)
     client, _token, image = upload_public_photo(app)
     response = app.test_client().get(f"/i/{image['id']}")

@@ -45,7 +45,7 @@ class Shoebox:
         self.start_rss_mb = 0.0
 
     def env(self) -> dict:
-        """The environment of spawn_shoebox in tests/conftest.py: no SHOEBOX_* from outside."""
+        """The environment of spawn_shoebox in tests/fixtures/processes.py: no SHOEBOX_* from outside."""
         config = self.home / "empty.toml"
         config.touch()
         environment = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
