@@ -55,7 +55,7 @@ def signup():
     body = json_body("email", "password")
     for field in ("username", "invite"):
         if field in body and not isinstance(body[field], str):
-            raise InvalidInput(_("%(field)s must be text.", field=field), code="invalid_field")
+            raise InvalidInput(_("%(field)s must be text.", field=field), code="invalid_field", field=field)
     username = body.get("username") or _username_from(service.normalise_email(body["email"]))
     user = service.signup(body["email"], username, body["password"], body.get("invite", ""))
     if user is None:
@@ -105,7 +105,8 @@ def logout():
     families = [g.token_family] if g.token_family is not None else []
     body = optional_json_body()
     if "refresh_token" in body and not isinstance(body["refresh_token"], str):
-        raise InvalidInput(_("%(field)s must be text.", field="refresh_token"), code="invalid_field")
+        raise InvalidInput(_("%(field)s must be text.", field="refresh_token"), code="invalid_field",
+                           field="refresh_token")
     if "refresh_token" in body:
         family = tokens.family_of_refresh_token(body["refresh_token"])
         if family is not None and family.user_id == g.api_user.id:

@@ -93,7 +93,7 @@ def refuse_long(body: dict, **limits: int) -> None:
     for field, limit in limits.items():
         if isinstance(body.get(field), str) and len(body[field]) > limit:
             raise InvalidInput(_("%(field)s has at most %(count)s characters.", field=field, count=limit),
-                               code="too_long")
+                               code="too_long", field=field)
 
 
 def json_body(*required: str) -> dict:

@@ -120,9 +120,10 @@ def _refuse_empty_or_long(args: Mapping[str, str]) -> None:
     empty = next((name for name in TYPED_PARAMETERS if args.get(name) == ""), None)
     if empty:
         code = "invalid_date" if empty in ("from", "to") else f"invalid_{empty}"
-        raise InvalidInput(_("%(name)s is empty; give it a value or leave it out.", name=empty), code=code)
+        raise InvalidInput(_("%(name)s is empty; give it a value or leave it out.", name=empty), code=code,
+                           field=empty)
     if len(args.get("q", "")) > MAX_QUERY:
-        raise InvalidInput(_("q has at most %(count)s characters.", count=MAX_QUERY), code="invalid_query")
+        raise InvalidInput(_("q has at most %(count)s characters.", count=MAX_QUERY), code="invalid_query", field="q")
 
 
 def _day(raw: str | None, name: str) -> date | None:
