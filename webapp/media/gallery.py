@@ -14,9 +14,9 @@ from flask_login import current_user, login_required
 
 from ..albums import service as albums
 from ..errors import InvalidInput
-from ..web import absolute_url, page_redirect, render
-from . import library, selection, service
-from .routes import bp, embed_codes
+from ..web import page_redirect, render
+from . import library, links, selection, service
+from .routes import bp
 from .serving import send_zip
 
 ACTIONS = ("public", "private", "delete", "album")
@@ -58,11 +58,9 @@ def _photo_page(media, fragment: str | None = None, **extra):
     """The photo page, or one of its fragments for htmx; `extra` goes to the template (editing=True)."""
     view = current_view()
     before, after = library.neighbours(current_user, view, media)
-    direct = absolute_url("media.original", media_id=media.id, ext=media.ext) if media.ext else \
-        absolute_url("media.original", media_id=media.id)
     return render("media/photo.html", fragment, media=media, view=view, before=before, after=after,
                   in_albums=albums.albums_containing(media), albums=albums.albums_of(current_user),
-                  codes=embed_codes(direct, media.title or media.original_name), **extra)
+                  codes=links.embed_codes(media), **extra)
 
 
 @bp.post("/photos/<media_id>")

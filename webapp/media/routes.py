@@ -15,8 +15,8 @@ from ..albums import service as albums
 from ..errors import InvalidInput
 from ..extensions import db, limiter
 from ..models import Media, User
-from ..web import absolute_url, render
-from . import integrity, service, variants  # noqa: F401  (integrity registers its daily job)
+from ..web import render
+from . import integrity, links, service, variants  # noqa: F401  (integrity registers its daily job)
 from .serving import send_blob
 
 bp = Blueprint("media", __name__)
@@ -71,25 +71,13 @@ def info(media_id: str):
 def embed(media_id: str):
     """Ready-to-copy direct link, HTML, Markdown and BBCode, with preview tags for chat apps."""
     media = service.get_media_for(viewer(), media_id)
-    direct = absolute_url("media.original", media_id=media.id, ext=media.ext)
-    page = absolute_url("media.embed", media_id=media.id)
-    alt = media.title or media.original_name
-    response = render("media/embed.html", media=media, direct=direct, page=page, alt=alt,
-                      codes=embed_codes(direct, alt),
-                      thumb=absolute_url("media.original", media_id=media.id) + "?size=medium")
+    response = render("media/embed.html", media=media, direct=links.direct_url(media), page=links.page_url(media),
+                      alt=media.title or media.original_name, codes=links.embed_codes(media),
+                      thumb=links.size_url(media, "medium"))
     # Other sites may frame the embed page; everything else stays unframeable.
     response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' data:; style-src 'self'; " \
                                                   "script-src 'self'; frame-ancestors *"
     return response
-
-
-def embed_codes(direct: str, alt: str) -> dict:
-    """The snippets people paste elsewhere, each escaped for its own syntax."""
-    import html
-
-    markdown_alt = alt.replace("\\", "").replace("[", "").replace("]", "")
-    return {"direct": direct, "html": f'<img src="{html.escape(direct)}" alt="{html.escape(alt)}">',
-            "markdown": f"![{markdown_alt}]({direct})", "bbcode": f"[img]{direct}[/img]"}
 
 
 @bp.route("/upload", methods=["GET", "POST"])
