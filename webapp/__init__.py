@@ -38,7 +38,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     web.init_app(app)  # first, so that every request has its id before any other hook runs
     _init_extensions(app)
     app.extensions["blob_store"] = BlobStore.from_settings(settings["storage"])
-    _register_blueprints(app)
+    _init_domains(app)
     errors.init_app(app)
     cli.init_app(app)
     database.prepare(app)
@@ -110,15 +110,17 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
 
 
-def _register_blueprints(app: Flask) -> None:
-    from .admin.routes import bp as admin_bp
-    from .albums.routes import bp as albums_bp
+def _init_domains(app: Flask) -> None:
+    """Each domain registers its pages, its scheduled jobs and the files it owns; in this order,
+    so that auth's first-run check runs before any other page's hooks."""
+    from . import admin, albums, auth, health, media
     from .api import bp as api_bp
-    from .auth import sessions  # noqa: F401  (registers the login manager's user loader)
-    from .auth.routes import bp as auth_bp
     from .auth.settings_routes import bp as settings_bp
-    from .health import bp as health_bp
-    from .media.routes import bp as media_bp
 
-    for blueprint in (health_bp, auth_bp, settings_bp, media_bp, albums_bp, admin_bp, api_bp):
-        app.register_blueprint(blueprint)
+    app.register_blueprint(health.bp)
+    auth.init_app(app)
+    app.register_blueprint(settings_bp)
+    media.init_app(app)
+    albums.init_app(app)
+    admin.init_app(app)
+    app.register_blueprint(api_bp)

@@ -44,12 +44,20 @@ class ScheduledJob:
 REGISTRY: dict[str, ScheduledJob] = {}
 
 
+def register(name: str, func: Callable[[], None], trigger: str, **trigger_args) -> None:
+    """Have the leader run `func` on `trigger` ("interval" or "cron"), inside an app context.
+
+    Each domain registers its jobs from its init_app(); registering a name again replaces it.
+    """
+    REGISTRY[name] = ScheduledJob(name, func, trigger, trigger_args)
+
+
 def scheduled(name: str, trigger: str, **trigger_args):
-    """Register a job that the leader runs on `trigger` ("interval" or "cron"), inside an app context."""
-    def register(func):
-        REGISTRY[name] = ScheduledJob(name, func, trigger, trigger_args)
+    """register() as a decorator."""
+    def decorate(func):
+        register(name, func, trigger, **trigger_args)
         return func
-    return register
+    return decorate
 
 
 class LeaderLock:

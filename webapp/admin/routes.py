@@ -6,7 +6,7 @@ Each section of a page is a fragment with its own form. An htmx post gets its se
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -15,10 +15,8 @@ from ..auth import service as auth_service
 from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import csrf
 from ..web import absolute_url, is_fragment_request, render
-from . import service
+from . import bp, service
 from .forms import InviteForm, RegistrationForm
-
-bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # The blueprint checks CSRF itself, after the admin check: otherwise a stranger's POST without a
 # token would get 400 here but 404 at an address that does not exist, which tells them it does.

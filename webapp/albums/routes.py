@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, request, url_for
+from flask import flash, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from ..media import library, selection
 from ..media import service as media_service
-from ..media.gallery import current_view, selection_event
 from ..media.serving import send_zip
 from ..web import page_redirect, render
-from . import service
-
-bp = Blueprint("albums", __name__)
+from . import bp, service
 
 
 @bp.get("/albums")
@@ -41,13 +38,13 @@ def create():
 def show(album_id: str):
     """One album: its photos in the album's order (or another), a page at a time."""
     album = service.get_album_for(current_user, album_id)
-    view = current_view(album.id)
+    view = library.view_for(current_user, request.args, album_id=album.id)
     return _album_page(album, "media/_tiles.html" if view.cursor else "media/_results.html", view)
 
 
 def _album_page(album, fragment: str | None, view: library.View | None = None, **extra):
     """The album page, or one of its fragments for htmx; `extra` goes to the template (editing=True)."""
-    view = view or current_view(album.id)
+    view = view or library.view_for(current_user, request.args, album_id=album.id)
     return render("albums/show.html", fragment, album=album, summary=service.summary(album), view=view,
                   page=library.page(current_user, view), total=None, **extra,
                   albums=[] if view.cursor else service.albums_of(current_user))
@@ -96,7 +93,7 @@ def remove(album_id: str):
     flash(ngettext("%(num)s photo was taken out of the album.", "%(num)s photos were taken out of the album.",
                    len(chosen)), "success")
     response = render("albums/show.html", "_nothing.html")
-    response.headers["HX-Trigger"] = selection_event("remove", [media.id for media in chosen])
+    response.headers["HX-Trigger"] = library.selection_event("remove", [media.id for media in chosen])
     return response
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask import current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -15,10 +15,8 @@ from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import db, limiter, login_manager
 from ..models import User
 from ..web import page_redirect, render
-from . import limits, service, sessions, twofactor
+from . import bp, limits, service, sessions, twofactor
 from .forms import EmailForm, EmptyForm, LoginForm, ResetForm, SecondFactorForm, SetupForm, SignupForm
-
-bp = Blueprint("auth", __name__)
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = _l("Please log in to see that page.")
@@ -29,8 +27,8 @@ SETUP_EXEMPT = {"static", "auth.setup", "health.health", "health.ready"}
 SECOND_FACTOR_SECONDS = 300
 
 
-@login_manager.unauthorized_handler
 def unauthorized():
+    """Where Flask-Login sends a visitor who must log in first: the login page, then back."""
     flash(str(login_manager.login_message), "info")
     return page_redirect(url_for("auth.login", next=safe_next(request.full_path)))
 

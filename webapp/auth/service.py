@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -10,13 +11,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 import email_validator
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
+from flask import Flask, current_app
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
 from zxcvbn import zxcvbn
 
-from .. import audit, instance, jobs, mail
+from .. import audit, instance, mail
 from ..config import SUPPORTED_LOCALES
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..extensions import db
@@ -393,13 +394,14 @@ def purge_due_accounts(now: datetime | None = None) -> int:
     return len(due)
 
 
+def register_blob_owner(app: Flask, collect: Callable[[User], list[str]]) -> None:
+    """Let the account purge find the files a domain stores for a person: `collect(user)` lists their keys."""
+    app.extensions.setdefault("shoebox_blob_owners", []).append(collect)
+
+
 def owned_blob_keys(user: User) -> list[str]:
     """Storage keys of every file `user` owns (their photos and derived images)."""
-    return [key for collect in BLOB_OWNERS for key in collect(user)]
-
-
-# Domains that store files register a function here that lists a user's storage keys.
-BLOB_OWNERS: list = []
+    return [key for collect in current_app.extensions.get("shoebox_blob_owners", []) for key in collect(user)]
 
 
 def set_blocked(user: User, blocked: bool, actor: User | None = None) -> None:
@@ -493,15 +495,13 @@ def notify(user: User, template: str, subject: str, to: str | None = None, **con
         mail.send(to or user.email, str(subject), template, name=user.shown_name, **context)
 
 
-# --- scheduled work ---------------------------------------------------------------------------
+# --- scheduled work (registered by auth.init_app) ----------------------------------------------
 
-@jobs.scheduled("account_purge", "interval", hours=1)
 def run_account_purge() -> None:
     """Delete the accounts whose 7-day grace period is over."""
     purge_due_accounts()
 
 
-@jobs.scheduled("token_cleanup", "cron", hour=3, minute=17)
 def run_token_cleanup() -> None:
     """Forget refresh tokens and emailed links that expired more than a day ago."""
     tokens.expired_before(utcnow() - timedelta(days=1))

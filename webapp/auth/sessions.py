@@ -8,7 +8,7 @@ from flask import request, session
 from flask_login import login_user, logout_user
 from sqlalchemy import select, update
 
-from ..extensions import db, login_manager
+from ..extensions import db
 from ..models import BrowserSession, User, utcnow
 from .tokens import new_secret
 
@@ -58,7 +58,6 @@ def revoke(user: User, session_id: str) -> bool:
         .values(revoked_at=utcnow())).rowcount == 1
 
 
-@login_manager.user_loader
 def load_user(session_id: str) -> User | None:
     """The logged-in account, unless its session was revoked or it was blocked or logged out everywhere."""
     user_id, _sep, epoch = session_id.partition(":")

@@ -20,8 +20,7 @@ from ..errors import InvalidInput, UnsupportedMedia
 from ..extensions import limiter
 from ..models import Media
 from ..web import absolute_url, is_fragment_request, page_redirect, render
-from . import service, variants
-from .routes import bp
+from . import bp, service, variants
 
 PREVIEWS_PER_MINUTE = "120 per minute"
 PREVIEW_BOX = (800, 600)  # CSS pixels a preview is shown in at most; the stylesheet narrows it further

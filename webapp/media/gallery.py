@@ -5,8 +5,6 @@ Every photo comes through service.get_media_for() (one) or service.get_many_for(
 
 from __future__ import annotations
 
-import json
-
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -15,27 +13,18 @@ from flask_login import current_user, login_required
 from ..albums import service as albums
 from ..errors import InvalidInput
 from ..web import page_redirect, render
-from . import library, links, selection, service
-from .routes import bp
+from . import bp, library, links, selection, service
 from .serving import send_zip
 
 ACTIONS = ("public", "private", "delete", "album")
 VIEW_KEYS = ("q", "album", "sort", "order", "from", "to", "type", "visibility")
 
 
-def current_view(album_id: str = "") -> library.View:
-    """The gallery state in this request's query string (bad values answer 400 with a sentence)."""
-    view = library.view_from_args(request.args, album_id=album_id)
-    if view.album_id:
-        albums.get_album_for(current_user, view.album_id)
-    return view
-
-
 @bp.get("/")
 @login_required
 def gallery():
     """The person's photos, filtered and sorted as the query string says, a page at a time."""
-    view = current_view()
+    view = library.view_for(current_user, request.args)
     page = library.page(current_user, view)
     # The next page's tiles need no album list (only the toolbar and the selection bar do).
     return render("media/gallery.html", _library_fragment(view), view=view, page=page, album=None,
@@ -56,7 +45,7 @@ def photo(media_id: str):
 
 def _photo_page(media, fragment: str | None = None, **extra):
     """The photo page, or one of its fragments for htmx; `extra` goes to the template (editing=True)."""
-    view = current_view()
+    view = library.view_for(current_user, request.args)
     before, after = library.neighbours(current_user, view, media)
     return render("media/photo.html", fragment, media=media, view=view, before=before, after=after,
                   in_albums=albums.albums_containing(media), albums=albums.albums_of(current_user),
@@ -126,7 +115,7 @@ def act_on_selection():
     # The header's count and storage changed too (the commit expired current_user: they reload).
     response = render("media/gallery.html", "_nothing.html", also=("media/_library_stats.html",),
                       total=current_user.media_count)
-    response.headers["HX-Trigger"] = selection_event(action, ids)
+    response.headers["HX-Trigger"] = library.selection_event(action, ids)
     return response
 
 
@@ -143,11 +132,6 @@ def _act(action: str, ids: list[str]) -> str:
     added = albums.add_photos(album, service.get_many_for(current_user, ids))
     return ngettext("%(num)s photo was added to %(album)s.", "%(num)s photos were added to %(album)s.", added,
                     album=album.title)
-
-
-def selection_event(action: str, ids: list[str]) -> str:
-    """The HX-Trigger telling the page which tiles an action changed (gallery.js updates them in place)."""
-    return json.dumps({"shoebox:selection-done": {"action": action, "ids": list(dict.fromkeys(ids))}})
 
 
 @bp.post("/library/download")

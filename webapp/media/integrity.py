@@ -16,7 +16,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from .. import jobs, scratch
+from .. import scratch
 from ..extensions import blob_store, db
 from ..models import Media, User, Variant, utcnow
 
@@ -106,7 +106,6 @@ def repair_counters() -> list[Drift]:
     return repaired
 
 
-@jobs.scheduled("integrity_check", "cron", hour=4, minute=7)
 def run_integrity_check() -> None:
     """Daily: repair counters, remove old orphan blobs and stale scratch files, log missing blobs."""
     scratch.sweep(current_app.config["SHOEBOX"]["data_dir"])

@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from flask_babel import gettext as _
 from sqlalchemy import Select, and_, or_, select, tuple_
 
+from ..albums import service as albums
 from ..errors import InvalidInput
 from ..extensions import db
 from ..models import AlbumItem, Media, User
@@ -114,6 +115,19 @@ def view_from_args(args: Mapping[str, str], *, album_id: str = "", strict: bool 
                 since=_day(args.get("from"), "from"), until=_day(args.get("to"), "to"), type=kind,
                 visibility=visibility, cursor=str(args.get("cursor", "")), limit=_limit(args.get("limit")),
                 album_in_path=album_in_path)
+
+
+def view_for(user: User, args: Mapping[str, str], *, album_id: str = "", strict: bool = False) -> View:
+    """view_from_args(), then NotFound unless `user` may see the album the view is limited to."""
+    view = view_from_args(args, album_id=album_id, strict=strict)
+    if view.album_id:
+        albums.get_album_for(user, view.album_id)
+    return view
+
+
+def selection_event(action: str, ids: list[str]) -> str:
+    """The HX-Trigger telling the page which tiles an action changed (gallery.js updates them in place)."""
+    return json.dumps({"shoebox:selection-done": {"action": action, "ids": list(dict.fromkeys(ids))}})
 
 
 def _refuse_empty_or_long(args: Mapping[str, str]) -> None:

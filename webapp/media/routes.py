@@ -5,32 +5,20 @@ The gallery, photo and selection pages are in gallery.py, on this same blueprint
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import update
 
 from .. import quota
 from ..albums import service as albums
+from ..auth.credentials import viewer
 from ..errors import InvalidInput
 from ..extensions import db, limiter
 from ..models import Media, User
 from ..web import render
-from . import integrity, links, service, variants  # noqa: F401  (integrity registers its daily job)
+from . import bp, links, service, variants
 from .serving import send_blob
-
-bp = Blueprint("media", __name__)
-
-
-def viewer() -> User | None:
-    """Who is asking: the browser's session, or an API token/key on the request (ShareX, scripts)."""
-    if current_user.is_authenticated:
-        return current_user._get_current_object()
-    if "Authorization" in request.headers or "X-API-Key" in request.headers:
-        from ..api.auth import authenticate_request
-
-        return authenticate_request()
-    return None
 
 
 @bp.get("/i/<media_id>")
@@ -104,7 +92,3 @@ def variant(media_id: str, name: str):
                         last_modified=saved.created_at, public=media.is_public,
                         filename=service.download_name(media, ext))
     return send_blob(blob, attachment=request.args.get("download") in {"1", "true", "yes"})
-
-
-from . import editor  # noqa: E402,F401  (the transformation editor's pages register on bp)
-from . import gallery  # noqa: E402,F401  (the gallery, photo and selection pages register on bp)

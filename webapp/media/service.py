@@ -27,7 +27,6 @@ from sqlalchemy import and_, delete, null, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, imaging, instance, quota, scratch
-from ..auth import service as accounts
 from ..errors import Forbidden, InvalidInput, NotFound, TooLarge, UnsupportedMedia
 from ..extensions import blob_store, db
 from ..i18n import human_size
@@ -491,9 +490,6 @@ def owned_keys(user: User) -> list[str]:
     variants = db.session.execute(select(Variant.storage_key).join(Media).where(Media.user_id == user.id)) \
         .scalars().all()
     return list(rows) + list(variants)
-
-
-accounts.BLOB_OWNERS.append(owned_keys)
 
 
 # --- small helpers ----------------------------------------------------------------------------
