@@ -115,3 +115,22 @@ def test_start_up_with_an_unreachable_database_says_so_in_one_sentence(tmp_path)
     assert result.stderr.strip() == (
         f"shoebox: Cannot connect to the database at postgresql+psycopg://nobody:***@127.0.0.1:{port}/shoebox: "
         f'connection to server at "127.0.0.1", port {port} failed: Connection refused.')
+
+
+def test_start_up_against_a_database_host_that_never_answers_gives_up_within_seconds(tmp_path):
+    from webapp import DATABASE_CONNECT_SECONDS
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never says a word
+    port = silent.getsockname()[1]
+    (tmp_path / "empty.toml").touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
+    env.update(SHOEBOX_CONFIG=str(tmp_path / "empty.toml"), SHOEBOX_DATA_DIR=str(tmp_path / "data"),
+               SHOEBOX_DATABASE__URL=f"postgresql://nobody:secret@127.0.0.1:{port}/shoebox")
+    try:
+        result = subprocess.run([sys.executable, "-m", "webapp", "serve"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=DATABASE_CONNECT_SECONDS * 4 + 20)
+    finally:
+        silent.close()
+    assert result.returncode == 1
+    assert result.stderr.startswith("shoebox: Cannot connect to the database at postgresql+psycopg://nobody:***@")
+    assert "timeout" in result.stderr.lower() and len(result.stderr.strip().splitlines()) == 1

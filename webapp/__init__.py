@@ -13,6 +13,7 @@ from . import config as config_module
 __version__ = "0.1.0"
 
 ROOT = Path(__file__).resolve().parent.parent
+DATABASE_CONNECT_SECONDS = 5
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -94,7 +95,8 @@ def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # Writers wait for the lock rather than failing at once with "database is locked".
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
+    # A database host that drops packets must fail a request in seconds (503), not after TCP's minutes.
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": DATABASE_CONNECT_SECONDS}}
 
 
 def _init_extensions(app: Flask) -> None:
