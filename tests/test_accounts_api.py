@@ -155,14 +155,14 @@ def test_closed_registration_refuses_signup(app, api, admin):
 
 def test_invite_only_registration_takes_each_code_once(app, api, admin):
     from webapp import instance
-    from webapp.auth import service
+    from webapp.auth import invites
     from webapp.extensions import db
     from webapp.models import User
 
     with app.app_context():
         instance.put("registration", "invite")
         db.session.commit()
-        code = service.create_invite(db.session.get(User, admin))
+        code = invites.create_invite(db.session.get(User, admin))
     assert signup(api).get_json()["error"]["code"] == "invite_required"
     assert signup(api, invite=code).status_code == 201
     again = signup(api, email="lee@example.com", username="lee", invite=code)

@@ -58,11 +58,11 @@ def create_invite(client, note="For Ann", days="14", headers=HTMX) -> tuple[str,
 
 
 def consume(app, code):
-    from webapp.auth import service
+    from webapp.auth import invites
     from webapp.extensions import db
 
     with app.test_request_context():
-        invite = service.consume_invite(code)
+        invite = invites.consume_invite(code)
         db.session.commit()
         return invite.id
 
@@ -77,7 +77,7 @@ ADMIN_POSTS = [("/admin/", {"registration": "closed"}), ("/admin/invites", {"not
 @pytest.mark.parametrize("who", ["anonymous", "plain user"])
 def test_admin_pages_answer_404_to_anyone_but_an_admin(app, client, make_user, who):
     from webapp import instance
-    from webapp.auth import service
+    from webapp.auth import invites
     from webapp.models import Invite
 
     admin_id = make_user(username="root", role="admin")
@@ -87,7 +87,7 @@ def test_admin_pages_answer_404_to_anyone_but_an_admin(app, client, make_user, w
         from webapp.extensions import db
         from webapp.models import User
 
-        service.create_invite(db.session.get(User, admin_id), "existing")
+        invites.create_invite(db.session.get(User, admin_id), "existing")
     if who == "plain user":
         AuthActions(client).login("kim")
     csrf = csrf_token_from(client.get("/login" if who == "anonymous" else "/").get_data(as_text=True))

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import instance
-from ..auth import service as auth_service
+from ..auth import invites
 from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import csrf
 from ..web import absolute_url, is_fragment_request, render
@@ -40,9 +40,9 @@ def _registration_page(fragment: str | None = None, settings_form: RegistrationF
     settings_form = settings_form or RegistrationForm(
         formdata=None, registration=instance.get("registration"),
         unverified_may_upload=instance.get("unverified_may_upload"), allow_any_file=instance.get("allow_any_file"))
-    invites = [(invite, service.invite_state(invite)) for invite in service.list_invites()]
+    listed = [(invite, invites.invite_state(invite)) for invite in invites.list_invites()]
     return render("admin/registration.html", fragment=fragment, settings_form=settings_form,
-                  invite_form=invite_form or InviteForm(formdata=None), invites=invites, new_invite=new_invite)
+                  invite_form=invite_form or InviteForm(formdata=None), invites=listed, new_invite=new_invite)
 
 
 @bp.get("/")
@@ -73,7 +73,7 @@ def create_invite():
     """Make an invite code and show it this once, with a sign-up link that carries it."""
     form = InviteForm()
     if form.validate_on_submit():
-        raw = auth_service.create_invite(current_user, (form.note.data or "").strip(), form.days.data)
+        raw = invites.create_invite(current_user, (form.note.data or "").strip(), form.days.data)
         new_invite = {"code": raw, "link": absolute_url("auth.signup", invite=raw)}
         return _registration_page("admin/_invites.html", new_invite=new_invite)
     return _registration_page("admin/_invites.html", invite_form=form)
@@ -81,7 +81,7 @@ def create_invite():
 
 @bp.post("/invites/<int(max=2147483647):invite_id>/revoke")
 def revoke_invite(invite_id: int):
-    service.revoke_invite(current_user, invite_id)
+    invites.revoke_invite(current_user, invite_id)
     flash(_("The invite was revoked; its code no longer works."), "success")
     if not is_fragment_request():
         return redirect(url_for("admin.index") + "#invites", 303)

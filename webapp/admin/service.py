@@ -1,4 +1,4 @@
-"""What the admin pages do: instance settings, invites and the mail outbox. No HTTP here."""
+"""What the admin pages do: instance settings and the mail outbox (invites are auth.invites). No HTTP here."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from sqlalchemy import select
 from .. import audit, instance
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
-from ..models import Invite, OutboxMessage, User, utcnow
+from ..models import OutboxMessage, User
 
 OUTBOX_PAGE_SIZE = 50
-INVITES_SHOWN = 100
 
 
 def save_registration(admin: User, registration: str, unverified_may_upload: bool,
@@ -32,31 +31,6 @@ def save_registration(admin: User, registration: str, unverified_may_upload: boo
     audit.record("settings_changed", admin.id, target="registration", changes=changes)
     db.session.commit()
     return True
-
-
-def list_invites(limit: int = INVITES_SHOWN) -> list[Invite]:
-    """The most recent invites, newest first."""
-    return db.session.scalars(select(Invite).order_by(Invite.id.desc()).limit(limit)).all()
-
-
-def invite_state(invite: Invite) -> str:
-    """"used", "expired" (which includes revoked) or "unused" (it still works)."""
-    if invite.used_at is not None:
-        return "used"
-    if invite.expires_at is not None and invite.expires_at <= utcnow():
-        return "expired"
-    return "unused"
-
-
-def revoke_invite(admin: User, invite_id: int) -> Invite:
-    """Make an unused invite stop working at once; NotFound if there is no such usable invite."""
-    invite = db.session.get(Invite, invite_id)
-    if invite is None or invite_state(invite) != "unused":
-        raise NotFound(_("There is no unused invite with that number."), code="invite_not_found")
-    invite.expires_at = utcnow()
-    audit.record("invite_revoked", admin.id, target=f"invite:{invite.id}", hint=invite.hint)
-    db.session.commit()
-    return invite
 
 
 def outbox_page(before: int | None = None, size: int = OUTBOX_PAGE_SIZE) -> tuple[list[OutboxMessage], int | None]:

@@ -14,16 +14,16 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from zxcvbn import zxcvbn
 
 from .. import audit, instance, mail
 from ..config import SUPPORTED_LOCALES
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..extensions import db
-from ..models import ApiKey, Invite, Plan, User, utcnow
+from ..models import ApiKey, Plan, User, utcnow
 from ..web import absolute_url
-from . import tokens
+from . import invites, tokens
 
 # Home labs give their machines names under home.arpa (RFC 8375) or .local; addresses there are
 # real to the people using them. email_validator documents this list as the place to say so.
@@ -185,7 +185,7 @@ def signup(email: str, username: str, password: str, invite_code: str = "") -> U
         db.session.commit()
         mail.run_later(_warn_of_signup, existing.id)
         return None
-    invite = None if first or mode != "invite" else consume_invite(invite_code)
+    invite = None if first or mode != "invite" else invites.consume_invite(invite_code)
     user = create_user(email, username, password, role="admin" if first else "user", verified=first, commit=False)
     if invite is not None:
         invite.used_by = user.id
@@ -412,32 +412,6 @@ def set_blocked(user: User, blocked: bool, actor: User | None = None) -> None:
     audit.record("user_blocked" if blocked else "user_unblocked", actor.id if actor else None,
                  target=f"user:{user.id}")
     db.session.commit()
-
-
-# --- invites ----------------------------------------------------------------------------------
-
-def create_invite(admin: User, note: str = "", days: int = 14) -> str:
-    """A new single-use sign-up code, returned this once."""
-    raw = tokens.new_secret(12)
-    db.session.add(Invite(code_hash=tokens.digest(raw), hint=raw[:4], note=note[:120], created_by=admin.id,
-                          expires_at=utcnow() + timedelta(days=days)))
-    audit.record("invite_created", admin.id, note=note[:120])
-    db.session.commit()
-    return raw
-
-
-def consume_invite(raw: str) -> Invite:
-    """Use up an invite code (once, even under concurrent sign-ups); Forbidden if it is not valid."""
-    now = utcnow()
-    invite = db.session.scalar(select(Invite).where(Invite.code_hash == tokens.digest((raw or "").strip())))
-    usable = invite is not None and invite.used_at is None and (invite.expires_at is None or invite.expires_at > now)
-    if usable:
-        usable = db.session.execute(update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None))
-                                    .values(used_at=now)).rowcount == 1
-    if not usable:
-        raise Forbidden(_("Registration needs an invite, and that invite code is not valid or was already used."),
-                        code="invite_required", field="invite")
-    return invite
 
 
 # --- API keys ---------------------------------------------------------------------------------
