@@ -115,13 +115,12 @@ def _init_extensions(app: Flask) -> None:
 def _init_domains(app: Flask) -> None:
     """Each domain registers its pages, its scheduled jobs and the files it owns; in this order,
     so that auth's first-run check runs before any other page's hooks."""
-    from . import admin, albums, auth, health, media
+    from . import admin, albums, auth, health, media, settings
     from .api import bp as api_bp
-    from .auth.settings_routes import bp as settings_bp
 
     app.register_blueprint(health.bp)
     auth.init_app(app)
-    app.register_blueprint(settings_bp)
+    settings.init_app(app)
     media.init_app(app)
     albums.init_app(app)
     admin.init_app(app)

@@ -6,19 +6,19 @@ status 200); a post without JavaScript gets the whole page.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import audit
 from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import db
+from ..auth import service, sessions, tokens, twofactor
+from ..auth.forms import EmptyForm
 from ..web import is_fragment_request, page_redirect, render
-from . import service, sessions, tokens, twofactor
+from . import bp
 from .forms import (ApiKeyForm, ChangeEmailForm, ChangePasswordForm, ConfirmTwoFactorForm, DisableTwoFactorForm,
-                    EmptyForm, PasswordConfirmForm, PhotoSettingsForm, ProfileForm)
-
-bp = Blueprint("settings", __name__, url_prefix="/settings")
+                    PasswordConfirmForm, PhotoSettingsForm, ProfileForm)
 
 
 @bp.before_request
