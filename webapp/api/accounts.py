@@ -7,8 +7,7 @@ import re
 from flask import g, jsonify, request
 from flask_babel import gettext as _
 
-from .. import audit
-from ..auth import limits, service, tokens, twofactor
+from ..auth import limits, service
 from ..errors import Conflict, Forbidden, InvalidInput, NotAuthenticated
 from ..extensions import db, limiter
 from ..models import ApiKey, User
@@ -61,8 +60,7 @@ def signup():
     if user is None:
         # The API has to answer with tokens, so it cannot pretend; the limit above curbs probing.
         raise Conflict(_("An account with that email or username already exists."), code="account_exists")
-    pair = tokens.start_family(user, **_client())
-    db.session.commit()
+    pair = service.start_api_login(user, **_client())
     return jsonify(user=user_json(user), **pair), 201
 
 
@@ -81,11 +79,9 @@ def login():
         if not otp:
             raise NotAuthenticated(_("This account uses two-factor login: send the current code as otp."),
                                    code="otp_required")
-        if not twofactor.verify(user, otp):
-            audit.record("two_factor_failed", user.id)
-            db.session.commit()
+        if not service.check_second_factor(user, otp):
             raise NotAuthenticated(_("That two-factor code is not right."), code="otp_invalid")
-    pair = tokens.start_family(user, **_client())
+    pair = service.start_api_login(user, **_client())
     service.record_login(user, "api")
     return jsonify(user=user_json(user), **pair)
 
@@ -94,27 +90,18 @@ def login():
 @limiter.limit(limits.LOGIN_PER_ADDRESS)
 def refresh():
     body = json_body("refresh_token")
-    user, pair = tokens.rotate(body["refresh_token"])
-    db.session.commit()
+    user, pair = service.refresh_api_login(body["refresh_token"])
     return jsonify(user=user_json(user), **pair)
 
 
 @bp.post("/api/v1/auth/logout")
 @api_login_required
 def logout():
-    families = [g.token_family] if g.token_family is not None else []
     body = optional_json_body()
     if "refresh_token" in body and not isinstance(body["refresh_token"], str):
         raise InvalidInput(_("%(field)s must be text.", field="refresh_token"), code="invalid_field",
                            field="refresh_token")
-    if "refresh_token" in body:
-        family = tokens.family_of_refresh_token(body["refresh_token"])
-        if family is not None and family.user_id == g.api_user.id:
-            families.append(family)
-    for family in families:
-        tokens.revoke_family(family, "logout")
-    audit.record("logout", g.api_user.id, method="api")
-    db.session.commit()
+    service.end_api_login(g.api_user, g.token_family, body.get("refresh_token"))
     return "", 204
 
 
@@ -160,8 +147,7 @@ def reset_password():
 def change_password():
     body = json_body("current_password", "new_password")
     service.change_password(g.api_user, body["current_password"], body["new_password"])
-    pair = tokens.start_family(g.api_user, **_client())  # the caller stays logged in; nobody else does
-    db.session.commit()
+    pair = service.start_api_login(g.api_user, **_client())  # the caller stays logged in; nobody else does
     return jsonify(message=_("Your password was changed; every other session was logged out."), **pair)
 
 

@@ -15,7 +15,7 @@ from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import db, limiter, login_manager
 from ..models import User
 from ..web import page_redirect, render
-from . import bp, limits, service, sessions, twofactor
+from . import bp, limits, service, sessions
 from .forms import EmailForm, EmptyForm, LoginForm, ResetForm, SecondFactorForm, SetupForm, SignupForm
 
 login_manager.login_view = "auth.login"
@@ -132,11 +132,9 @@ def second_factor():
         return redirect(url_for("auth.login"))
     form = SecondFactorForm()
     if form.validate_on_submit():
-        if twofactor.verify(user, form.code.data):
+        if service.check_second_factor(user, form.code.data):
             session.pop("second_factor", None)
             return _complete_login(user, pending.get("next"), "password+totp")
-        audit.record("two_factor_failed", user.id)
-        db.session.commit()
         form.code.errors.append(_("That code is not right. Use the newest code from your app."))
     return render("auth/second_factor.html", form=form)
 

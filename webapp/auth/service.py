@@ -21,9 +21,9 @@ from .. import audit, instance, mail
 from ..config import SUPPORTED_LOCALES
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..extensions import db
-from ..models import ApiKey, Plan, User, utcnow
+from ..models import ApiKey, Plan, TokenFamily, User, utcnow
 from ..web import absolute_url
-from . import invites, tokens
+from . import invites, tokens, twofactor
 
 # Home labs give their machines names under home.arpa (RFC 8375) or .local; addresses there are
 # real to the people using them. email_validator documents this list as the place to say so.
@@ -136,6 +136,42 @@ def authenticate(identifier: str, password: str) -> User | None:
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+def check_second_factor(user: User, code: str) -> bool:
+    """The second step of a two-factor login, in the browser and the API alike: whether `code` (from the
+    app, or a recovery code) is right, using it up. A wrong code is written to the audit log."""
+    if twofactor.verify(user, code):
+        return True
+    audit.record("two_factor_failed", user.id)
+    db.session.commit()
+    return False
+
+
+def start_api_login(user: User, ip: str = "", user_agent: str = "") -> dict:
+    """Begin an API login for `user` and return its first access and refresh tokens."""
+    pair = tokens.start_family(user, ip, user_agent)
+    db.session.commit()
+    return pair
+
+
+def refresh_api_login(refresh_token: str) -> tuple[User, dict]:
+    """Trade a refresh token for a new pair (a token presented twice ends its whole login)."""
+    user, pair = tokens.rotate(refresh_token)
+    db.session.commit()
+    return user, pair
+
+
+def end_api_login(user: User, family: TokenFamily | None, refresh_token: str | None = None) -> None:
+    """Log out the API login `family` and, when it is `user`'s, the one `refresh_token` belongs to."""
+    families = [family] if family is not None else []
+    other = tokens.family_of_refresh_token(refresh_token) if refresh_token is not None else None
+    if other is not None and other.user_id == user.id:
+        families.append(other)
+    for each in families:
+        tokens.revoke_family(each, "logout")
+    audit.record("logout", user.id, method="api")
+    db.session.commit()
 
 
 def record_login(user: User, method: str) -> None:
@@ -320,6 +356,32 @@ def update_profile(user: User, *, display_name: str | None = None, username: str
     db.session.commit()
 
 
+def begin_two_factor(user: User) -> str:
+    """Make (or keep) the secret `user` scans to set up two-factor login; returns it."""
+    secret = twofactor.begin_enrolment(user)
+    db.session.commit()
+    return secret
+
+
+def enable_two_factor(user: User, code: str) -> list[str]:
+    """Turn two-factor login on once `code` checks out; returns the recovery codes, shown this once."""
+    codes = twofactor.confirm_enrolment(user, code)
+    _two_factor_changed(user, True)
+    return codes
+
+
+def disable_two_factor(user: User) -> None:
+    """Turn two-factor login off; the caller has checked the password and a code."""
+    twofactor.disable(user)
+    _two_factor_changed(user, False)
+
+
+def _two_factor_changed(user: User, enabled: bool) -> None:
+    audit.record("two_factor_enabled" if enabled else "two_factor_disabled", user.id)
+    notify(user, "two_factor_changed", _("Two-factor login changed on your account"), enabled=enabled)
+    db.session.commit()
+
+
 def set_keep_location(user: User, keep: bool) -> None:
     """Whether `user`'s next uploads keep their GPS location; photos already stored stay as they are."""
     if user.keep_location != keep:
@@ -402,6 +464,13 @@ def register_blob_owner(app: Flask, collect: Callable[[User], list[str]]) -> Non
 def owned_blob_keys(user: User) -> list[str]:
     """Storage keys of every file `user` owns (their photos and derived images)."""
     return [key for collect in current_app.extensions.get("shoebox_blob_owners", []) for key in collect(user)]
+
+
+def log_out_everywhere(user: User) -> None:
+    """End every browser session and API login of `user` (API keys stay)."""
+    tokens.revoke_everything(user, "logout_everywhere")
+    audit.record("logout_everywhere", user.id)
+    db.session.commit()
 
 
 def set_blocked(user: User, blocked: bool, actor: User | None = None) -> None:

@@ -8,6 +8,7 @@ from flask import request, session
 from flask_login import login_user, logout_user
 from sqlalchemy import select, update
 
+from .. import audit
 from ..extensions import db
 from ..models import BrowserSession, User, utcnow
 from .tokens import new_secret
@@ -52,10 +53,14 @@ def active(user: User) -> list[BrowserSession]:
 
 
 def revoke(user: User, session_id: str) -> bool:
-    """Log one of the user's browsers out; False if there was no such session."""
-    return db.session.execute(update(BrowserSession).where(
+    """Log one of the user's browsers out (audited); False if there was no such session."""
+    revoked = db.session.execute(update(BrowserSession).where(
         BrowserSession.id == session_id, BrowserSession.user_id == user.id, BrowserSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())).rowcount == 1
+    if revoked:
+        audit.record("session_revoked", user.id)
+        db.session.commit()
+    return revoked
 
 
 def load_user(session_id: str) -> User | None:

@@ -8,13 +8,11 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import update
-
 from .. import quota
 from ..albums import service as albums
 from ..auth.credentials import viewer
 from ..errors import InvalidInput
-from ..extensions import db, limiter
+from ..extensions import limiter
 from ..models import Media, User
 from ..web import render
 from . import bp, links, service, variants
@@ -42,9 +40,9 @@ def original(media_id: str, ext: str | None = None):
 
 
 def _count_view(media: Media, who: User | None) -> None:
+    # The owner's own looks, HEAD requests and resumed downloads are not views.
     if (who is None or who.id != media.user_id) and request.method == "GET" and "Range" not in request.headers:
-        db.session.execute(update(Media).where(Media.id == media.id).values(views=Media.views + 1))
-        db.session.commit()
+        service.count_view(media)
 
 
 @bp.get("/info/<media_id>")

@@ -10,10 +10,9 @@ from flask import flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from .. import audit
 from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import db
-from ..auth import service, sessions, tokens, twofactor
+from ..auth import service, sessions, twofactor
 from ..auth.forms import EmptyForm
 from ..web import is_fragment_request, page_redirect, render
 from . import bp
@@ -116,8 +115,7 @@ def two_factor():
     """Set up two-factor login: scan the QR code, then confirm with a code."""
     if current_user.has_two_factor:
         return redirect(url_for("settings.index") + "#two-factor")
-    twofactor.begin_enrolment(current_user)
-    db.session.commit()
+    service.begin_two_factor(current_user)
     uri = twofactor.provisioning_uri(current_user)
     return render("settings/two_factor.html", form=ConfirmTwoFactorForm(), qr=twofactor.qr_data_uri(uri),
                   secret=current_user.totp_pending_secret)
@@ -128,11 +126,10 @@ def confirm_two_factor():
     form = ConfirmTwoFactorForm()
     if form.validate_on_submit() and not current_user.has_two_factor:
         try:
-            codes = twofactor.confirm_enrolment(current_user, form.code.data)
+            codes = service.enable_two_factor(current_user, form.code.data)
         except ShoeboxError as error:
             attach_error(form, error)
         else:
-            _two_factor_changed(True)
             return render("settings/recovery_codes.html", codes=codes)
     if current_user.has_two_factor:
         return redirect(url_for("settings.index"))
@@ -150,17 +147,10 @@ def disable_two_factor():
         elif not twofactor.verify(current_user, form.code.data):
             form.code.errors.append(_("That code is not right. Use the newest code from your app."))
         else:
-            twofactor.disable(current_user)
-            _two_factor_changed(False)
+            service.disable_two_factor(current_user)
             flash(_("Two-factor login is off."), "success")
             return _section("two_factor")
     return _section("two_factor", disable=form)
-
-
-def _two_factor_changed(enabled: bool) -> None:
-    audit.record("two_factor_enabled" if enabled else "two_factor_disabled", current_user.id)
-    service.notify(current_user, "two_factor_changed", _("Two-factor login changed on your account"), enabled=enabled)
-    db.session.commit()
 
 
 @bp.post("/api-keys")
@@ -192,8 +182,6 @@ def revoke_session(session_id: str):
             return page_redirect(url_for("auth.login"))
         if not sessions.revoke(current_user, session_id):
             raise NotFound()
-        audit.record("session_revoked", current_user.id)
-        db.session.commit()
         flash(_("That browser was logged out."), "success")
     return _section("sessions")
 
@@ -202,9 +190,7 @@ def revoke_session(session_id: str):
 def revoke_all_sessions():
     """Log out every browser and API login of this account, then log this browser back in."""
     if EmptyForm().validate_on_submit():
-        tokens.revoke_everything(current_user, "logout_everywhere")
-        audit.record("logout_everywhere", current_user.id)
-        db.session.commit()
+        service.log_out_everywhere(current_user)
         sessions.start(current_user)
         flash(_("Every other browser and API login was logged out."), "success")
     return _section("sessions")
