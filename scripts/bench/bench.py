@@ -2,7 +2,8 @@
 
 Started by scripts/bench/run (which sets up .venv and the system tools). Exit status 1 means the
 bench broke somewhere (see the 'error' rows); a missed goal is reported, not an error.
-BENCH_ONLY=thumbnail,server,gallery,transforms runs only the named ones (server: serving, originals and memory).
+BENCH_ONLY=thumbnail,server,gallery,transforms,hostile runs only the named ones (server: serving, originals and
+memory; hostile: the attacks of issue 10, memory, slow headers and slow URL fetches).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT))  # webapp, as `python -m webapp` sees it
 
 import fixtures  # noqa: E402
 import gallery  # noqa: E402
+import hostile  # noqa: E402
 import load  # noqa: E402
 import memory  # noqa: E402
 import report  # noqa: E402
@@ -94,6 +96,8 @@ def main() -> int:
             results += gallery.run(work)
         if wanted("transforms"):
             results += transforms.run(work)
+        if wanted("hostile"):
+            results += hostile.run(work)
     for result in results:
         result["verdict"] = report.verdict(result)
     path = report.write_json(results, {**environment(), "wall_seconds": round(time.monotonic() - started, 1)})
@@ -101,6 +105,7 @@ def main() -> int:
     print(report.table(results))
     print(report.notes(results))
     print(gallery.notes(results))
+    print(hostile.notes(results))
     print(f"\nWritten to {path.relative_to(ROOT)} in {time.monotonic() - started:.0f} s.")
     return 1 if any("error" in r for r in results) else 0
 
