@@ -16,7 +16,9 @@ from ..extensions import limiter
 from ..models import Media, User
 from ..web import render
 from . import bp, links, service, variants
+from .receiving import receive_upload
 from .serving import send_blob
+from .shapes import image_json
 
 
 @bp.get("/i/<media_id>")
@@ -48,8 +50,6 @@ def _count_view(media: Media, who: User | None) -> None:
 @bp.get("/info/<media_id>")
 def info(media_id: str):
     """Public JSON facts about a public image (404 for private ones, to everyone but the owner)."""
-    from ..api.images import image_json
-
     return jsonify(image_json(service.get_media_for(viewer(), media_id)))
 
 
@@ -73,8 +73,6 @@ def upload():
     if request.method == "GET":
         return render("media/upload.html", "media/_upload_quota.html", usage=quota.used_today(current_user.id),
                       plan=current_user.plan, albums=albums.albums_of(current_user))
-    from ..api.images import image_json, receive_upload
-
     media = receive_upload(current_user._get_current_object())
     return jsonify(image_json(media)), 201
 
