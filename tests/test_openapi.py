@@ -328,7 +328,7 @@ def bearer_credential(app, user_id):
 
 def api_key_credential(app, user_id):
     """Headers with an API key of `user_id`; a new key when a generated request revoked the last one."""
-    from webapp.auth import service, tokens
+    from webapp.auth import api_keys, tokens
     from webapp.errors import NotAuthenticated
     from webapp.extensions import db
     from webapp.models import User
@@ -340,7 +340,7 @@ def api_key_credential(app, user_id):
             try:
                 tokens.user_for_api_key(current.get("key", ""))
             except NotAuthenticated:
-                current["key"] = service.create_api_key(db.session.get(User, user_id), "schemathesis")[1]
+                current["key"] = api_keys.create_api_key(db.session.get(User, user_id), "schemathesis")[1]
         return {"X-API-Key": current["key"]}
     return headers
 

@@ -7,7 +7,7 @@ import re
 from flask import g, jsonify, request
 from flask_babel import gettext as _
 
-from ..auth import limits, service
+from ..auth import api_keys, limits, service
 from ..errors import Conflict, Forbidden, InvalidInput, NotAuthenticated
 from ..extensions import db, limiter
 from ..models import ApiKey, User
@@ -208,8 +208,8 @@ def key_json(key: ApiKey) -> dict:
 
 @bp.get("/api/v1/api-keys")
 @api_login_required
-def api_keys():
-    keys = service.list_api_keys(g.api_user)
+def list_api_keys():
+    keys = api_keys.list_api_keys(g.api_user)
     return jsonify(items=[key_json(k) for k in keys], next_cursor=None)
 
 
@@ -218,12 +218,12 @@ def api_keys():
 def create_api_key():
     body = json_body("name")
     limit = body.get("rate_limit_per_hour", 0)
-    key, raw = service.create_api_key(g.api_user, body["name"], limit)
+    key, raw = api_keys.create_api_key(g.api_user, body["name"], limit)
     return jsonify(key=raw, **key_json(key)), 201
 
 
 @bp.delete("/api/v1/api-keys/<int(max=2147483647):key_id>")
 @api_login_required
 def revoke_api_key(key_id: int):
-    service.revoke_api_key(g.api_user, key_id)
+    api_keys.revoke_api_key(g.api_user, key_id)
     return "", 204

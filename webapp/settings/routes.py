@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 
 from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import db
-from ..auth import service, sessions, twofactor
+from ..auth import api_keys, service, sessions, twofactor
 from ..auth.forms import EmptyForm
 from ..web import is_fragment_request, page_redirect, render
 from . import bp
@@ -39,7 +39,7 @@ def _forms(**posted) -> dict:
 
 def _section(name: str, new_key: str | None = None, also: tuple[str, ...] = (), **posted):
     """The section `name` alone for htmx, else the whole settings page."""
-    context = dict(forms=_forms(**posted), new_key=new_key, keys=service.list_api_keys(current_user),
+    context = dict(forms=_forms(**posted), new_key=new_key, keys=api_keys.list_api_keys(current_user),
                    browser_sessions=sessions.active(current_user), current_session=sessions.current_id(),
                    recovery_left=twofactor.remaining_recovery_codes(current_user) if current_user.has_two_factor else 0)
     return render("settings/index.html", fragment=f"settings/_{name}.html", also=also, **context)
@@ -158,7 +158,7 @@ def create_api_key():
     form = ApiKeyForm()
     if form.validate_on_submit():
         try:
-            _key, raw = service.create_api_key(current_user, form.name.data)
+            _key, raw = api_keys.create_api_key(current_user, form.name.data)
         except ShoeboxError as error:
             attach_error(form, error)
         else:
@@ -169,7 +169,7 @@ def create_api_key():
 @bp.post("/api-keys/<int(max=2147483647):key_id>/revoke")
 def revoke_api_key(key_id: int):
     if EmptyForm().validate_on_submit():
-        service.revoke_api_key(current_user, key_id)
+        api_keys.revoke_api_key(current_user, key_id)
         flash(_("The key was revoked; programs using it are refused from now on."), "success")
     return _section("api_keys")
 
