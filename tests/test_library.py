@@ -302,3 +302,9 @@ def test_deleting_a_selection_updates_the_header_count(browser_kim, photos):
                                 headers={"HX-Request": "true", "X-CSRFToken": browser_kim.csrf})
     html = response.get_data(as_text=True)
     assert 'id="library-stats" hx-swap-oob="true"' in html and "4 photos" in html
+
+
+def test_album_order_without_an_album_says_what_it_needs(kim):
+    error = kim.get("/api/v1/images?sort=album").get_json()["error"]
+    assert error == {"code": "invalid_sort", "field": "sort",
+                     "message": "sort=album follows an album's own order, so it needs album as well."}

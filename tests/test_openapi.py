@@ -145,7 +145,14 @@ class Findings:
 def _beyond_the_document(case, error: dict) -> bool:
     """Whether the server refused well-formed input for a reason no schema can state."""
     return (error.get("code") in BEYOND_THE_DOCUMENT or _has_whole_float(case.body)
-            or bool(PHOTO_SIZE.search(error.get("message", ""))) or _special_use_address(case.body))
+            or bool(PHOTO_SIZE.search(error.get("message", ""))) or _special_use_address(case.body)
+            or _album_order_without_album(case.query, error))
+
+
+def _album_order_without_album(query, error: dict) -> bool:
+    """sort=album without album: a rule between two parameters, which the document states only in words."""
+    query = query or {}
+    return error.get("code") == "invalid_sort" and query.get("sort") == "album" and not query.get("album")
 
 
 def _special_use_address(body) -> bool:

@@ -101,8 +101,11 @@ def view_from_args(args: Mapping[str, str], *, album_id: str = "", strict: bool 
     album_in_path = bool(album_id)
     album_id = album_id or str(args.get("album", "")).strip()[:22]
     sort = args.get("sort") or ("album" if album_id else "uploaded")
-    if sort not in SORTS or (sort == "album" and not album_id):
-        raise InvalidInput(_("sort must be one of uploaded, taken, name or size."), code="invalid_sort")
+    if sort == "album" and not album_id:
+        raise InvalidInput(_("sort=album follows an album's own order, so it needs album as well."),
+                           code="invalid_sort", field="sort")
+    if sort not in SORTS:
+        raise InvalidInput(_("sort must be one of uploaded, taken, name or size."), code="invalid_sort", field="sort")
     order = args.get("order") or SORTS[sort][1]
     if order not in ("asc", "desc"):
         raise InvalidInput(_("order must be asc or desc."), code="invalid_order")
