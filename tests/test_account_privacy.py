@@ -113,3 +113,15 @@ def test_browser_signup_hashes_a_password_and_commits_once_whether_or_not_the_ad
     assert sent_in_request == []  # the emails are rendered and written after the answer
     assert outbox_to(app, "admin@example.com") == ["Someone tried to sign up with your email address"]
     assert outbox_to(app, "new@example.com") == ["Confirm your email address"]
+
+
+def test_work_left_for_after_the_request_starts_only_once_the_request_is_over(app):
+    from webapp import mail
+
+    ran = threading.Event()
+    with app.test_request_context("/password/forgot", method="POST"):
+        mail.run_later(ran.set)
+        # While the request is still being answered, the deferred work must not compete with it.
+        assert not ran.wait(0.3)
+        app.do_teardown_request()
+    assert ran.wait(10)

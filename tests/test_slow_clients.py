@@ -63,3 +63,14 @@ def test_clients_dribbling_headers_neither_lock_others_out_nor_keep_their_connec
     finally:
         for sock in dribblers:
             sock.close()
+
+
+def test_a_body_larger_than_any_upload_may_be_is_refused_from_its_headers_before_it_is_sent(start_instance):
+    """Anyone may send a POST: a body over the instance's upload cap must not be read (or buffered to disk)."""
+    url = start_instance(SHOEBOX_LIMITS__MAX_UPLOAD_BYTES="1 MiB")
+    address = urllib.parse.urlsplit(url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(b"POST /api/v1/images HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                     b"Content-Length: 52428800\r\n\r\n")  # 50 MiB declared, none of it sent
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413")

@@ -33,11 +33,12 @@ def create_app(overrides: dict | None = None) -> Flask:
         hops = settings["server"]["trusted_proxies"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
-    from . import cli, database, errors, jobs, web
+    from . import cli, database, errors, jobs, mail, web
     from .storage import BlobStore
 
     web.init_app(app)  # first, so that every request has its id before any other hook runs
     _init_extensions(app)
+    mail.init_app(app)
     app.extensions["blob_store"] = BlobStore.from_settings(settings["storage"])
     _init_domains(app)
     errors.init_app(app)
@@ -74,7 +75,7 @@ def _flask_config(settings: dict) -> dict:
         "SQLALCHEMY_DATABASE_URI": settings["database"]["url"],
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(settings["database"]["url"]),
         "SQLALCHEMY_ECHO": settings["database"]["echo"],
-        "MAX_CONTENT_LENGTH": settings["server"]["max_request_bytes"],
+        "MAX_CONTENT_LENGTH": config_module.request_body_limit(settings),
         "SESSION_COOKIE_NAME": "shoebox_session",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

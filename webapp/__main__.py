@@ -79,7 +79,7 @@ def _waitress(app, host: str, port: int):
     _allow_open_files(server["connection_limit"] + 100)  # the rest: database, files, the listener
     created = create_server(
         app, host=host, port=port, threads=server["threads"], ident="Shoebox",
-        max_request_body_size=server["max_request_bytes"],
+        max_request_body_size=app.config["MAX_CONTENT_LENGTH"],  # refused from the headers, before any is read
         # ProxyFix (create_app) reads the forwarded headers when proxies are trusted; waitress must
         # pass them on then, and drop them otherwise.
         clear_untrusted_proxy_headers=not server["trusted_proxies"],

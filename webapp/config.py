@@ -423,3 +423,18 @@ def secret_from_data_dir(data_dir: Path, name: str) -> str:
     if len(value) < 32:
         raise ConfigError(f"The secret file {path} holds fewer than 32 characters; delete it to make a new one.")
     return value
+
+
+# Room for the multipart framing and form fields around an upload's file.
+UPLOAD_FRAMING_BYTES = 1024 * 1024
+
+
+def request_body_limit(settings: dict) -> int:
+    """The largest request body Shoebox reads: server.max_request_bytes, and never more than one upload
+    at the instance's cap (limits.max_upload_bytes) with its framing, since nothing else is bigger.
+
+    The server refuses a larger declared body with 413 before reading any of it, whoever sends it.
+    """
+    request_limit, upload_limit = settings["server"]["max_request_bytes"], settings["limits"]["max_upload_bytes"]
+    return min(request_limit, upload_limit + UPLOAD_FRAMING_BYTES) if upload_limit else request_limit
+

@@ -17,7 +17,7 @@ from concurrent.futures import wait as wait_for_futures
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app, g, has_request_context, render_template
 
 from .extensions import db
 from .models import OutboxMessage, utcnow
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 # command that sends mail and ends still delivers what it queued.
 _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shoebox-mail")
 _pending: set[Future] = set()
+# How long deferred work waits for its request to end; a request that never ends must not stall the mail.
+REQUEST_END_WAIT_SECONDS = 30
 _pending_lock = threading.Lock()
 
 
@@ -56,13 +58,29 @@ def send(to: str, subject: str, template: str, **context) -> OutboxMessage:
     return message
 
 
+def init_app(app: Flask) -> None:
+    """Let work queued by run_later() start once its request is over (see _release_work)."""
+    app.teardown_request(_release_work)
+
+
 def run_later(func: Callable, *args) -> None:
     """Run func(*args) on the mail worker, in an app context, after the current request has answered.
 
     For requests whose answer must not reveal what they find (has this address an account?): the
     lookup and the email it leads to both happen here, so either case takes the same time to answer.
+    The work waits for the request to end, so it does not even compete with the answer for the CPU.
     """
-    _submit(_run_in_app, func, args, current_app._get_current_object())
+    answered = threading.Event()
+    if has_request_context():
+        g.setdefault("shoebox_answered", []).append(answered)
+    else:
+        answered.set()
+    _submit(_run_in_app, func, args, current_app._get_current_object(), answered)
+
+
+def _release_work(_error=None) -> None:
+    for answered in g.pop("shoebox_answered", ()):
+        answered.set()
 
 
 def wait_for_delivery(timeout: float = 10) -> None:
@@ -95,7 +113,8 @@ def _forget(future: Future) -> None:
         log.error("Background email work crashed", exc_info=future.exception())
 
 
-def _run_in_app(func: Callable, args: tuple, app: Flask) -> None:
+def _run_in_app(func: Callable, args: tuple, app: Flask, answered: threading.Event) -> None:
+    answered.wait(timeout=REQUEST_END_WAIT_SECONDS)
     with app.app_context():
         func(*args)
 

@@ -20,7 +20,8 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 def receive_upload(user: User) -> Media:
     """Take the file of this request (multipart `file` or `image`, or JSON {"url"}) through the pipeline."""
-    # From the Content-Length alone, before any of the body is read.
+    # From the Content-Length, before the body is parsed. (The server has already read it: bodies
+    # over the instance's cap are refused by waitress from the headers, see request_body_limit().)
     service.refuse_if_too_large(user, request.content_length or 0, slack=MULTIPART_OVERHEAD)
     with service.receiving() as work:
         incoming, fields = _incoming_from_request(user, work)
