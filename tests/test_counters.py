@@ -107,6 +107,7 @@ def test_storage_down_before_a_delete_changes_nothing(app, kim, monkeypatch):
     monkeypatch.setattr(BlobStore, "check", down)
     response = kim.delete(f"/api/v1/images/{body['id']}")
     assert response.status_code == 503 and "Nothing was changed" in response.get_json()["error"]["message"]
+    assert int(response.headers["Retry-After"]) > 0
     monkeypatch.undo()
     assert kim.get(f"/api/v1/images/{body['id']}").status_code == 200
     assert counters(app, kim.id)[:2] == (body["size"], 1)

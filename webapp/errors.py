@@ -204,7 +204,7 @@ def database_unreachable(error: BaseException) -> bool:
     return sqlstate is None or str(sqlstate).startswith(("08", "57P01", "57P02", "57P03"))
 
 
-DATABASE_RETRY_SECONDS = 10
+UNAVAILABLE_RETRY_SECONDS = 10
 
 
 def _handle_unexpected(error: Exception) -> Response:
@@ -219,10 +219,12 @@ def _handle_unexpected(error: Exception) -> Response:
         g._login_user = current_app.login_manager.anonymous_user()
         return error_response(503, "database_unavailable",
                               _("The database cannot be reached right now; try again in a moment."),
-                              {"Retry-After": str(DATABASE_RETRY_SECONDS)})
+                              {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)})
     if isinstance(error, StorageUnavailable):
         log.error("Storage unavailable: %s", error)
-        return error_response(503, "storage_unavailable", _("File storage is unreachable right now. Nothing was changed; please try again shortly."))
+        return error_response(503, "storage_unavailable", _("File storage is unreachable right now. Nothing was "
+                                                             "changed; please try again shortly."),
+                              {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)})
     log.exception("Unhandled error on %s %s", request.method, request.path)
     return error_response(500, "internal_error", str(DEFAULT_MESSAGES[500]))
 
