@@ -4,36 +4,70 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify
+from typing import Literal
+
+from flask import Blueprint, current_app
 from flask_babel import gettext as _
+from pydantic import ConfigDict, Field
 from sqlalchemy import text
 
 from . import __version__, jobs
 from .extensions import blob_store, db, limiter
+from .api.contract import operation
 from .models import utcnow
+from .schemas import ErrorDetail, Out, Timestamp
 from .storage import StorageError
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
 
 
+class Health(Out):
+    status: Literal["ok"]
+    message: str
+    version: str
+    time: Timestamp
+
+
+class Check(Out):
+    model_config = ConfigDict(extra="allow")
+    status: str = Field(examples=["ok"])
+    detail: str | None = None
+
+
+class Checks(Out):
+    database: Check
+    storage: Check
+    scheduler: Check
+
+
+class Readiness(Out):
+    status: Literal["ok", "unavailable"]
+    version: str
+    checks: Checks
+    error: ErrorDetail | None = None
+
+
 @bp.get("/health")
 @limiter.exempt
+@operation("health", (200, Health, "Up."), tag="operations", public=True)
 def health():
-    """The process is up and answering."""
-    return jsonify(status="ok", message="Server is running", version=__version__, time=utcnow().isoformat())
+    """Liveness: the server is up."""
+    return Health(status="ok", message="Server is running", version=__version__, time=utcnow().isoformat())
 
 
 @bp.get("/health/ready")
 @limiter.exempt
+@operation("ready", (200, Readiness, "Every check passed."), tag="operations", public=True,
+           also=(503, Readiness, "A check failed; `error.message` names it."))
 def ready():
-    """Database, storage and scheduler each checked; 503 naming whatever failed."""
+    """Readiness: database, storage and scheduler checked; 503 naming whatever failed."""
     checks = {"database": _check_database(), "storage": _check_storage(), "scheduler": _check_scheduler()}
     failed = [name for name, result in checks.items() if not result.pop("ok")]
     body = {"status": "ok" if not failed else "unavailable", "version": __version__, "checks": checks}
     if failed:
         body["error"] = {"code": "not_ready", "message": _("Not ready: %(parts)s failed.", parts=", ".join(failed))}
-    return jsonify(body), 503 if failed else 200
+    return body, 503 if failed else 200
 
 
 def _check_database() -> dict:

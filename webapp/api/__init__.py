@@ -8,7 +8,7 @@ bp = Blueprint("api", __name__)
 csrf.exempt(bp)  # the API authenticates with tokens and keys, never with the session cookie
 
 from . import accounts, albums, docs, images, transforms  # noqa: E402,F401  (routes register themselves on bp)
-from .auth import refuse_nul  # noqa: E402
+from ..schemas import refuse_nul  # noqa: E402
 
 
 @bp.before_request

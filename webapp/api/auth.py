@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from limits import RateLimitItemPerHour
 
 from ..auth import tokens
-from ..errors import InvalidInput, NotAuthenticated, RateLimited
+from ..errors import NotAuthenticated, RateLimited
 from ..extensions import limiter
 from ..models import User
 
@@ -66,42 +66,3 @@ def _take_hourly(name: str, per_hour: int) -> None:
         raise RateLimited(_("This key or account has used its %(count)s requests for this hour. "
                             "Try again in %(seconds)s seconds.", count=per_hour, seconds=retry_after),
                           code="rate_limited", retry_after=retry_after)
-
-
-def refuse_nul(*values) -> None:
-    """InvalidInput if any text in `values` (nested in lists and objects too) holds the NUL character:
-    nobody types one, and PostgreSQL cannot store it."""
-    stack = list(values)
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str) and "\x00" in value:
-            raise InvalidInput(_("Text sent to the API cannot contain the NUL character (\\u0000)."),
-                               code="nul_character")
-        if isinstance(value, dict):
-            stack.extend([*value.keys(), *value.values()])
-        elif isinstance(value, list):
-            stack.extend(value)
-
-
-def optional_json_body() -> dict:
-    """The request's JSON object, or {} when it has no body at all; InvalidInput for anything else."""
-    return json_body() if request.get_data() else {}
-
-
-def refuse_long(body: dict, **limits: int) -> None:
-    """InvalidInput naming the first text field of `body` that is longer than its limit."""
-    for field, limit in limits.items():
-        if isinstance(body.get(field), str) and len(body[field]) > limit:
-            raise InvalidInput(_("%(field)s has at most %(count)s characters.", field=field, count=limit),
-                               code="too_long", field=field)
-
-
-def json_body(*required: str) -> dict:
-    """The request's JSON object; InvalidInput naming the problem if it is not one or lacks a field."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput(_("The request body must be a JSON object."), code="invalid_json")
-    for field in required:
-        if not isinstance(body.get(field), str) or not body[field].strip():
-            raise InvalidInput(_("The field %(field)s is required.", field=field), code="missing_field")
-    return body

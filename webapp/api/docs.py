@@ -2,39 +2,34 @@
 
 from __future__ import annotations
 
-import copy
-import json
-from functools import cache
 from pathlib import Path
 
 import swagger_ui
-from flask import current_app, jsonify, render_template, send_from_directory
+from flask import render_template, send_from_directory
+from pydantic import ConfigDict
 
 from ..extensions import limiter
+from ..schemas import Out
 from . import bp
+from .contract import document, operation
 
-OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 SWAGGER_UI_DIR = Path(swagger_ui.__file__).parent / "static"
 SWAGGER_UI_FILES = {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"}
 
 
-@cache
-def _document() -> dict:
-    return json.loads(OPENAPI_FILE.read_text())
+class OpenAPIDocument(Out):
+    """An OpenAPI 3.1 document."""
 
-
-def openapi_document() -> dict:
-    """The OpenAPI document with this instance's base URL as its server."""
-    document = copy.deepcopy(_document())
-    document["servers"] = [{"url": current_app.config["SHOEBOX"]["server"]["base_url"]}]
-    return document
+    model_config = ConfigDict(extra="allow")
+    openapi: str
 
 
 @bp.get("/api/v1/openapi.json")
 @limiter.exempt
+@operation("openapi", (200, OpenAPIDocument, "The OpenAPI 3.1 document."), tag="operations", public=True)
 def openapi():
-    """The OpenAPI 3.1 description of every /api/v1 endpoint."""
-    return jsonify(openapi_document())
+    """This document: every /api/v1 operation, generated from the code at start-up."""
+    return document()
 
 
 @bp.get("/api/docs")

@@ -2,77 +2,76 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from flask import g, request
 
-from flask import g, jsonify, request
-from flask_babel import gettext as _
-
-from .. import quota
-from ..errors import InvalidInput
-from ..media import library, service
-from ..media.receiving import receive_upload
-from ..media.shapes import image_json
+from ..media import library, receiving, service
+from ..media.schemas import FileUpload, Image, ImageChanges, ImageList, ImageQuery, Quota, UrlUpload
 from . import bp
-from .auth import api_login_required, json_body, refuse_long
+from .contract import operation
+
+NO_SUCH_IMAGE = {404: "No such image, or not yours."}
+
+
+def _refuse_oversized(user) -> None:
+    receiving.refuse_oversized(user, request.content_length)
 
 
 @bp.post("/api/v1/images")
-@api_login_required
-def upload_image():
-    return jsonify(image_json(receive_upload(g.api_user))), 201
+@operation("uploadImage", (201, Image, "Stored."), tag="images", json=UrlUpload, form=FileUpload,
+           admit=_refuse_oversized, errors={
+               400: "Bad input, a corrupt image, or a URL that cannot be fetched; `error.message` says which.",
+               404: "No such album of yours.", 413: None,
+               415: "Not an accepted image (and the instance does not accept other files).",
+               429: "A limit is used up (the day's uploads, the hourly requests, or, as `too_many_url_uploads`, "
+                    "the uploads from URLs one account may run at once); see `Retry-After`.",
+               503: "File storage is unreachable and nothing was stored; or (`url_uploads_busy`, with "
+                    "`Retry-After`) this instance is already fetching as many URLs as it runs at once."})
+def upload_image(json: UrlUpload | None, form: FileUpload | None):
+    """Upload a photo (multipart), or fetch one from a URL (JSON).
+
+    The type is read from the content, never the name. EXIF orientation is applied, location removed unless
+    the account keeps it; thumbnails are made at once. A URL is downloaded within the instance's deadline
+    (`fetch.timeout_seconds`, 20 seconds by default), and each account may run only a few such uploads at once.
+    """
+    return Image.of(receiving.receive_upload(g.api_user, json or form)), 201
 
 
 @bp.get("/api/v1/images")
-@api_login_required
-def list_images():
-    view = library.view_for(g.api_user, request.args, strict=True)
+@operation("listImages", (200, ImageList, "A page."), tag="images", query=ImageQuery,
+           errors={404: "No such album of yours."})
+def list_images(query: ImageQuery):
+    """Your photos, a page at a time: searched, filtered and sorted."""
+    view = query.view_for(g.api_user)
     page = library.page(g.api_user, view)
-    return jsonify(items=[image_json(m) for m in page.items], next_cursor=page.next_cursor)
+    return ImageList(items=[Image.of(m) for m in page.items], next_cursor=page.next_cursor)
 
 
 @bp.get("/api/v1/images/<media_id>")
-@api_login_required
+@operation("getImage", (200, Image, "The photo."), tag="images", errors=NO_SUCH_IMAGE)
 def get_image(media_id: str):
-    return jsonify(image_json(service.get_media_for(g.api_user, media_id)))
+    """One photo."""
+    return Image.of(service.get_media_for(g.api_user, media_id))
 
 
 @bp.patch("/api/v1/images/<media_id>")
-@api_login_required
-def update_image(media_id: str):
+@operation("updateImage", (200, Image, "The photo now."), tag="images", json=ImageChanges, errors=NO_SUCH_IMAGE)
+def update_image(media_id: str, json: ImageChanges):
+    """Change title, description or visibility."""
     media = service.get_media_for(g.api_user, media_id, manage=True)
-    body = json_body()
-    unknown = sorted(set(body) - {"title", "description", "is_public"})
-    if unknown:
-        raise InvalidInput(_("Unknown fields: %(fields)s.", fields=", ".join(unknown)), code="unknown_field")
-    for field in ("title", "description"):
-        if field in body and not isinstance(body[field], str):
-            raise InvalidInput(_("%(field)s must be text.", field=field), code="invalid_field")
-    if "is_public" in body and not isinstance(body["is_public"], bool):
-        raise InvalidInput(_("is_public must be true or false."), code="invalid_field")
-    refuse_long(body, title=200)  # the pages cut a title short; an API client is told
-    service.update_media(media, title=body.get("title"), description=body.get("description"),
-                         is_public=body.get("is_public"))
-    return jsonify(image_json(media))
+    service.update_media(media, title=json.title, description=json.description, is_public=json.is_public)
+    return Image.of(media)
 
 
 @bp.delete("/api/v1/images/<media_id>")
-@api_login_required
+@operation("deleteImage", (204, None, "Deleted."), tag="images", errors=NO_SUCH_IMAGE)
 def delete_image(media_id: str):
+    """Delete a photo, every size of it, and give its storage back."""
     service.delete_media(service.get_media_for(g.api_user, media_id, manage=True))
     return "", 204
 
 
 @bp.get("/api/v1/quota")
-@api_login_required
+@operation("getQuota", (200, Quota, "Counters."), tag="account")
 def get_quota():
-    user, plan = g.api_user, g.api_user.plan
-    used = quota.used_today(user.id)
-    resets = quota.utcnow() + timedelta(seconds=quota.seconds_to_midnight())
-    return jsonify(
-        plan=plan.name if plan else None,
-        uploads={"used": used.uploads, "limit": plan.uploads_per_day if plan else 0},
-        transforms={"used": used.transforms, "limit": plan.transforms_per_day if plan else 0},
-        storage={"used": user.storage_used, "limit": plan.storage_bytes if plan else 0},
-        max_upload_bytes=plan.max_upload_bytes if plan else 0,
-        resets_at=resets.replace(microsecond=0).isoformat(),
-    )
+    """Your plan, what you used today and when it resets."""
+    return Quota.of(g.api_user)

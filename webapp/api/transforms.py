@@ -2,53 +2,49 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify
-from flask_babel import gettext as _
+from flask import g
 
-from .. import transforms
-from ..errors import InvalidInput
 from ..media import service, variants
-from ..models import Media, Variant
-from ..web import absolute_url
+from ..media.schemas import TransformRequest, Variant, VariantList
 from . import bp
-from .auth import api_login_required, json_body
+from .contract import operation
 
-
-def variant_json(media: Media, variant: Variant) -> dict:
-    """A saved transformation as the API shows it; `url` is absolute and stable."""
-    return {"id": variant.id, "url": absolute_url("media.variant", media_id=media.id,
-                                                  name=variants.variant_name(variant)),
-            "width": variant.width, "height": variant.height,
-            "format": transforms.format_of(variant.mime_type), "mime_type": variant.mime_type,
-            "size": variant.size, "spec": variant.spec.removeprefix(variants.SPEC_PREFIX),
-            "created_at": variant.created_at.isoformat()}
+QUOTA = ("A limit is used up; see `Retry-After` (for the daily transformation quota, seconds to the next "
+         "midnight UTC, with `error.code` `transform_quota_exceeded`).")
 
 
 @bp.post("/api/v1/images/<media_id>/transform")
-@api_login_required
-def transform_image(media_id: str):
-    """201 with a new variant (one unit of today's quota), 200 with the stored one for a repeated request."""
+@operation("transformImage", (201, Variant, "Made now; one unit of today's quota was used."), tag="images",
+           json=TransformRequest, invalid_code="invalid_transformation",
+           also=(200, Variant, "This transformation was made before: the stored variant, nothing charged."), errors={
+               404: "No such image, or not yours.", 415: "The file is not an image (`not_an_image`).",
+               429: QUOTA, 503: "File storage is unreachable; nothing was stored or charged."})
+def transform_image(media_id: str, json: TransformRequest):
+    """Make a transformed copy (variant) of a photo, or find the one already made.
+
+    Steps run in a fixed order whatever the order of the keys: crop, resize, rotate, flip, mirror, filters,
+    encode. Equivalent requests share one variant: asking again returns it with 200, without work and without
+    charging the daily quota (`transforms_per_day` of the plan). A new one costs one unit.
+    """
     media = service.get_media_for(g.api_user, media_id, manage=True)
-    body = json_body()
-    if set(body) != {"transformations"}:
-        raise InvalidInput(_("The body must be {\"transformations\": {...}} and nothing else."),
-                           code="invalid_transformation")
-    transformation = variants.plan(media, body["transformations"])
+    transformation = variants.plan(media, json.transformations.steps())
     variant, created = variants.create_variant(g.api_user, media, transformation)
-    return jsonify(variant_json(media, variant)), 201 if created else 200
+    return Variant.of(media, variant), 201 if created else 200
 
 
 @bp.get("/api/v1/images/<media_id>/variants")
-@api_login_required
+@operation("listVariants", (200, VariantList, "All of them, on one page."), tag="images",
+           errors={404: "No such image, or not yours.", 429: QUOTA})
 def list_variants(media_id: str):
-    """The photo's saved transformations, newest first, on one page."""
+    """The saved transformations of a photo, newest first (preset sizes are not listed)."""
     media = service.get_media_for(g.api_user, media_id, manage=True)
-    return jsonify(items=[variant_json(media, v) for v in variants.list_variants(media)], next_cursor=None)
+    return VariantList(items=[Variant.of(media, v) for v in variants.list_variants(media)], next_cursor=None)
 
 
-@bp.delete("/api/v1/images/<media_id>/variants/<int(max=2147483647):variant_id>")
-@api_login_required
+@bp.delete("/api/v1/images/<media_id>/variants/<int(min=0, max=2147483647):variant_id>")
+@operation("deleteVariant", (204, None, "Deleted."), tag="images",
+           errors={404: "No such image or variant, or not yours.", 429: QUOTA})
 def delete_variant(media_id: str, variant_id: int):
-    """Delete one saved transformation (204); its URL answers 404 from then on."""
+    """Delete one saved transformation; its URL stops working. The day's quota is not given back."""
     variants.delete_variant(service.get_media_for(g.api_user, media_id, manage=True), variant_id)
     return "", 204

@@ -200,6 +200,17 @@ RESET_LIFETIME = timedelta(hours=1)
 DELETION_GRACE = timedelta(days=7)
 
 
+def free_username(email: str) -> str:
+    """A free username made from the address, for sign-ups that do not choose one."""
+    base = re.sub(r"[^A-Za-z0-9_.-]", "", normalise_email(email).split("@")[0])[:30].lstrip("._-") or "user"
+    base = base if len(base) >= 3 else base + "user"
+    candidate, n = base, 1
+    while db.session.scalar(select(User.id).where(func.lower(User.username) == candidate.lower())):
+        n += 1
+        candidate = f"{base}{n}"
+    return candidate
+
+
 def signup(email: str, username: str, password: str, invite_code: str = "") -> User | None:
     """Create an account as the instance's registration setting allows, and send its confirmation email.
 
@@ -510,3 +521,14 @@ def run_token_cleanup() -> None:
     """Forget refresh tokens and emailed links that expired more than a day ago."""
     tokens.expired_before(utcnow() - timedelta(days=1))
     db.session.commit()
+
+
+def update_account(user: User, profile: dict, *, keep_location: bool | None = None, email: str | None = None,
+                   password: str | None = None) -> None:
+    """Change what was sent of the profile and the location setting; start an email change when asked."""
+    if profile:
+        update_profile(user, **profile)
+    if keep_location is not None:
+        set_keep_location(user, keep_location)
+    if email is not None:
+        request_email_change(user, email, password or "")

@@ -14,9 +14,11 @@ from ..auth.credentials import viewer
 from ..errors import InvalidInput
 from ..extensions import limiter
 from ..models import Media, User
+from ..schemas import parse
 from ..web import render
 from . import bp, links, service, variants
-from .receiving import receive_upload
+from .receiving import receive_upload, refuse_oversized
+from .schemas import FileUpload, UrlUpload
 from .serving import send_blob
 from .shapes import image_json
 
@@ -73,8 +75,11 @@ def upload():
     if request.method == "GET":
         return render("media/upload.html", "media/_upload_quota.html", usage=quota.used_today(current_user.id),
                       plan=current_user.plan, albums=albums.albums_of(current_user))
-    media = receive_upload(current_user._get_current_object())
-    return jsonify(image_json(media)), 201
+    user = current_user._get_current_object()
+    refuse_oversized(user, request.content_length)
+    sent = parse(UrlUpload, request.get_json(silent=True)) if request.is_json else \
+        parse(FileUpload, {**request.form.to_dict(), **request.files.to_dict()})
+    return jsonify(image_json(receive_upload(user, sent))), 201
 
 
 @bp.get("/i/<media_id>/t/<name>")
