@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from functools import wraps
 
 from flask import g, request
 from flask_babel import gettext as _
@@ -14,15 +13,6 @@ from ..auth import tokens
 from ..errors import NotAuthenticated, RateLimited
 from ..extensions import limiter
 from ..models import User
-
-
-def api_login_required(view):
-    """Refuse the request (401) unless it carries a valid access token or API key; sets g.api_user."""
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        authenticate_request()
-        return view(*args, **kwargs)
-    return wrapper
 
 
 def authenticate_request() -> User:

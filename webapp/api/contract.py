@@ -132,10 +132,23 @@ def document() -> dict:
     generated["servers"] = [{"url": current_app.config["SHOEBOX"]["server"]["base_url"]}]
     generated["tags"] = TAGS
     generated["components"]["securitySchemes"] = SECURITY_SCHEMES
+    _drop_null_defaults(generated)
     for item in generated["paths"].values():
         for op in item.values():
             _finish_operation(op)
     return generated
+
+
+def _drop_null_defaults(node) -> None:
+    """Leave out `default: null`: an optional field is left out, never null (`T = Field(None)`)."""
+    if isinstance(node, dict):
+        if "default" in node and node["default"] is None:
+            del node["default"]
+        for value in node.values():
+            _drop_null_defaults(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_null_defaults(value)
 
 
 def _finish_operation(op: dict) -> None:
