@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image
 
 from tests.fixtures.accounts import STRONG_PASSWORD
 from tests.fixtures.browser import screenshot
@@ -97,6 +100,18 @@ def test_api_docs_render_offline_under_the_csp(live_server, page_for):
     assert "Shoebox API" in page.locator(".swagger-ui .info .title").inner_text()
     assert all(url.startswith(live_server.url) or url.startswith("data:") for url in requested), requested
     screenshot(page, "api-docs")
+
+
+@pytest.mark.parametrize("scheme, dark", [("light", False), ("dark", True)])
+def test_api_docs_follow_the_colour_scheme(live_server, page_for, scheme, dark):
+    page = page_for(color_scheme=scheme)
+    page.goto(live_server.url + "/api/docs")
+    page.wait_for_selector(".swagger-ui .info .title")
+    # What a person sees: how bright the paper beside the title is.
+    paper = Image.open(io.BytesIO(page.screenshot(clip={"x": 900, "y": 40, "width": 200, "height": 40}))).convert("L")
+    brightness = paper.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    assert (brightness < 60) is dark and (brightness > 200) is not dark, brightness
+    screenshot(page, f"api-docs-{scheme}")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -54,3 +54,26 @@ def test_bad_configuration_stops_start_up_with_one_sentence(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert result.stderr.strip() == "shoebox: Configuration key limits.max_upload_bytes must not be negative, not -1."
+
+
+def test_the_port_flag_is_the_port_links_are_built_with(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "empty.toml").touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
+    env.update(SHOEBOX_CONFIG=str(tmp_path / "empty.toml"), SHOEBOX_DATA_DIR=str(tmp_path / "data"),
+               SHOEBOX_SCHEDULER__ENABLED="false")
+    process = subprocess.Popen([sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(process, url)
+        document = json.load(urllib.request.urlopen(url + "/api/v1/openapi.json", timeout=10))
+        assert document["servers"] == [{"url": f"http://localhost:{port}"}]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -25,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError, load_settings
     from .errors import database_unreachable
 
+    # The flags beat the config, as an environment override would: the default base_url follows the port.
+    if getattr(args, "port", None):
+        os.environ["SHOEBOX_SERVER__PORT"] = str(args.port)
+    if getattr(args, "host", None):
+        os.environ["SHOEBOX_SERVER__HOST"] = args.host
     try:
         settings = load_settings()
         logs.configure(settings["logging"]["level"], settings["logging"]["json"])
