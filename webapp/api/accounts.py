@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, request
 from flask_babel import gettext as _
 
-from ..auth import api_keys, limits, service
+from ..auth import api_keys, limits, logins, service
 from ..auth.schemas import (AccountChanges, ApiKey, ApiKeyCreated, ApiKeyList, ChangePassword, DeletionRequest,
                             DeletionScheduled, EmailAddress, EmailedToken, Login, Logout, NewApiKey,
                             PasswordChanged, Refresh, ResetPassword, Signup, Tokens, User, Verified)
@@ -38,7 +38,7 @@ def signup(json: Signup):
     if user is None:
         # The API has to answer with tokens, so it cannot pretend; the limit above curbs probing.
         raise Conflict(_("An account with that email or username already exists."), code="account_exists")
-    pair = service.start_api_login(user, **_client())
+    pair = logins.start_api_login(user, **_client())
     return Tokens(user=User.of(user), **pair), 201
 
 
@@ -54,7 +54,7 @@ def login(json: Login):
     401 codes: `invalid_credentials` (never says which half), `otp_required`, `otp_invalid`.
     403 `account_blocked`.
     """
-    user = service.authenticate(json.identifier, json.password)
+    user = logins.authenticate(json.identifier, json.password)
     if user is None:
         raise NotAuthenticated(_("That email or username and password do not match an account."),
                                code="invalid_credentials")
@@ -62,10 +62,10 @@ def login(json: Login):
         if not json.otp:
             raise NotAuthenticated(_("This account uses two-factor login: send the current code as otp."),
                                    code="otp_required")
-        if not service.check_second_factor(user, json.otp):
+        if not logins.check_second_factor(user, json.otp):
             raise NotAuthenticated(_("That two-factor code is not right."), code="otp_invalid")
-    pair = service.start_api_login(user, **_client())
-    service.record_login(user, "api")
+    pair = logins.start_api_login(user, **_client())
+    logins.record_login(user, "api")
     return Tokens(user=User.of(user), **pair)
 
 
@@ -79,7 +79,7 @@ def refresh(json: Refresh):
     Refresh tokens rotate on every use. Presenting one a second time (`token_reused`) revokes every token
     of that login.
     """
-    user, pair = service.refresh_api_login(json.refresh_token)
+    user, pair = logins.refresh_api_login(json.refresh_token)
     return Tokens(user=User.of(user), **pair)
 
 
@@ -88,7 +88,7 @@ def refresh(json: Refresh):
            errors={400: "The body, when there is one, is not a JSON object with a text `refresh_token`."})
 def logout(json: Logout):
     """Revoke this login's access and refresh tokens (and those of `refresh_token`, when sent)."""
-    service.end_api_login(g.api_user, g.token_family, json.refresh_token)
+    logins.end_api_login(g.api_user, g.token_family, json.refresh_token)
     return "", 204
 
 
@@ -141,7 +141,7 @@ def reset_password(json: ResetPassword):
 def change_password(json: ChangePassword):
     """Change the password."""
     service.change_password(g.api_user, json.current_password, json.new_password)
-    pair = service.start_api_login(g.api_user, **_client())  # the caller stays logged in; nobody else does
+    pair = logins.start_api_login(g.api_user, **_client())  # the caller stays logged in; nobody else does
     return PasswordChanged(message=_("Your password was changed; every other session was logged out."), **pair)
 
 

@@ -15,7 +15,7 @@ from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import db, limiter, login_manager
 from ..models import User
 from ..web import page_redirect, render
-from . import bp, limits, service, sessions
+from . import bp, limits, logins, service, sessions
 from .forms import EmailForm, EmptyForm, LoginForm, ResetForm, SecondFactorForm, SetupForm, SignupForm
 
 login_manager.login_view = "auth.login"
@@ -99,7 +99,7 @@ def login():
         form.next.data = safe_next(request.args.get("next"))
     if form.validate_on_submit():
         try:
-            user = service.authenticate(form.identifier.data, form.password.data)
+            user = logins.authenticate(form.identifier.data, form.password.data)
         except ShoeboxError as error:
             user = None
             form.password.errors.append(error.message)
@@ -132,7 +132,7 @@ def second_factor():
         return redirect(url_for("auth.login"))
     form = SecondFactorForm()
     if form.validate_on_submit():
-        if service.check_second_factor(user, form.code.data):
+        if logins.check_second_factor(user, form.code.data):
             session.pop("second_factor", None)
             return _complete_login(user, pending.get("next"), "password+totp")
         form.code.errors.append(_("That code is not right. Use the newest code from your app."))
@@ -145,7 +145,7 @@ def _pending_user_id() -> str:
 
 def _complete_login(user: User, next_url: str | None, method: str):
     sessions.start(user)
-    service.record_login(user, method)
+    logins.record_login(user, method)
     return redirect(next_url or url_for("media.gallery"))
 
 

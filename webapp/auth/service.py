@@ -1,4 +1,5 @@
-"""Creating accounts and checking credentials. No HTTP here: plain values in, domain errors out."""
+"""Accounts: signing up, confirming addresses, passwords, profiles, deletion. No HTTP here: plain values
+in, domain errors out. Logging in is in auth/logins.py, invites and API keys in modules of their own."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .. import audit, instance, mail
 from ..config import SUPPORTED_LOCALES
 from ..errors import Conflict, Forbidden, InvalidInput
 from ..extensions import db
-from ..models import Plan, TokenFamily, User, utcnow
+from ..models import Plan, User, utcnow
 from ..web import absolute_url
 from . import invites, tokens, twofactor
 
@@ -54,6 +55,11 @@ def password_matches(user: User | None, password: str) -> bool:
         return _hasher.verify(user.password_hash if user else _dummy_hash(), password) and user is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+def password_needs_rehash(user: User) -> bool:
+    """Whether the stored hash was made with weaker settings than today's (re-hash on the next login)."""
+    return _hasher.check_needs_rehash(user.password_hash)
 
 
 def normalise_email(email: str) -> str:
@@ -117,68 +123,6 @@ def find_by_identifier(identifier: str) -> User | None:
     identifier = identifier.strip().lower()
     return db.session.scalar(select(User).where(or_(User.email == identifier,
                                                     func.lower(User.username) == identifier)))
-
-
-def authenticate(identifier: str, password: str) -> User | None:
-    """The account if the password is right, else None (never says which half was wrong).
-
-    A blocked account with the right password gets Forbidden: its owner may know why.
-    """
-    user = find_by_identifier(identifier)
-    if not password_matches(user, password):
-        audit.record("login_failed", user.id if user else None, target=identifier[:200])
-        db.session.commit()
-        return None
-    if user.is_blocked:
-        audit.record("login_refused_blocked", user.id)
-        db.session.commit()
-        raise Forbidden(_("This account has been blocked by an administrator."), code="account_blocked")
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    return user
-
-
-def check_second_factor(user: User, code: str) -> bool:
-    """The second step of a two-factor login, in the browser and the API alike: whether `code` (from the
-    app, or a recovery code) is right, using it up. A wrong code is written to the audit log."""
-    if twofactor.verify(user, code):
-        return True
-    audit.record("two_factor_failed", user.id)
-    db.session.commit()
-    return False
-
-
-def start_api_login(user: User, ip: str = "", user_agent: str = "") -> dict:
-    """Begin an API login for `user` and return its first access and refresh tokens."""
-    pair = tokens.start_family(user, ip, user_agent)
-    db.session.commit()
-    return pair
-
-
-def refresh_api_login(refresh_token: str) -> tuple[User, dict]:
-    """Trade a refresh token for a new pair (a token presented twice ends its whole login)."""
-    user, pair = tokens.rotate(refresh_token)
-    db.session.commit()
-    return user, pair
-
-
-def end_api_login(user: User, family: TokenFamily | None, refresh_token: str | None = None) -> None:
-    """Log out the API login `family` and, when it is `user`'s, the one `refresh_token` belongs to."""
-    families = [family] if family is not None else []
-    other = tokens.family_of_refresh_token(refresh_token) if refresh_token is not None else None
-    if other is not None and other.user_id == user.id:
-        families.append(other)
-    for each in families:
-        tokens.revoke_family(each, "logout")
-    audit.record("logout", user.id, method="api")
-    db.session.commit()
-
-
-def record_login(user: User, method: str) -> None:
-    """Note a completed login (after any second factor) in the account and the audit log."""
-    user.last_login_at = utcnow()
-    audit.record("login", user.id, method=method)
-    db.session.commit()
 
 
 def has_users() -> bool:
@@ -475,13 +419,6 @@ def register_blob_owner(app: Flask, collect: Callable[[User], list[str]]) -> Non
 def owned_blob_keys(user: User) -> list[str]:
     """Storage keys of every file `user` owns (their photos and derived images)."""
     return [key for collect in current_app.extensions.get("shoebox_blob_owners", []) for key in collect(user)]
-
-
-def log_out_everywhere(user: User) -> None:
-    """End every browser session and API login of `user` (API keys stay)."""
-    tokens.revoke_everything(user, "logout_everywhere")
-    audit.record("logout_everywhere", user.id)
-    db.session.commit()
 
 
 def set_blocked(user: User, blocked: bool, actor: User | None = None) -> None:

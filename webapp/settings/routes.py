@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 
 from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import db
-from ..auth import api_keys, service, sessions, twofactor
+from ..auth import api_keys, logins, service, sessions, twofactor
 from ..auth.forms import EmptyForm
 from ..web import is_fragment_request, page_redirect, render
 from . import bp
@@ -190,7 +190,7 @@ def revoke_session(session_id: str):
 def revoke_all_sessions():
     """Log out every browser and API login of this account, then log this browser back in."""
     if EmptyForm().validate_on_submit():
-        service.log_out_everywhere(current_user)
+        logins.log_out_everywhere(current_user)
         sessions.start(current_user)
         flash(_("Every other browser and API login was logged out."), "success")
     return _section("sessions")
