@@ -416,7 +416,7 @@ def test_email_change_needs_the_password_and_the_new_address_confirms_it(app, ap
 
 
 def test_deletion_can_be_requested_cancelled_and_then_purges(app, api, make_user):
-    from webapp.auth import service
+    from webapp.auth import deletion
     from webapp.extensions import db
     from webapp.models import User, utcnow
 
@@ -428,8 +428,8 @@ def test_deletion_can_be_requested_cancelled_and_then_purges(app, api, make_user
     assert api.post("/account/delete-cancel", token=token).get_json()["deletion_scheduled_for"] is None
     api.post("/account/delete-request", {"password": STRONG_PASSWORD}, token=token)
     with app.app_context():
-        assert service.purge_due_accounts(utcnow() + timedelta(days=6)) == 0
-        assert service.purge_due_accounts(utcnow() + timedelta(days=8)) == 1
+        assert deletion.purge_due_accounts(utcnow() + timedelta(days=6)) == 0
+        assert deletion.purge_due_accounts(utcnow() + timedelta(days=8)) == 1
         assert db.session.get(User, user_id) is None
     assert api.get("/account", token=token).status_code == 401
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, request
 from flask_babel import gettext as _
 
-from ..auth import api_keys, limits, logins, service
+from ..auth import api_keys, deletion, limits, logins, service
 from ..auth.schemas import (AccountChanges, ApiKey, ApiKeyCreated, ApiKeyList, ChangePassword, DeletionRequest,
                             DeletionScheduled, EmailAddress, EmailedToken, Login, Logout, NewApiKey,
                             PasswordChanged, Refresh, ResetPassword, Signup, Tokens, User, Verified)
@@ -171,7 +171,7 @@ def update_account(json: AccountChanges):
 @operation("requestDeletion", (202, DeletionScheduled, "Scheduled."), tag="account", json=DeletionRequest)
 def request_deletion(json: DeletionRequest):
     """Schedule the account's deletion (7-day grace)."""
-    return DeletionScheduled(deletion_scheduled_for=service.request_deletion(g.api_user, json.password)
+    return DeletionScheduled(deletion_scheduled_for=deletion.request_deletion(g.api_user, json.password)
                              .isoformat()), 202
 
 
@@ -179,7 +179,7 @@ def request_deletion(json: DeletionRequest):
 @operation("cancelDeletion", (200, User, "The account."), tag="account")
 def cancel_deletion():
     """Keep the account after all."""
-    service.cancel_deletion(g.api_user)
+    deletion.cancel_deletion(g.api_user)
     return User.of(g.api_user)
 
 

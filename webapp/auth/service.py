@@ -4,16 +4,15 @@ in, domain errors out. Logging in is in auth/logins.py, invites and API keys in 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 import email_validator
 from email_validator import EmailNotValidError, validate_email
-from flask import Flask, current_app
-from flask_babel import force_locale, format_date
+from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 from zxcvbn import zxcvbn
@@ -141,7 +140,6 @@ def create_first_admin(email: str, username: str, password: str) -> User:
 
 VERIFY_LIFETIME = timedelta(hours=48)
 RESET_LIFETIME = timedelta(hours=1)
-DELETION_GRACE = timedelta(days=7)
 
 
 def free_username(email: str) -> str:
@@ -373,54 +371,6 @@ def confirm_email_change(raw_token: str) -> User:
     return user
 
 
-# --- deletion ---------------------------------------------------------------------------------
-
-def request_deletion(user: User, password: str) -> datetime:
-    """Schedule the account for deletion after the grace period; returns when."""
-    if not password_matches(user, password):
-        raise InvalidInput(_("The password is not right."), code="wrong_password", field="password")
-    if user.delete_scheduled_for is None:
-        user.delete_scheduled_for = utcnow() + DELETION_GRACE
-        audit.record("deletion_requested", user.id, scheduled_for=user.delete_scheduled_for.isoformat())
-        notify(user, "deletion_scheduled", _("Your Shoebox account will be deleted"),
-              date=format_date(user.delete_scheduled_for, "long"), cancel_link=absolute_url("settings.index") + "#danger")
-        db.session.commit()
-    return user.delete_scheduled_for
-
-
-def cancel_deletion(user: User) -> None:
-    """Keep the account after all."""
-    if user.delete_scheduled_for is not None:
-        user.delete_scheduled_for = None
-        audit.record("deletion_cancelled", user.id)
-        db.session.commit()
-
-
-def purge_due_accounts(now: datetime | None = None) -> int:
-    """Delete every account whose grace period is over, with every blob it owns; returns how many."""
-    from ..extensions import blob_store
-
-    now = now or utcnow()
-    due = db.session.scalars(select(User).where(User.delete_scheduled_for <= now)).all()
-    for user in due:
-        for key in owned_blob_keys(user):
-            blob_store().delete(key)
-        audit.record("account_deleted", None, target=f"user:{user.id}", email=user.email)
-        db.session.delete(user)
-        db.session.commit()
-    return len(due)
-
-
-def register_blob_owner(app: Flask, collect: Callable[[User], list[str]]) -> None:
-    """Let the account purge find the files a domain stores for a person: `collect(user)` lists their keys."""
-    app.extensions.setdefault("shoebox_blob_owners", []).append(collect)
-
-
-def owned_blob_keys(user: User) -> list[str]:
-    """Storage keys of every file `user` owns (their photos and derived images)."""
-    return [key for collect in current_app.extensions.get("shoebox_blob_owners", []) for key in collect(user)]
-
-
 def set_blocked(user: User, blocked: bool, actor: User | None = None) -> None:
     """Block or unblock an account; blocking ends its sessions and tokens at once (keys are refused)."""
     user.is_blocked = blocked
@@ -448,11 +398,6 @@ def notify(user: User, template: str, subject: str, to: str | None = None, **con
 
 
 # --- scheduled work (registered by auth.init_app) ----------------------------------------------
-
-def run_account_purge() -> None:
-    """Delete the accounts whose 7-day grace period is over."""
-    purge_due_accounts()
-
 
 def run_token_cleanup() -> None:
     """Forget refresh tokens and emailed links that expired more than a day ago."""

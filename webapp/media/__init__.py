@@ -8,9 +8,9 @@ bp = Blueprint("media", __name__)
 def init_app(app: Flask) -> None:
     """Serve the media pages, check integrity daily, and let the account purge find the photos' files."""
     from .. import jobs
-    from ..auth import service as accounts
+    from ..auth import deletion
     from . import editor, gallery, integrity, routes, service  # noqa: F401  (their pages register on bp)
 
     app.register_blueprint(bp)
     jobs.register("integrity_check", integrity.run_integrity_check, "cron", hour=4, minute=7)
-    accounts.register_blob_owner(app, service.owned_keys)
+    deletion.register_blob_owner(app, service.owned_keys)

@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 
 from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import db
-from ..auth import api_keys, logins, service, sessions, twofactor
+from ..auth import api_keys, deletion, logins, service, sessions, twofactor
 from ..auth.forms import EmptyForm
 from ..web import is_fragment_request, page_redirect, render
 from . import bp
@@ -201,7 +201,7 @@ def request_deletion():
     form = PasswordConfirmForm()
     if form.validate_on_submit():
         try:
-            service.request_deletion(current_user, form.password.data)
+            deletion.request_deletion(current_user, form.password.data)
         except ShoeboxError as error:
             attach_error(form, error)
         else:
@@ -212,7 +212,7 @@ def request_deletion():
 @bp.post("/delete/cancel")
 def cancel_deletion():
     if EmptyForm().validate_on_submit():
-        service.cancel_deletion(current_user)
+        deletion.cancel_deletion(current_user)
         flash(_("Your account will not be deleted."), "success")
     if is_fragment_request():
         return _section("danger", also=("_account_banner.html",))

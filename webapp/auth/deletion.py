@@ -1,0 +1,72 @@
+"""Deleting an account: asked for with the password, kept for a grace period in which it can be
+cancelled, then purged by a job with every file the account owns. No HTTP here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app
+from flask_babel import format_date
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from .. import audit
+from ..errors import InvalidInput
+from ..extensions import db
+from ..models import User, utcnow
+from ..web import absolute_url
+from .service import notify, password_matches
+
+DELETION_GRACE = timedelta(days=7)
+
+
+def request_deletion(user: User, password: str) -> datetime:
+    """Schedule the account for deletion after the grace period; returns when."""
+    if not password_matches(user, password):
+        raise InvalidInput(_("The password is not right."), code="wrong_password", field="password")
+    if user.delete_scheduled_for is None:
+        user.delete_scheduled_for = utcnow() + DELETION_GRACE
+        audit.record("deletion_requested", user.id, scheduled_for=user.delete_scheduled_for.isoformat())
+        notify(user, "deletion_scheduled", _("Your Shoebox account will be deleted"),
+              date=format_date(user.delete_scheduled_for, "long"), cancel_link=absolute_url("settings.index") + "#danger")
+        db.session.commit()
+    return user.delete_scheduled_for
+
+
+def cancel_deletion(user: User) -> None:
+    """Keep the account after all."""
+    if user.delete_scheduled_for is not None:
+        user.delete_scheduled_for = None
+        audit.record("deletion_cancelled", user.id)
+        db.session.commit()
+
+
+def purge_due_accounts(now: datetime | None = None) -> int:
+    """Delete every account whose grace period is over, with every blob it owns; returns how many."""
+    from ..extensions import blob_store
+
+    now = now or utcnow()
+    due = db.session.scalars(select(User).where(User.delete_scheduled_for <= now)).all()
+    for user in due:
+        for key in owned_blob_keys(user):
+            blob_store().delete(key)
+        audit.record("account_deleted", None, target=f"user:{user.id}", email=user.email)
+        db.session.delete(user)
+        db.session.commit()
+    return len(due)
+
+
+def register_blob_owner(app: Flask, collect: Callable[[User], list[str]]) -> None:
+    """Let the account purge find the files a domain stores for a person: `collect(user)` lists their keys."""
+    app.extensions.setdefault("shoebox_blob_owners", []).append(collect)
+
+
+def owned_blob_keys(user: User) -> list[str]:
+    """Storage keys of every file `user` owns (their photos and derived images)."""
+    return [key for collect in current_app.extensions.get("shoebox_blob_owners", []) for key in collect(user)]
+
+
+def run_account_purge() -> None:
+    """Delete the accounts whose 7-day grace period is over."""
+    purge_due_accounts()
