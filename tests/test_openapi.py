@@ -43,7 +43,7 @@ def test_every_api_route_is_documented(app, client):
     document = client.get("/api/v1/openapi.json").get_json()
     routes, documented = _route_map(app), _documented(document)
     missing = {p: sorted(m - documented.get(p, set())) for p, m in routes.items() if m - documented.get(p, set())}
-    assert not missing, f"routes missing from webapp/api/openapi.json: {missing}"
+    assert not missing, f"routes missing from the generated document: {missing}"
     stale = {p: sorted(m - routes.get(p, set())) for p, m in documented.items() if m - routes.get(p, set())}
     assert not stale, f"documented but not served: {stale}"
 
@@ -365,7 +365,7 @@ def test_api_keeps_to_its_document(app, make_user, quick_passwords):
     api_key = check_operations_against_document(app, api_key_credential(app, key_user), key_ids)
 
     report = "\n\n".join(run.report() for run in (anonymous, bearer, api_key) if run.failures)
-    assert not report, f"the API and webapp/api/openapi.json disagree:\n\n{report}"
+    assert not report, f"the API and its generated document disagree:\n\n{report}"
     # Signed in, every request reached the operation itself.
     assert not bearer.answered(401) - LOGINS and not api_key.answered(401) - LOGINS
     assert anonymous.answered(401) >= {"GET /api/v1/account", "GET /api/v1/images"}
