@@ -28,7 +28,7 @@ class OpenAPIDocument(Out):
 @limiter.exempt
 @operation("openapi", (200, OpenAPIDocument, "The OpenAPI 3.1 document."), tag="operations", public=True)
 def openapi():
-    """This document: every /api/v1 operation, generated from the code at start-up."""
+    """This document: every /api/v1 operation, generated from the code (on first request, then kept)."""
     return document()
 
 
