@@ -53,7 +53,7 @@ NAMES = ("hostile: 400-frame WebP, EXIF 6 (RSS)", "hostile: 88 MP flat PNG (RSS)
 ACCOUNTS_SNIPPET = """
 import sys
 from webapp import create_app
-from webapp.auth import service
+from webapp.auth import api_keys, service
 from webapp.extensions import db
 app = create_app()
 with app.app_context():
@@ -61,7 +61,7 @@ with app.app_context():
         user = service.create_user(f"hostile{number}@example.com", f"hostile{number}",
                                    "correct horse battery staple", verified=True)
         db.session.commit()
-        print(service.create_api_key(user, "hostile")[1])
+        print(api_keys.create_api_key(user, "hostile")[1])
 """
 
 

@@ -20,7 +20,7 @@ PASSWORD = "correct horse battery staple"
 ACCOUNT_SNIPPET = f"""
 from sqlalchemy import select
 from webapp import create_app
-from webapp.auth import service
+from webapp.auth import api_keys, service
 from webapp.extensions import db
 from webapp.models import Plan
 app = create_app()
@@ -28,7 +28,7 @@ with app.app_context():
     user = service.create_user("bench@example.com", "bench", {PASSWORD!r}, verified=True)
     user.plan = db.session.scalar(select(Plan).where(Plan.name == "unlimited"))
     db.session.commit()
-    print(service.create_api_key(user, "bench")[1])
+    print(api_keys.create_api_key(user, "bench")[1])
 """
 
 
