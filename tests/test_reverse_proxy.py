@@ -19,7 +19,6 @@ import time
 
 import pytest
 
-from tests.fixtures.processes import spawn_shoebox, wait_until_healthy
 
 LOGINS_PER_MINUTE = 10  # webapp.auth.limits.LOGIN_PER_ADDRESS
 
@@ -118,24 +117,6 @@ def nginx_in_front(tmp_path):
         process.stdout.close()
 
 
-@pytest.fixture
-def shoebox(tmp_path):
-    """start(**env) -> URL of a `python -m webapp serve` process, stopped after the test."""
-    processes = []
-
-    def start(**env):
-        process, url = spawn_shoebox(tmp_path, **env)
-        processes.append(process)
-        wait_until_healthy(process, url)
-        return url
-
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
-
-
 def _refresh_attempt(port: int, client_address: str = "127.0.0.1", headers: dict | None = None) -> int:
     """A token refresh with a token that does not exist, from `client_address`; returns the status.
     (Refreshes share the login limit per address and, unlike logins, hash no password.)"""
@@ -161,23 +142,23 @@ def _is_secure(cookie: str) -> bool:
     return "secure" in [part.strip().lower() for part in cookie.split(";")]
 
 
-def test_behind_nginx_each_client_address_has_its_own_rate_limit(shoebox, nginx_in_front):
-    http_port, _ = nginx_in_front(shoebox(SHOEBOX_SERVER__TRUSTED_PROXIES="1"))
+def test_behind_nginx_each_client_address_has_its_own_rate_limit(start_instance, nginx_in_front):
+    http_port, _ = nginx_in_front(start_instance(SHOEBOX_SERVER__TRUSTED_PROXIES="1"))
     statuses = [_refresh_attempt(http_port, "127.0.0.2") for _ in range(LOGINS_PER_MINUTE + 1)]
     assert statuses == [401] * LOGINS_PER_MINUTE + [429]
     assert _refresh_attempt(http_port, "127.0.0.3") == 401, "another client shared the first one's limit"
 
 
-def test_behind_nginx_over_https_the_session_cookie_is_secure(shoebox, nginx_in_front):
-    http_port, https_port = nginx_in_front(shoebox(SHOEBOX_SERVER__TRUSTED_PROXIES="1"))
+def test_behind_nginx_over_https_the_session_cookie_is_secure(start_instance, nginx_in_front):
+    http_port, https_port = nginx_in_front(start_instance(SHOEBOX_SERVER__TRUSTED_PROXIES="1"))
     unverified = ssl._create_unverified_context()  # the proxy's certificate is self-signed
     assert _is_secure(_session_cookie(http.client.HTTPSConnection("127.0.0.1", https_port, context=unverified)))
     # Plain http to a LAN name: a Secure cookie would be dropped by the browser and nobody could log in.
     assert not _is_secure(_session_cookie(http.client.HTTPConnection("127.0.0.1", http_port)))
 
 
-def test_without_trusted_proxies_forwarded_headers_from_a_client_are_ignored(shoebox):
-    port = int(shoebox().rsplit(":", 1)[1])
+def test_without_trusted_proxies_forwarded_headers_from_a_client_are_ignored(start_instance):
+    port = int(start_instance().rsplit(":", 1)[1])
     statuses = [_refresh_attempt(port, headers={"X-Forwarded-For": f"203.0.113.{n}"})
                 for n in range(LOGINS_PER_MINUTE + 1)]
     assert statuses == [401] * LOGINS_PER_MINUTE + [429]

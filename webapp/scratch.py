@@ -40,27 +40,16 @@ def folder(data_dir: str | Path) -> Path:
     """This process's own scratch folder under `data_dir`, created and locked on first use."""
     base = root(data_dir).resolve()
     with _mine_lock:
-        if base not in _mine or _mine[base][0].pid_changed():
+        if base not in _mine:
             _mine[base] = _claim(base)
         return _mine[base][1]
-
-
-class _ProcessLock(FileLock):
-    """A lock file held for the life of this process (not of a thread), that knows its process."""
-
-    def __init__(self, path: str):
-        super().__init__(path, timeout=0, thread_local=False)
-        self.pid = os.getpid()
-
-    def pid_changed(self) -> bool:
-        """True in a child forked after the lock was taken: the lock is the parent's, not ours."""
-        return self.pid != os.getpid()
 
 
 def _claim(base: Path) -> tuple[FileLock, Path]:
     base.mkdir(parents=True, exist_ok=True)
     name = f"{os.getpid()}-{secrets.token_hex(6)}"
-    lock = _ProcessLock(str(base / f"{name}{LOCK_SUFFIX}"))
+    # Held for the life of the process (not of a thread): released only when the process ends.
+    lock = FileLock(str(base / f"{name}{LOCK_SUFFIX}"), timeout=0, thread_local=False)
     lock.acquire()
     path = base / name
     path.mkdir()

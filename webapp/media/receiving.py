@@ -38,10 +38,8 @@ def receive_upload(user: User, sent: FileUpload | UrlUpload) -> Media:
 
 
 def _fetch(user: User, url: str, work) -> service.Incoming:
-    settings = current_app.config["SHOEBOX"]
-    try:
-        fetched = fetch_for(user.id, url, work,
-                            max_bytes=service.upload_limit(user) or settings["limits"]["max_upload_bytes"])
+    try:  # upload_limit() already holds the instance's cap within the plan's
+        fetched = fetch_for(user.id, url, work, max_bytes=service.upload_limit(user))
     except FetchError as error:
         raise fetch_error(error) from None
     return service.Incoming(fetched.path, fetched.filename)
