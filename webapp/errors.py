@@ -133,8 +133,10 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
         response.headers["HX-Retarget"] = "#flashes"
         response.headers["HX-Reswap"] = "beforeend"
     else:
+        # A share link's recipients have no account: their error pages lead nowhere inside Shoebox.
+        template = "shares/recipient_error.html" if request.path.startswith("/s/") else "errors/error.html"
         response = make_response(_render_safely(
-            "errors/error.html", status=status, title=TITLES.get(status, TITLES[500]), message=message,
+            template, status=status, title=TITLES.get(status, TITLES[500]), message=message, code=code,
             request_id=g.get("request_id", "")))
     response.status_code = status
     response.headers.update(headers or {})

@@ -288,6 +288,9 @@ class Media(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When it was taken, or uploaded when the file does not say: what "sort by date taken" orders by.
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when a guest added it through an album link's "upload to me": the name they gave, and the link.
+    guest_name: Mapped[str | None] = mapped_column(String(80))
+    guest_share_id: Mapped[str | None] = mapped_column(String(22))  # no foreign key: the link may go first
 
 
 class Album(db.Model):
@@ -346,3 +349,77 @@ class DailyUsage(db.Model):
     transforms: Mapped[int] = mapped_column(Integer, default=0)
     bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ShareLink(db.Model):
+    """A link that shows one photo, an album or a selection to people without an account.
+
+    The token is the secret in the URL; `id` names the link in the owner's pages and the API.
+    Views and downloads only ever change by one conditional UPDATE, so limits hold under races.
+    """
+
+    __tablename__ = "share_links"
+    __table_args__ = (Index("ix_share_links_user_created", "user_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(22), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # what a request's token is looked up by
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))  # "photo", "album" or "selection"
+    media_id: Mapped[str | None] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    album_id: Mapped[str | None] = mapped_column(ForeignKey("albums.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(80), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_version: Mapped[int] = mapped_column(Integer, default=0)  # bumped to void remembered passwords
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    max_views: Mapped[int | None] = mapped_column(Integer)
+    views: Mapped[int] = mapped_column(Integer, default=0)
+    max_downloads: Mapped[int | None] = mapped_column(Integer)
+    downloads: Mapped[int] = mapped_column(Integer, default=0)
+    password_failures: Mapped[int] = mapped_column(Integer, default=0)
+    allow_download: Mapped[bool] = mapped_column(Boolean, default=True)
+    show_metadata: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_upload: Mapped[bool] = mapped_column(Boolean, default=False)
+    upload_max_files: Mapped[int | None] = mapped_column(Integer)
+    upload_max_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    uploaded_files: Mapped[int] = mapped_column(Integer, default=0)
+    uploaded_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    note: Mapped[str] = mapped_column(Text, default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    owner: Mapped[User] = relationship()
+
+
+class ShareItem(db.Model):
+    """One photo of a selection link, in the order the owner chose."""
+
+    __tablename__ = "share_items"
+    __table_args__ = (Index("ix_share_items_share_position", "share_id", "position", "media_id"),
+                      Index("ix_share_items_media", "media_id"))
+
+    share_id: Mapped[str] = mapped_column(ForeignKey("share_links.id", ondelete="CASCADE"), primary_key=True)
+    media_id: Mapped[str] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class ViewEvent(db.Model):
+    """One view of a photo page, an original or a share link. No address is kept: only a daily-salted hash."""
+
+    __tablename__ = "view_events"
+    __table_args__ = (Index("ix_view_events_media_at", "media_id", "at"),
+                      Index("ix_view_events_share_at", "share_id", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    media_id: Mapped[str | None] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    share_id: Mapped[str | None] = mapped_column(ForeignKey("share_links.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))  # "view", "download" or "password_failed"
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    visitor: Mapped[str] = mapped_column(String(16), default="")
+    referrer_host: Mapped[str] = mapped_column(String(253), default="")
+    device: Mapped[str] = mapped_column(String(20), default="")
+    browser: Mapped[str] = mapped_column(String(40), default="")
+    os: Mapped[str] = mapped_column(String(40), default="")

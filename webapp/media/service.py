@@ -190,8 +190,11 @@ def _memory_sentence(error: imaging.ImageNeedsTooMuchMemory) -> str:
 
 
 def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: bool | None = None,
-                 album: Album | None = None) -> Media:
+                 album: Album | None = None, before_commit: Callable[[Media], None] | None = None) -> Media:
     """Run the whole pipeline for one file and return the committed Media row (put in `album` if given).
+
+    `before_commit` runs inside the committing transaction with the new row: what it changes
+    commits with the upload, and what it raises undoes the upload (a guest link's counters).
 
     The day's upload and the storage are charged in the transaction that commits the row, so a
     crash at any point, even kill -9, charges nothing; it leaves at worst an orphan blob for the
@@ -217,6 +220,8 @@ def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: 
                 albums.place_new_photo(album, media)
             _count(user.id, +1)
             audit.record("media_uploaded", user.id, target=f"media:{media.id}", size=media.size)
+            if before_commit is not None:
+                before_commit(media)
             db.session.commit()
         except BaseException:
             db.session.rollback()  # nothing was charged: the counters change only in this transaction
@@ -311,7 +316,7 @@ def get_preset_for(viewer: User | None, media_id: str, name: str) -> tuple[Media
     media, variant = _load(viewer, media_id, preset_name=name)
     if media.kind != "image":
         raise NotFound(_("There is no such size."), code="unknown_size")
-    return media, variant or _make_preset(media, name)
+    return media, variant or make_preset(media, name)
 
 
 def preset_blob_for(viewer: Callable[[], User | None], media_id: str, name: str) -> Blob:
@@ -390,7 +395,7 @@ def _load(viewer, media_id: str, manage: bool = False, preset_name: str | None =
     raise NotFound()
 
 
-def _make_preset(media: Media, name: str) -> Variant:
+def make_preset(media: Media, name: str) -> Variant:
     """Render and cache preset `name`; a request racing this one for the same size wins harmlessly."""
     with tempfile.TemporaryDirectory(dir=_work_dir()) as work:
         source = Path(work) / "original"
