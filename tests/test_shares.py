@@ -151,3 +151,22 @@ def test_deleting_the_photo_deletes_its_link_and_leaves_the_album_link(owner):
     db.session.expire_all()
     assert db.session.get(ShareLink, photo_id) is None
     assert db.session.get(ShareLink, album_link_id) is not None
+
+
+def test_the_owner_sees_their_own_one_view_link_without_using_it_up(app, kim, auth, client):
+    from webapp.extensions import db
+    from webapp.models import ShareLink, User
+    from webapp.shares import service
+
+    image_id = kim.upload(make_jpeg()).get_json()["id"]
+    with app.app_context():
+        link = share(db.session.get(User, kim.id), service.Options(max_views=1, password="pw"), media_id=image_id)
+        token, link_id = link.token, link.id
+    auth.login("kim")
+    page = client.get(f"/s/{token}")
+    assert page.status_code == 200 and f"/s/{token}/p/{image_id}/large" in page.get_data(as_text=True)
+    assert client.get(f"/s/{token}/p/{image_id}/large").status_code == 200
+    with app.app_context():
+        assert db.session.get(ShareLink, link_id).views == 0
+    stranger = app.test_client()
+    assert stranger.get(f"/s/{token}").status_code == 401

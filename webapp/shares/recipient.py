@@ -10,6 +10,7 @@ import time
 
 from flask import Response, current_app, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from .. import analytics
 from ..errors import InvalidInput, NotFound
@@ -42,10 +43,19 @@ def _cookie() -> str | None:
     return request.cookies.get(COOKIE)
 
 
+def _is_owner(link: ShareLink) -> bool:
+    return current_user.is_authenticated and current_user.id == link.user_id
+
+
 @bp.get("/s/<token>")
 def page(token: str):
     """The photo, or the album's grid; first a password form or an Open button when the link asks for one."""
     entry = access.enter(token, _cookie(), time.time())
+    if entry.visit is None and _is_owner(entry.link):
+        # The owner sees what recipients see, without a password and without using up a view.
+        response = _private(_show(entry.link), entry.link)
+        _set_visit(response, entry.link, time.time(), unlocked=True)
+        return response
     if not entry.unlocked:
         return _private(_gate(entry, "password"), entry.link, status=401)
     if entry.needs_open:
