@@ -170,3 +170,31 @@ def test_the_owner_sees_their_own_one_view_link_without_using_it_up(app, kim, au
         assert db.session.get(ShareLink, link_id).views == 0
     stranger = app.test_client()
     assert stranger.get(f"/s/{token}").status_code == 401
+
+
+def test_a_guest_upload_lands_in_the_album_marked_with_the_guests_name(app, kim, auth, client):
+    from tests.fixtures.accounts import csrf_token_from
+    from tests.fixtures.media import multipart
+    from webapp.albums import service as albums
+    from webapp.extensions import db
+    from webapp.models import Media, ShareLink, User
+    from webapp.shares import service
+
+    with app.app_context():
+        user = db.session.get(User, kim.id)
+        album = albums.create_album(user, "Party")
+        link = share(user, service.Options(allow_upload=True, upload_max_files=2), album_id=album.id)
+        token, link_id, album_id = link.token, link.id, album.id
+    guest = app.test_client()
+    csrf = csrf_token_from(guest.get(f"/s/{token}").get_data(as_text=True))
+    body, content_type = multipart({"file": (make_jpeg(), "IMG_0001.jpg"), "name": "Aunt Mia"})
+    sent = guest.post(f"/s/{token}/upload", data=body, content_type=content_type, headers={"X-CSRFToken": csrf})
+    assert sent.status_code == 201, sent.get_data(as_text=True)
+    media_id = sent.get_json()["id"]
+    with app.app_context():
+        media = db.session.get(Media, media_id)
+        assert (media.guest_name, media.guest_share_id, media.is_public) == ("Aunt Mia", link_id, False)
+        assert [m.id for m in albums.photos_in(db.session.get(type(album), album_id))] == [media_id]
+        assert db.session.get(ShareLink, link_id).uploaded_files == 1
+    auth.login("kim")
+    assert "Aunt Mia, a guest, through a share link" in client.get(f"/photos/{media_id}").get_data(as_text=True)
