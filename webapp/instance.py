@@ -12,6 +12,7 @@ DEFAULTS = {
     "unverified_may_upload": True,
     "default_plan": "free",
     "allow_any_file": False,
+    "hotlink_allowed_sites": [],  # host names whose pages may show public photos; empty: every site
 }
 
 

@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, RadioField, SelectChoice, StringField
+from wtforms import BooleanField, IntegerField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 REGISTRATION_CHOICES = [SelectChoice("open", _l("Open")), SelectChoice("invite", _l("Invite only")),
@@ -21,3 +21,7 @@ class InviteForm(FlaskForm):
     days = IntegerField(_l("Valid for (days)"), default=14, validators=[
         InputRequired(_l("Enter a number of days from 1 to 90.")),
         NumberRange(min=1, max=90, message=_l("Enter a number of days from 1 to 90."))])
+
+
+class HotlinkForm(FlaskForm):
+    hotlink_allowed_sites = TextAreaField(_l("Sites that may show public photos on their pages"))

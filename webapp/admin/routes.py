@@ -14,9 +14,10 @@ from .. import instance
 from ..auth import invites
 from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import csrf
+from ..media import hotlinks
 from ..web import absolute_url, is_fragment_request, render
 from . import bp, service
-from .forms import InviteForm, RegistrationForm
+from .forms import HotlinkForm, InviteForm, RegistrationForm
 
 # The blueprint checks CSRF itself, after the admin check: otherwise a stranger's POST without a
 # token would get 400 here but 404 at an address that does not exist, which tells them it does.
@@ -35,14 +36,18 @@ def _admins_only():
 # --- registration and invites -----------------------------------------------------------------
 
 def _registration_page(fragment: str | None = None, settings_form: RegistrationForm | None = None,
-                       invite_form: InviteForm | None = None, new_invite: dict | None = None):
+                       invite_form: InviteForm | None = None, new_invite: dict | None = None,
+                       hotlink_form: HotlinkForm | None = None):
     """The registration page, or only `fragment` of it for htmx; forms not given start fresh."""
     settings_form = settings_form or RegistrationForm(
         formdata=None, registration=instance.get("registration"),
         unverified_may_upload=instance.get("unverified_may_upload"), allow_any_file=instance.get("allow_any_file"))
     listed = [(invite, invites.invite_state(invite)) for invite in invites.list_invites()]
+    hotlink_form = hotlink_form or HotlinkForm(
+        formdata=None, hotlink_allowed_sites="\n".join(instance.get(hotlinks.SETTING)))
     return render("admin/registration.html", fragment=fragment, settings_form=settings_form,
-                  invite_form=invite_form or InviteForm(formdata=None), invites=listed, new_invite=new_invite)
+                  invite_form=invite_form or InviteForm(formdata=None), invites=listed, new_invite=new_invite,
+                  hotlink_form=hotlink_form)
 
 
 @bp.get("/")
@@ -66,6 +71,23 @@ def save_registration():
                 return redirect(url_for("admin.index"), 303)
             return _registration_page("admin/_registration_settings.html")
     return _registration_page("admin/_registration_settings.html", settings_form=form)
+
+
+@bp.post("/hotlinks")
+def save_hotlinks():
+    """Which other sites may show public photos on their pages (one host name a line; none: every site)."""
+    form = HotlinkForm()
+    if form.validate_on_submit():
+        try:
+            hotlinks.save_allowed_sites(current_user, form.hotlink_allowed_sites.data)
+        except ShoeboxError as error:
+            attach_error(form, error)
+        else:
+            flash(_("Embedding settings saved."), "success")
+            if not is_fragment_request():
+                return redirect(url_for("admin.index") + "#hotlinks", 303)
+            return _registration_page("admin/_hotlinks.html")
+    return _registration_page("admin/_hotlinks.html", hotlink_form=form)
 
 
 @bp.post("/invites")

@@ -49,7 +49,8 @@ def _photo_page(media, fragment: str | None = None, **extra):
     before, after = library.neighbours(current_user, view, media)
     return render("media/photo.html", fragment, media=media, view=view, before=before, after=after,
                   in_albums=albums.albums_containing(media), albums=albums.albums_of(current_user),
-                  codes=links.embed_codes(media), **extra)
+                  codes=links.embed_codes(media), display=links.display_url(media),
+                  in_browser=links.shows_in_browser(media), **extra)
 
 
 @bp.post("/photos/<media_id>")

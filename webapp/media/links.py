@@ -11,6 +11,13 @@ import html
 from ..models import Media
 from ..web import absolute_url
 
+# Stored types every browser in use shows in an <img>. HEIC and TIFF are shown by Safari alone;
+# AVIF only by recent browsers (not Edge before 121, Safari before 16, many in-app viewers), so a
+# still AVIF is shown through its rendition too. An animated one keeps its own file: a still
+# rendition would lose what it is, and browsers that show animated AVIF show still ones.
+_BROWSERS_SHOW = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp"}
+RENDITION = "large"
+
 
 def direct_url(media: Media) -> str:
     """The file itself: /i/<id>.<ext>, or /i/<id> when it has no extension."""
@@ -24,14 +31,34 @@ def size_url(media: Media, size: str) -> str:
     return f"{absolute_url('media.original', media_id=media.id)}?size={size}"
 
 
+def shows_in_browser(media: Media) -> bool:
+    """Whether a browser can show the stored file itself (a file that is not an image downloads anyway)."""
+    if media.kind != "image":
+        return True
+    return media.mime_type in _BROWSERS_SHOW or (media.mime_type == "image/avif" and media.frames > 1)
+
+
+def display_url(media: Media) -> str:
+    """What to open or embed to see the photo: the file when a browser shows it, else its largest size (WebP)."""
+    return direct_url(media) if shows_in_browser(media) else size_url(media, RENDITION)
+
+
 def page_url(media: Media) -> str:
     """The embed page: the codes to copy, with preview tags for chat apps."""
     return absolute_url("media.embed", media_id=media.id)
 
 
+def oembed_url(page: str) -> str:
+    """The oEmbed answer for `page` (a photo's or a share link's URL), for discovery tags."""
+    return absolute_url("shares.oembed", url=page, format="json")
+
+
 def embed_codes(media: Media) -> dict:
-    """The direct link, HTML, Markdown and BBCode people paste elsewhere, each escaped for its own syntax."""
-    direct, alt = direct_url(media), media.title or media.original_name
+    """The direct link, HTML, Markdown and BBCode people paste elsewhere, each escaped for its own syntax.
+
+    They show what a browser can show: a HEIC's or TIFF's codes point at its rendition.
+    """
+    direct, alt = display_url(media), media.title or media.original_name
     markdown_alt = alt.replace("\\", "").replace("[", "").replace("]", "")
     return {"direct": direct, "html": f'<img src="{html.escape(direct)}" alt="{html.escape(alt)}">',
             "markdown": f"![{markdown_alt}]({direct})", "bbcode": f"[img]{direct}[/img]"}

@@ -16,7 +16,7 @@ from ..extensions import limiter
 from ..models import Media, User
 from ..schemas import parse
 from ..web import render
-from . import bp, links, service, variants
+from . import bp, hotlinks, links, service, variants
 from .receiving import receive_upload, refuse_oversized
 from .schemas import FileUpload, UrlUpload
 from .serving import send_blob
@@ -30,6 +30,7 @@ def original(media_id: str, ext: str | None = None):
     """The file itself, or a preset size (?size=thumb|small|medium|large); ?download=1 to save it."""
     size = request.args.get("size")
     download = request.args.get("download") in {"1", "true", "yes"}
+    hotlinks.refuse_foreign_page(request.referrer, viewer, media_id)
     if size:
         if size not in service.PRESETS:
             raise InvalidInput(_("size must be one of thumb, small, medium or large."), code="unknown_size")
@@ -59,9 +60,11 @@ def info(media_id: str):
 def embed(media_id: str):
     """Ready-to-copy direct link, HTML, Markdown and BBCode, with preview tags for chat apps."""
     media = service.get_media_for(viewer(), media_id)
-    response = render("media/embed.html", media=media, direct=links.direct_url(media), page=links.page_url(media),
+    page = links.page_url(media)
+    response = render("media/embed.html", media=media, direct=links.direct_url(media), page=page,
+                      display=links.display_url(media), in_browser=links.shows_in_browser(media),
                       alt=media.title or media.original_name, codes=links.embed_codes(media),
-                      thumb=links.size_url(media, "medium"))
+                      thumb=links.size_url(media, "medium"), oembed=links.oembed_url(page))
     # Other sites may frame the embed page; everything else stays unframeable.
     response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' data:; style-src 'self'; " \
                                                   "script-src 'self'; frame-ancestors *"
@@ -86,6 +89,7 @@ def upload():
 @limiter.exempt  # only variants that already exist are served: nobody makes new work through this URL
 def variant(media_id: str, name: str):
     """A saved transformation ("<hash>.<ext>"), served like the photo to whoever may see the photo."""
+    hotlinks.refuse_foreign_page(request.referrer, viewer, media_id)
     media = service.get_media_for(viewer(), media_id)
     saved = variants.get_variant(media, name)
     stem, ext = name.rsplit(".", 1)

@@ -6,7 +6,7 @@ bp = Blueprint("shares", __name__)
 
 
 def init_app(app: Flask) -> None:
-    """Serve the owner's share pages and every /s/<token> page of recipients."""
-    from . import recipient, routes  # noqa: F401  (their pages register on bp)
+    """Serve the owner's share pages, every /s/<token> page of recipients, and /oembed."""
+    from . import oembed, recipient, routes  # noqa: F401  (their pages register on bp)
 
     app.register_blueprint(bp)
