@@ -2,8 +2,9 @@
 
 Started by scripts/bench/run (which sets up .venv and the system tools). Exit status 1 means the
 bench broke somewhere (see the 'error' rows); a missed goal is reported, not an error.
-BENCH_ONLY=thumbnail,server,gallery,transforms,hostile runs only the named ones (server: serving, originals and
-memory; hostile: the attacks of issue 10, memory, slow headers and slow URL fetches).
+BENCH_ONLY=thumbnail,server,gallery,transforms,hostile,shares runs only the named ones (server: serving, originals
+and memory; hostile: the attacks of issue 10, memory, slow headers and slow URL fetches; shares: issue 12's share
+links, the album page, a size served through a link and the max-views race).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import load  # noqa: E402
 import memory  # noqa: E402
 import report  # noqa: E402
 import serving  # noqa: E402
+import shares  # noqa: E402
 import thumbs  # noqa: E402
 import transforms  # noqa: E402
 from server import Shoebox  # noqa: E402
@@ -98,6 +100,8 @@ def main() -> int:
             results += transforms.run(work)
         if wanted("hostile"):
             results += hostile.run(work)
+        if wanted("shares"):
+            results += shares.run(work)
     for result in results:
         result["verdict"] = report.verdict(result)
     path = report.write_json(results, {**environment(), "wall_seconds": round(time.monotonic() - started, 1)})
@@ -106,6 +110,7 @@ def main() -> int:
     print(report.notes(results))
     print(gallery.notes(results))
     print(hostile.notes(results))
+    print(shares.notes(results))
     print(f"\nWritten to {path.relative_to(ROOT)} in {time.monotonic() - started:.0f} s.")
     return 1 if any("error" in r for r in results) else 0
 

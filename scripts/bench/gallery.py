@@ -53,8 +53,8 @@ def run(work: Path) -> list[dict]:
     results = []
     for database in ("sqlite", "postgresql"):
         try:
-            results += _one_database(database, work / f"gallery-{database}", _photos(work / "gallery-photos"))
-        except _Skip as skip:
+            results += _one_database(database, work / f"gallery-{database}", corpus_photos(work / "gallery-photos"))
+        except Skip as skip:
             results += [{"name": name, "skipped": str(skip)} for name in _names(database)]
         except Exception as error:
             import traceback
@@ -65,7 +65,7 @@ def run(work: Path) -> list[dict]:
     return results
 
 
-class _Skip(Exception):
+class Skip(Exception):
     """The database is not there to be measured."""
 
 
@@ -74,7 +74,7 @@ def _names(database: str) -> tuple[str, str]:
             f"gallery {IMAGES // 1000}k, {database}: first page p99")
 
 
-def _photos(folder: Path) -> list[Path]:
+def corpus_photos(folder: Path) -> list[Path]:
     """A few real photos from the shared corpus; made with Pillow when it is missing."""
     found = [CORPUS / name for name in CORPUS_PHOTOS if (CORPUS / name).is_file()]
     if len(found) >= 3:
@@ -96,8 +96,8 @@ def _photos(folder: Path) -> list[Path]:
 class GalleryShoebox(Shoebox):
     """A Shoebox on a given database URL (the base class always uses SQLite in its data dir)."""
 
-    def __init__(self, home: Path, database_url: str = ""):
-        super().__init__(home, threads=4)
+    def __init__(self, home: Path, database_url: str = "", threads: int = 4):
+        super().__init__(home, threads=threads)
         self.database_url = database_url
 
     def env(self) -> dict:
@@ -109,7 +109,7 @@ class GalleryShoebox(Shoebox):
 
 def _one_database(database: str, home: Path, photos: list[Path]) -> list[dict]:
     started = time.monotonic()
-    postgres = _PostgresDatabase() if database == "postgresql" else None
+    postgres = PostgresDatabase() if database == "postgresql" else None
     server = GalleryShoebox(home, postgres.create() if postgres else "")
     try:
         server.start()
@@ -130,14 +130,14 @@ def _one_database(database: str, home: Path, photos: list[Path]) -> list[dict]:
     return _results(database, seeded, timings, checks, load, time.monotonic() - started)
 
 
-class _PostgresDatabase:
+class PostgresDatabase:
     """A scratch database next to POSTGRES_URL's, created for one run and dropped afterwards."""
 
-    def __init__(self):
+    def __init__(self, prefix: str = "shoebox_bench"):
         from sqlalchemy.engine import make_url
 
         self.admin = make_url(re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", POSTGRES_URL))
-        self.name = f"shoebox_bench_{uuid.uuid4().hex[:10]}"
+        self.name = f"{prefix}_{uuid.uuid4().hex[:10]}"
         self.created = False
 
     def _connect(self):
@@ -147,11 +147,11 @@ class _PostgresDatabase:
         return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True, connect_timeout=5)
 
     def create(self) -> str:
-        """CREATE DATABASE; the app's URL for it. _Skip when PostgreSQL cannot be reached."""
+        """CREATE DATABASE; the app's URL for it. Skip when PostgreSQL cannot be reached."""
         try:
             connection = self._connect()
         except Exception as error:
-            raise _Skip(f"PostgreSQL not reachable at {self.admin.render_as_string()} "
+            raise Skip(f"PostgreSQL not reachable at {self.admin.render_as_string()} "
                         f"(set BENCH_POSTGRES_URL): {str(error).splitlines()[0][:120]}") from None
         with connection:
             connection.execute(f'CREATE DATABASE "{self.name}"')
@@ -211,7 +211,7 @@ class Client:
         self.connection.close()
 
 
-def _browser_login(client: Client) -> None:
+def browser_login(client: Client) -> None:
     """GET /login for its CSRF token, POST the form: the client then holds a logged-in session cookie."""
     status, _, body = client.request("GET", "/login")
     html = body.decode()
@@ -267,7 +267,7 @@ def _measure(server: Shoebox, deepest_cursor: str) -> tuple[dict[str, list[float
     """ROUNDS rounds, each one request of every case in turn, after WARMUP_ROUNDS unmeasured ones."""
     html, api = Client(server.url), Client(server.url)
     try:
-        _browser_login(html)
+        browser_login(html)
         token = _api_token(api)
         plan = _requests(deepest_cursor, token)
         clients = {case: html if kind == "html" else api for case, (kind, _, _) in CASES.items()}
@@ -368,9 +368,9 @@ def seed(count: int) -> dict:
         templates = db.session.scalars(select(Media).where(Media.user_id == user.id).order_by(Media.id)).all()
         thumbs = {v.media_id: v for v in db.session.scalars(
             select(Variant).where(Variant.spec == "thumb", Variant.media_id.in_([m.id for m in templates])))}
-        media_rows, variant_rows = _rows(count, templates, thumbs, Media, Variant)
-        _insert(db, Media.__table__, media_rows)
-        _insert(db, Variant.__table__, variant_rows)
+        media_rows, variant_rows = photo_rows(count, templates, thumbs, Media, Variant)
+        insert_rows(db, Media.__table__, media_rows)
+        insert_rows(db, Variant.__table__, variant_rows)
         db.session.execute(update(User).where(User.id == user.id).values(
             storage_used=select(func.coalesce(func.sum(Media.size), 0)).where(Media.user_id == user.id)
             .scalar_subquery(),
@@ -387,7 +387,7 @@ def seed(count: int) -> dict:
     return {"rows": report.pop("rows"), "seed_seconds": round(seeded_seconds, 1), **report}
 
 
-def _rows(count: int, templates: list, thumbs: dict, Media, Variant) -> tuple[list[dict], list[dict]]:
+def photo_rows(count: int, templates: list, thumbs: dict, Media, Variant) -> tuple[list[dict], list[dict]]:
     """Photo rows spread like a real library: uploads in bursts over 6 years, most with a date taken."""
     import random
     import secrets
@@ -426,7 +426,7 @@ def _rows(count: int, templates: list, thumbs: dict, Media, Variant) -> tuple[li
     return media_rows, variant_rows
 
 
-def _insert(db, table, rows: list[dict], chunk: int = 10_000) -> None:
+def insert_rows(db, table, rows: list[dict], chunk: int = 10_000) -> None:
     """Bulk INSERT (executemany through SQLAlchemy, so types are stored as the app stores them)."""
     for start in range(0, len(rows), chunk):
         db.session.execute(table.insert(), rows[start:start + chunk])

@@ -20,17 +20,17 @@ def tool() -> str:
     return "wrk" if shutil.which("wrk") else "python"
 
 
-def measure(url: str, *, connections: int, seconds: float, threads: int = 2) -> dict:
+def measure(url: str, *, connections: int, seconds: float, threads: int = 2, headers: dict | None = None) -> dict:
     """Load url for `seconds` with `connections` keep-alive connections: requests/s, bytes/s, errors."""
     if tool() == "wrk":
-        return run_wrk(url, connections=connections, seconds=seconds, threads=threads)
-    return run_python(url, connections=connections, seconds=seconds)
+        return run_wrk(url, connections=connections, seconds=seconds, threads=threads, headers=headers)
+    return run_python(url, connections=connections, seconds=seconds, headers=headers)
 
 
-def run_wrk(url: str, *, connections: int, seconds: float, threads: int) -> dict:
+def run_wrk(url: str, *, connections: int, seconds: float, threads: int, headers: dict | None = None) -> dict:
     """Run wrk once and read its summary."""
     command = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "30s",
-               url]
+               *[option for name, value in (headers or {}).items() for option in ("-H", f"{name}: {value}")], url]
     process = track(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     try:
         out, err = process.communicate(timeout=seconds + 60)
@@ -56,7 +56,7 @@ def parse_wrk(output: str) -> dict:
             "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0}
 
 
-def run_python(url: str, *, connections: int, seconds: float) -> dict:
+def run_python(url: str, *, connections: int, seconds: float, headers: dict | None = None) -> dict:
     """The fallback: one thread per keep-alive connection, GET in a loop until time is up."""
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -66,7 +66,7 @@ def run_python(url: str, *, connections: int, seconds: float) -> dict:
 
     def client():
         """One connection's loop; its counts are added to the totals."""
-        counts = _client_loop(parts.hostname, parts.port, target, deadline)
+        counts = _client_loop(parts.hostname, parts.port, target, deadline, headers or {})
         with lock:
             for name, value in counts.items():
                 totals[name] += value
@@ -76,13 +76,13 @@ def run_python(url: str, *, connections: int, seconds: float) -> dict:
             "bytes_per_s": totals["bytes"] / elapsed}
 
 
-def _client_loop(host: str, port: int, target: str, deadline: float) -> dict:
+def _client_loop(host: str, port: int, target: str, deadline: float, headers: dict) -> dict:
     """GET target over one connection (reconnecting after errors) until the deadline."""
     counts = {"requests": 0, "bytes": 0, "non_2xx": 0, "socket_errors": 0}
     connection = http.client.HTTPConnection(host, port, timeout=30)
     while time.monotonic() < deadline:
         try:
-            connection.request("GET", target)
+            connection.request("GET", target, headers=headers)
             response = connection.getresponse()
             while chunk := response.read(1 << 20):
                 counts["bytes"] += len(chunk)

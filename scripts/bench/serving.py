@@ -15,10 +15,10 @@ WARMUP_SECONDS = 2
 THUMB_CONNECTIONS, FILE_CONNECTIONS = 16, 4
 
 
-def _load(url: str, connections: int) -> dict:
+def measured(url: str, connections: int, seconds: float = SECONDS, headers: dict | None = None) -> dict:
     """A short unmeasured warm-up, then the measured run; fails on error responses."""
-    load.measure(url, connections=connections, seconds=WARMUP_SECONDS)
-    figures = load.measure(url, connections=connections, seconds=SECONDS)
+    load.measure(url, connections=connections, seconds=WARMUP_SECONDS, headers=headers)
+    figures = load.measure(url, connections=connections, seconds=seconds, headers=headers)
     if figures["non_2xx"] or figures["socket_errors"] > figures["requests"] // 100:
         raise RuntimeError(f"{url} gave {figures['non_2xx']} error responses and "
                            f"{figures['socket_errors']} socket errors")
@@ -33,8 +33,8 @@ def cached_thumbnails(server: Shoebox, media: dict) -> dict:
         raise RuntimeError(f"{path} answered {status} {content_type}")
     say(f"cached thumbnail ({len(body)} bytes) vs /health: {load.tool()}, {THUMB_CONNECTIONS} connections, "
         f"{SECONDS:.0f} s each")
-    health = _load(server.url + "/health", THUMB_CONNECTIONS)
-    thumb = _load(server.url + path, THUMB_CONNECTIONS)
+    health = measured(server.url + "/health", THUMB_CONNECTIONS)
+    thumb = measured(server.url + path, THUMB_CONNECTIONS)
     return {"name": "cached thumbnail serving", "tool": load.tool(), "connections": THUMB_CONNECTIONS,
             "seconds": SECONDS, "thumb_bytes": len(body), "thumb_rps": round(thumb["rps"], 1),
             "health_rps": round(health["rps"], 1), "ratio": round(thumb["rps"] / health["rps"], 3),
@@ -51,7 +51,7 @@ def originals(server: Shoebox, media: dict, source: Path, home: Path) -> dict:
               "seconds": SECONDS, "file_mb": round(size / MB, 1), "goal": ">= 0.5 (Shoebox MB/s / nginx MB/s)",
               "goal_min": 0.5}
     say(f"originals: {size / MB:.0f} MB file, {load.tool()}, {FILE_CONNECTIONS} connections, {SECONDS:.0f} s each")
-    shoebox = _load(f"{server.url}/i/{media['id']}", FILE_CONNECTIONS)
+    shoebox = measured(f"{server.url}/i/{media['id']}", FILE_CONNECTIONS)
     result["shoebox_mb_s"] = round(shoebox["bytes_per_s"] / MB, 1)
     if nginx.binary() is None:
         return {**result, "skipped": "nginx not available (apt-get install nginx-light)"}
@@ -71,6 +71,6 @@ def _nginx(source: Path, home: Path) -> dict:
     try:
         url = web.publish(source)
         web.start()
-        return {**_load(url, FILE_CONNECTIONS), "version": web.version()}
+        return {**measured(url, FILE_CONNECTIONS), "version": web.version()}
     finally:
         web.stop()
