@@ -91,16 +91,20 @@ FUZZ = settings(max_examples=20, derandomize=True, database=None, deadline=None,
 # Without credentials an operation that needs them can only answer 401; a few requests show that.
 FUZZ_REFUSED = settings(FUZZ, max_examples=4)
 # Deletions run last, the innermost first, so earlier operations still find the photos and albums.
-LAST = ["DELETE /api/v1/albums/{album_id}/images/{image_id}", "DELETE /api/v1/albums/{album_id}",
+LAST = ["DELETE /api/v1/shares/{share_id}", "DELETE /api/v1/albums/{album_id}/images/{image_id}",
+        "DELETE /api/v1/albums/{album_id}",
         "DELETE /api/v1/images/{media_id}/variants/{variant_id}", "DELETE /api/v1/images/{media_id}",
         "DELETE /api/v1/api-keys/{key_id}"]
 # Refusals of well-formed input that depend on what the server holds, which no schema can say: the
 # account's password, an emailed token, a cursor from an earlier page, a cover from the album itself,
-# what the server at an upload URL answers, what an uploaded file contains, how guessable a password is;
+# what the server at an upload URL answers, what an uploaded file contains, how guessable a password is,
+# whether a share link's expiry is still ahead (and under ten years away) when the request arrives, whether
+# the link being changed is an album's (the only kind that takes guest uploads);
 # and text holding the NUL character, which PostgreSQL cannot store (test_api_contract.py).
 BEYOND_THE_DOCUMENT = {"wrong_password", "token_invalid", "invalid_cursor", "cover_not_in_album",
                        "url_unreachable", "url_forbidden", "url_status", "unsupported_image", "empty_file",
-                       "weak_password", "nul_character"}
+                       "weak_password", "expiry_in_past", "expiry_too_far", "upload_needs_album",
+                       "nul_character"}
 # A transformation that does not fit the photo it is asked of (a crop outside it, a result too large).
 PHOTO_SIZE = re.compile(r"\d+x\d+ (image|pixels)")
 ADDRESSES = (f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}" for n in itertools.count(1))
@@ -276,16 +280,18 @@ def quick_passwords(monkeypatch):
     from argon2 import PasswordHasher
 
     from webapp.auth import service
+    from webapp.shares import service as shares
 
     hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     dummy = hasher.hash("not a real password")
     monkeypatch.setattr(service, "_hasher", hasher)
     monkeypatch.setattr(service, "_dummy_hash", lambda: dummy)
+    monkeypatch.setattr(shares, "_hasher", hasher)
 
 
 def fuzz_account(app, make_user, username: str):
-    """A verified account on the pro plan with photos, albums, a saved transformation and a spare API
-    key; returns its id and the ids that exist, by path parameter."""
+    """A verified account on the pro plan with photos, albums, a saved transformation, share links and a
+    spare API key; returns its id and the ids that exist, by path parameter."""
     from webapp.extensions import db
     from webapp.models import Plan, User
 
@@ -309,8 +315,10 @@ def fuzz_account(app, make_user, username: str):
     variant = client.post(f"/api/v1/images/{images[0]}/transform", headers=headers,
                           json={"transformations": {"rotate": 90}}).get_json()["id"]
     spare = client.post("/api/v1/api-keys", headers=headers, json={"name": "spare"}).get_json()["id"]
+    shares = [client.post("/api/v1/shares", headers=headers, json=target).get_json()["id"]
+              for target in ({"image_id": images[0]}, {"album_id": albums[0]}, {"image_ids": images[1:]})]
     return user_id, {"media_id": images, "image_id": images, "album_id": albums, "variant_id": [variant],
-                     "key_id": [spare]}
+                     "key_id": [spare], "share_id": shares}
 
 
 def bearer_credential(app, user_id):

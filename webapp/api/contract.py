@@ -25,6 +25,7 @@ TAGS = [
     {"name": "api-keys", "description": "Long-lived keys for scripts."},
     {"name": "images", "description": "Uploading, listing, changing, transforming and deleting photos."},
     {"name": "albums", "description": "Albums: ordered collections of your photos; a photo may be in many."},
+    {"name": "shares", "description": "Share links: a photo, an album or a selection for people without an account."},
 ]
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",

@@ -6,14 +6,17 @@ may reach through a link is decided in access.py, the one door of every /s/<toke
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, tuple_
 
 from .. import audit
 from ..albums import service as albums
@@ -255,6 +258,33 @@ def shares_of(owner: User, *, media_id: str | None = None, album_id: str | None 
         query = query.where(ShareLink.album_id == album_id)
     links = list(db.session.scalars(query.order_by(ShareLink.created_at.desc(), ShareLink.id.desc())))
     return [describe(link) for link in links]
+
+
+def shares_page(owner: User, *, limit: int, cursor: str | None = None) -> tuple[list[ShareLink], str | None]:
+    """One page of `owner`'s links, newest first, and the cursor of the next page (None on the last)."""
+    query = select(ShareLink).where(ShareLink.user_id == owner.id)
+    if cursor:
+        # A plain tuple on the right, so the time is bound with its column's type (UTC stays UTC).
+        query = query.where(tuple_(ShareLink.created_at, ShareLink.id) < _read_cursor(cursor))
+    links = list(db.session.scalars(query.order_by(ShareLink.created_at.desc(), ShareLink.id.desc())
+                                    .limit(limit + 1)))
+    if len(links) <= limit:
+        return links, None
+    last = links[limit - 1]
+    raw = json.dumps([last.created_at.isoformat(), last.id], separators=(",", ":")).encode()
+    return links[:limit], base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, share_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment = datetime.fromisoformat(created)
+        if moment.tzinfo is None or not isinstance(share_id, str):
+            raise ValueError
+        return moment.astimezone(timezone.utc), share_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError):
+        raise InvalidInput(_("The cursor is not one this server gave out."), code="invalid_cursor",
+                           field="cursor") from None
 
 
 def describe(link: ShareLink) -> Listed:
