@@ -206,6 +206,8 @@ def guest_upload(token: str):
         sent.save(path)
         media = guests.store_guest_upload(link, media_service.Incoming(path, sent.filename or "upload"),
                                           request.form.get("name", ""))
+    if request.form.get("then") == "page":  # the form without JavaScript: back to the album, with thanks
+        return redirect(url_for(".page", token=token, added=1, _anchor="guest-upload"), 303)
     return _private(jsonify({"id": media.id, "original_name": media.original_name, "size": media.size}), link), 201
 
 
