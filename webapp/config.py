@@ -98,6 +98,9 @@ DEFAULTS: dict = {
         "per_user": 2,
         "timeout_seconds": 20,
     },
+    "analytics": {
+        "retention_days": 90,
+    },
 }
 
 
@@ -286,6 +289,7 @@ CHECKS = {
     "fetch.max_concurrent": _whole(0, 255),
     "fetch.per_user": _whole(1, 255),
     "fetch.timeout_seconds": _whole(1, 600),
+    "analytics.retention_days": _whole(1, 3650),
 }
 
 

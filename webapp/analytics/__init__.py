@@ -1,52 +1,34 @@
-"""Views as events: who looked at a photo page, an original or a share link, without keeping who they are.
+"""Views as events, and the owner's statistics pages built from them.
 
-record() is called by the routes that serve a view; it drops HEAD requests and known preview bots,
-and keeps only a visitor hash made with a salt that changes every UTC day (never the address).
+The routes that serve a view call record(): a photo's original, its embed page, and every share link's
+page, downloads and wrong passwords. Known preview bots, HEAD requests and the owner's own looks are not
+views, and no address is kept, only a visitor hash whose salt changes every UTC day. Events reach the
+database through a buffer (writer.py) so that serving never waits for them; old ones are pruned daily.
 """
 
-from __future__ import annotations
+from flask import Blueprint, Flask
 
-import hashlib
-import hmac
-from urllib.parse import urlsplit
+from .agents import is_preview_bot
+from .events import counts_as_view, record, visitor_hash
+from .writer import EXTENSION, EventWriter, writer_of
 
-from flask import current_app, request
+bp = Blueprint("stats", __name__)
 
-from ..extensions import db
-from ..models import ViewEvent, utcnow
-
-# Link-preview fetchers of chat apps, social sites and mail gateways: they only GET, and are not people.
-PREVIEW_BOTS = ("slackbot", "slack-imgproxy", "discordbot", "telegrambot", "whatsapp", "facebookexternalhit",
-                "facebookcatalog", "twitterbot", "linkedinbot", "skypeuripreview", "iframely", "embedly",
-                "googlebot", "bingbot", "applebot", "mastodon", "pinterest", "redditbot", "bot/", "bot;",
-                "crawler", "spider", "preview", "curl/", "wget/", "python-requests", "go-http-client")
+__all__ = ["bp", "counts_as_view", "flush", "init_app", "is_preview_bot", "record", "visitor_hash"]
 
 
-def is_preview_bot(user_agent: str) -> bool:
-    """Whether a User-Agent is a known link-preview fetcher or crawler."""
-    agent = (user_agent or "").lower()
-    return any(marker in agent for marker in PREVIEW_BOTS)
+def flush(app: Flask | None = None) -> int:
+    """Write the events still waiting in the buffer now (tests; at exit it happens by itself)."""
+    from flask import current_app
+
+    return writer_of(app or current_app._get_current_object()).flush()
 
 
-def counts_as_view() -> bool:
-    """Whether the current request is a person's view: a GET (or POST) that is not a bot."""
-    return request.method in ("GET", "POST") and not is_preview_bot(request.user_agent.string)
+def init_app(app: Flask) -> None:
+    """Start the app's event writer, serve the statistics pages, and prune old events daily."""
+    from .. import jobs
+    from . import retention, routes  # noqa: F401  (its pages register on bp)
 
-
-def visitor_hash(address: str, user_agent: str) -> str:
-    """The same visitor within one UTC day hashes alike; across days, or without the secret key, nothing links them."""
-    salt = hmac.new(current_app.config["SECRET_KEY"].encode(), utcnow().date().isoformat().encode(),
-                    hashlib.sha256).digest()
-    return hmac.new(salt, f"{address}\n{user_agent}".encode(), hashlib.sha256).hexdigest()[:16]
-
-
-def record(kind: str, *, owner_id: int, media_id: str | None = None, share_id: str | None = None) -> None:
-    """Keep one event of the current request (kind: view, download, password_failed) for the owner's statistics."""
-    if kind != "password_failed" and not counts_as_view():
-        return
-    agent = request.user_agent.string or ""
-    referrer = urlsplit(request.referrer or "").hostname or ""
-    db.session.add(ViewEvent(owner_id=owner_id, media_id=media_id, share_id=share_id, kind=kind, at=utcnow(),
-                             visitor=visitor_hash(request.remote_addr or "", agent),
-                             referrer_host=referrer[:253], device="", browser="", os=""))
-    db.session.commit()
+    app.extensions[EXTENSION] = EventWriter(app)
+    app.register_blueprint(bp)
+    jobs.register("prune_view_events", retention.prune_view_events, "cron", hour=4, minute=23)

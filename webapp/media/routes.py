@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from .. import quota
+from .. import analytics, quota
 from ..albums import service as albums
 from ..auth.credentials import viewer
 from ..errors import InvalidInput
@@ -48,6 +48,7 @@ def _count_view(media: Media, who: User | None) -> None:
     # The owner's own looks, HEAD requests and resumed downloads are not views.
     if (who is None or who.id != media.user_id) and request.method == "GET" and "Range" not in request.headers:
         service.count_view(media)
+        analytics.record("view", owner_id=media.user_id, media_id=media.id)
 
 
 @bp.get("/info/<media_id>")
@@ -60,6 +61,7 @@ def info(media_id: str):
 def embed(media_id: str):
     """Ready-to-copy direct link, HTML, Markdown and BBCode, with preview tags for chat apps."""
     media = service.get_media_for(viewer(), media_id)
+    analytics.record("view", owner_id=media.user_id, media_id=media.id)  # the photo's page for visitors
     page = links.page_url(media)
     response = render("media/embed.html", media=media, direct=links.direct_url(media), page=page,
                       display=links.display_url(media), in_browser=links.shows_in_browser(media),

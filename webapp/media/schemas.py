@@ -224,6 +224,10 @@ class Image(Out):
     is_public: bool
     views: int
     created_at: Timestamp
+    dimensions: str | None = Field(description="`WIDTHxHEIGHT` in pixels, as in `4032x3024`; null for a file "
+                                               "that is not an image.", pattern=r"^[0-9]+x[0-9]+$",
+                                   examples=["4032x3024"])
+    uploaded_at: Timestamp = Field(description="When it was uploaded: the same moment as `created_at`.")
     url: Url
     thumbnail_url: Url | None
     page_url: Url
