@@ -148,10 +148,22 @@ def take_view(link: ShareLink) -> None:
         raise LinkGone(service.status_of(link, now) if service.status_of(link, now) != "active" else "used_up")
 
 
-def take_download(link: ShareLink) -> None:
-    """Count one download the same way; Forbidden when downloads are off, LinkGone when none are left."""
+def check_download(link: ShareLink) -> None:
+    """Refuse as take_download() would, without counting one (a HEAD request downloads nothing)."""
     if not link.allow_download:
         raise Forbidden(_("The owner has not allowed downloads through this link."), code="download_not_allowed")
+    if link.max_downloads is not None and link.downloads >= link.max_downloads:
+        raise _downloads_used_up()
+
+
+def _downloads_used_up() -> Gone:
+    return Gone(_("This link has been downloaded from as many times as its owner allowed."),
+                code="downloads_used_up")
+
+
+def take_download(link: ShareLink) -> None:
+    """Count one download the same way; Forbidden when downloads are off, Gone when none are left."""
+    check_download(link)
     taken = db.session.execute(
         update(ShareLink)
         .where(ShareLink.id == link.id,
@@ -160,8 +172,7 @@ def take_download(link: ShareLink) -> None:
         .returning(ShareLink.downloads)).scalar()
     db.session.commit()
     if taken is None:
-        raise Gone(_("This link has been downloaded from as many times as its owner allowed."),
-                   code="downloads_used_up")
+        raise _downloads_used_up()
 
 
 def count_password_failure(link: ShareLink) -> None:

@@ -215,9 +215,8 @@ def guest_upload(token: str):
 
 def _take_download(link: ShareLink, media_id: str | None) -> None:
     """Count a download (a resumed range counts as a new one: limits cannot be walked around in pieces)."""
-    if request.method == "HEAD":
-        if not link.allow_download:
-            access.take_download(link)  # raises: downloads are off
+    if request.method == "HEAD":  # answers as GET would, without counting
+        access.check_download(link)
         return
     access.take_download(link)
     analytics.record("download", owner_id=link.user_id, share_id=link.id, media_id=media_id)
