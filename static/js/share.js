@@ -329,7 +329,7 @@
     if (link) location.href = link.href;
   });
 
-  // --- The password field's Show button -------------------------------------------------------
+  // --- The password field's Show button (a toggle: pressed while the password shows) -------------
 
   document.querySelectorAll("[data-reveal]").forEach(function (button) {
     var input = document.getElementById(button.dataset.reveal);
@@ -339,7 +339,6 @@
       var showing = input.type === "password";
       input.type = showing ? "text" : "password";
       button.setAttribute("aria-pressed", String(showing));
-      button.textContent = showing ? button.dataset.hide : button.dataset.show;
       input.focus();
     });
   });
