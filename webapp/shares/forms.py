@@ -58,8 +58,8 @@ class ShareForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[Length(max=1024)],
                              render_kw={"autocomplete": "new-password"})
     remove_password = BooleanField(_l("Remove the password"))
-    max_views = _limit_field(_l("Maximum views"))
-    max_downloads = _limit_field(_l("Maximum downloads"))
+    max_views = _limit_field(_l("View limit"))
+    max_downloads = _limit_field(_l("Download limit"))
     allow_download = BooleanField(_l("Allow downloading the originals"), default=True)
     show_metadata = BooleanField(_l("Show camera and date"))
     note = TextAreaField(_l("Note to the recipient"), validators=[Length(max=service.MAX_NOTE)],
