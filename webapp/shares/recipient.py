@@ -270,7 +270,10 @@ def _after(raw: str) -> tuple[int, str] | None:
     if not raw:
         return None
     position, _sep, media_id = raw.partition(".")
-    if not position.lstrip("-").isdigit() or not media_id or len(media_id) > 22:
+    digits = position.removeprefix("-")
+    # ASCII digits within the column's 32-bit range: anything else would fail in the database (a 500).
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 10) or abs(int(position)) >= 2**31 \
+            or not media_id or len(media_id) > 22:
         raise InvalidInput(_("The page position is not valid."), code="invalid_cursor", field="after")
     return int(position), media_id
 
