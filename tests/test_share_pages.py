@@ -102,7 +102,8 @@ def test_selection_bar_shares_the_selected_photos_in_their_order(app, client, ow
     # Without script the selection bar posts its form (with its own fields) to the same place.
     page = client.post("/shares/new", data={"csrf_token": owner.token, "ids": [first], "album_id": owner.album,
                                             "next": "/"})
-    assert page.status_code == 200 and "1 photo" in page.get_data(as_text=True) and "<html" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "1 photo" in page.get_data(as_text=True)
+    assert "<html" in page.get_data(as_text=True)
 
     assert create(client, owner, {"ids": [second, first]}).status_code == 200
     (link,) = links(app)
@@ -184,6 +185,19 @@ def test_edit_changes_settings_and_an_empty_password_keeps_the_password(app, cli
     (open_link,) = links(app)
     assert open_link.password_hash is None and open_link.max_views is None  # emptied fields lift limits
     assert client.get(f"/s/{link.token}").status_code == 200
+
+
+def test_without_htmx_editing_is_a_page_and_saving_redirects_to_the_link(app, client, owner):
+    create(client, owner, {"image_id": owner.photos[0]}, label="Family")
+    (link,) = links(app)
+    page = client.get(f"/shares/{link.id}/edit").get_data(as_text=True)
+    assert "<html" in page and 'value="Family"' in page and "data-close-dialog" not in page
+    answer = client.post(f"/shares/{link.id}/edit", data={"share-csrf_token": owner.token, "share-expiry": "1h",
+                                                          "share-label": "Friends"})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith(f"/shares/{link.id}")
+    assert "Link saved." in client.get(answer.headers["Location"]).get_data(as_text=True)
+    (saved,) = links(app)
+    assert saved.label == "Friends" and saved.allow_download is False  # an unticked box is a no
 
 
 def test_an_edit_with_a_mistake_keeps_the_link_as_it_was(app, client, owner):

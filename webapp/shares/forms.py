@@ -87,9 +87,10 @@ class ShareForm(FlaskForm):
         kept = link.expires_at is not None
         form = cls(formdata=formdata, prefix=PREFIX, obj=link, expiry=KEEP if kept else "never",
                    expires_at=link.expires_at.date() if kept else None)
-        form.expiry.choices = ([(KEEP, _("As it is: %(time)s", time=_(
-            "%(time)s UTC", time=format_datetime(link.expires_at, "short"))))]
-                               if kept else []) + list(EXPIRY_WORDS.items())
+        form.expiry.choices = list(EXPIRY_WORDS.items())
+        if kept:
+            when = _("%(time)s UTC", time=format_datetime(link.expires_at, "short"))
+            form.expiry.choices.insert(0, (KEEP, _("As it is: %(time)s", time=when)))
         if link.password_hash is None:
             del form.remove_password
         if link.kind != "album":

@@ -39,16 +39,11 @@ class Shown:
     count: int
 
 
-@bp.context_processor
-def _share_helpers() -> dict:
-    return {"share_url": links.share_url, "now": utcnow(), "in_dialog": is_fragment_request()}
-
-
 @bp.get("/shares")
 @login_required
 def index():
     """Every link the person has made, with its status, counters and actions."""
-    return render("shares/index.html", "shares/_list.html", shares=service.shares_of(current_user))
+    return _render("shares/index.html", "shares/_list.html", shares=service.shares_of(current_user))
 
 
 @bp.route("/shares/new", methods=["GET", "POST"])
@@ -81,7 +76,7 @@ def create():
 def show(share_id: str):
     """One link's address and QR code (in the dialog for htmx)."""
     item = service.describe(service.get_share_for(current_user, share_id))
-    return render("shares/link.html", "shares/_dialog.html", item=item, state="shown", panel="shares/_created.html")
+    return _render("shares/link.html", "shares/_dialog.html", item=item, state="shown", panel="shares/_created.html")
 
 
 @bp.route("/shares/<share_id>/edit", methods=["GET", "POST"])
@@ -112,7 +107,7 @@ def revoke(share_id: str):
     flash(_("Link revoked: it no longer opens."), "success")
     if not is_fragment_request():
         return redirect(url_for(".index"), 303)
-    return render("shares/_link.html", "shares/_link.html", item=service.describe(link))
+    return _render("shares/_link.html", "shares/_link.html", item=service.describe(link))
 
 
 @bp.post("/shares/<share_id>/delete")
@@ -159,8 +154,14 @@ def album_shares(album_id: str):
                         service.shares_of(current_user, album_id=album.id))
 
 
+def _render(template: str, fragment: str, **context) -> Response:
+    """render() with what the owner's share templates use: a link's address, the time, and whether in the dialog."""
+    return render(template, fragment, link_url=links.share_url, now=utcnow(), in_dialog=is_fragment_request(),
+                  **context)
+
+
 def _item_shares(title: str, new_url: str, shares: list[service.Listed]) -> Response:
-    return render("shares/index.html", "shares/_item_shares.html", shares=shares, item_title=title,
+    return _render("shares/index.html", "shares/_item_shares.html", shares=shares, item_title=title,
                   new_url=new_url)
 
 
@@ -185,7 +186,7 @@ def _selection(values) -> Shown:
 def _form(form: ShareForm, shown: Shown, link: ShareLink | None = None,
           fragment: str = "shares/_share_form.html") -> Response:
     """The form as a page, as the whole dialog, or (after a POST with errors) as the dialog's content."""
-    return render("shares/form.html", fragment, form=form, shown=shown, link=link, panel="shares/_share_form.html")
+    return _render("shares/form.html", fragment, form=form, shown=shown, link=link, panel="shares/_share_form.html")
 
 
 def _finished(link: ShareLink, state: str) -> Response:
@@ -193,6 +194,6 @@ def _finished(link: ShareLink, state: str) -> Response:
     if not is_fragment_request():
         flash(_("Link created.") if state == "created" else _("Link saved."), "success")
         return redirect(url_for(".show", share_id=link.id), 303)
-    response = render("shares/link.html", "shares/_created.html", item=service.describe(link), state=state)
+    response = _render("shares/link.html", "shares/_created.html", item=service.describe(link), state=state)
     response.headers["HX-Trigger"] = CHANGED
     return response
