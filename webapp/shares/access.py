@@ -106,12 +106,13 @@ class Entry:
         return self.link.max_views is not None and self.visit is None
 
 
-def enter(token: str, cookie: str | None, now: float) -> Entry:
+def enter(token: str, cookie: str | None, now: float, *, link=None) -> Entry:
     """The link and the visit, for the share page: NotFound or LinkGone when it does not open at all.
 
     A visitor whose visit is under way keeps it even when the last view went to them (used up).
+    `link` is the link when the caller has already found it by this token (see size_of()).
     """
-    link = find(token)
+    link = find(token) if link is None else link
     visit = read_visit(link, cookie, now)
     reason = service.status_of(link)
     if reason != "active" and not (reason == "used_up" and visit is not None):
@@ -119,12 +120,12 @@ def enter(token: str, cookie: str | None, now: float) -> Entry:
     return Entry(link, visit)
 
 
-def admit(token: str, cookie: str | None, now: float) -> ShareLink:
+def admit(token: str, cookie: str | None, now: float, *, link=None) -> ShareLink:
     """The check every sub-resource makes (sizes, originals, zip, metadata, upload): the link, or an error.
 
     401 until the password was given on this visit; 403 for a view-limited link not yet opened.
     """
-    entry = enter(token, cookie, now)
+    entry = enter(token, cookie, now, link=link)
     if not entry.unlocked:
         raise PasswordRequired(_("This link is protected by a password."))
     if entry.needs_open:
@@ -193,6 +194,44 @@ def _membership(link: ShareLink):
                     exists().where(AlbumItem.album_id == link.album_id, AlbumItem.media_id == Media.id))
     return and_(Media.user_id == link.user_id,
                 exists().where(ShareItem.share_id == link.id, ShareItem.media_id == Media.id))
+
+
+def _shows():
+    """The same condition as _membership(), in SQL over the link's own columns (for one-query lookups)."""
+    return or_(and_(ShareLink.kind == "photo", ShareLink.media_id == Media.id),
+               and_(ShareLink.kind == "album", Media.user_id == ShareLink.user_id,
+                    exists().where(AlbumItem.album_id == ShareLink.album_id, AlbumItem.media_id == Media.id)),
+               and_(ShareLink.kind == "selection", Media.user_id == ShareLink.user_id,
+                    exists().where(ShareItem.share_id == ShareLink.id, ShareItem.media_id == Media.id)))
+
+
+_SIZE_COLUMNS = (ShareLink.id, ShareLink.token, ShareLink.user_id, ShareLink.password_hash,
+                 ShareLink.password_version, ShareLink.revoked_at, ShareLink.expires_at, ShareLink.max_views,
+                 ShareLink.views, Media.sha256, Media.original_name, Variant.storage_key,
+                 Variant.size.label("variant_size"), Variant.mime_type, Variant.created_at)
+
+
+def size_of(token: str, cookie: str | None, now: float, media_id: str, preset: str):
+    """The hot path of a recipient's page: one cached size of one photo, found and checked in one query.
+
+    Returns a row with the link's state (checked exactly as admit() checks it, raising the same
+    errors) and the size's storage facts; None when the token, the photo or the cached size is not
+    there, and the caller takes the slow path, which says exactly what is missing or makes the size.
+    Nothing is remembered between requests: a revoked link is refused on the next one.
+    """
+    if not token or len(token) > MAX_TOKEN or not media_id or len(media_id) > 22:
+        return None
+    query = (select(*_SIZE_COLUMNS).select_from(ShareLink)
+             .join(Media, Media.id == media_id)
+             .join(Variant, and_(Variant.media_id == Media.id, Variant.spec == preset))
+             .where(ShareLink.token_hash == service.token_hash(token), _shows()))
+    # Its own short connection: the request's session (and its teardown) is never touched.
+    with db.engine.connect() as connection:
+        row = connection.execute(query).first()
+    if row is None or not hmac.compare_digest(row.token.encode(), token.encode("utf-8", "surrogatepass")):
+        return None
+    admit(token, cookie, now, link=row)
+    return row
 
 
 def photo_of(link: ShareLink, media_id: str, preset: str | None = None) -> tuple[Media, Variant | None]:
