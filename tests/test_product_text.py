@@ -1,5 +1,5 @@
 """What Shoebox says about itself is true today: no page, README line or config comment promises
-share links, backups or anything else that is not built."""
+backups or anything else that is not built."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ def test_account_deletion_names_only_what_exists(client, make_user, auth):
     make_user(username="kim")
     auth.login("kim")
     page = client.get("/settings/").get_data(as_text=True)
-    assert "Deleting your account removes your photos, albums and API keys." in page
-    assert "share link" not in page.lower() and "backup" not in page.lower()
+    assert "Deleting your account removes your photos, albums, share links and API keys." in page
+    assert "backup" not in page.lower()
 
 
-def test_readme_promises_no_share_links_or_backups():
+def test_readme_promises_no_backups():
     readme = (ROOT / "README.md").read_text()
-    assert "share links" not in readme.lower() and "backup archives" not in readme.lower()
+    assert "backup archives" not in readme.lower()
     assert "editable" not in readme  # plans are seeded; nothing edits them
 
 
