@@ -175,3 +175,14 @@ def test_guest_upload_without_javascript_comes_back_to_the_album_with_thanks(app
     assert sent.status_code == 303 and sent.headers["Location"].endswith(f"{link.url}?added=1#guest-upload")
     page = client.get(sent.headers["Location"]).get_data(as_text=True)
     assert "Thank you: your photo was added to the album." in page and "2 photos" in page
+
+
+def test_download_buttons_go_once_the_downloads_are_used_up(app, owner, client):
+    photo = upload(owner, 1)[0]
+    link = make_link(app, owner.id, media_id=photo, max_downloads=1)
+    assert "Download original" in client.get(link.url).get_data(as_text=True)
+    assert client.get(f"{link.url}/p/{photo}/original").status_code == 200
+    page = client.get(link.url).get_data(as_text=True)
+    assert "Download original" not in page and f"/p/{photo}/original" not in page
+    off = make_link(app, owner.id, media_id=photo, allow_download=False)
+    assert "/original" not in client.get(off.url).get_data(as_text=True)
