@@ -358,10 +358,11 @@
     var section = form.closest("#guest-upload");
     var queue = [], sending = false;
 
+    var idleLabel = send.textContent;
     input.multiple = true;
     input.required = false;
+    form.noValidate = true;  // said beside each field, in the page's words, instead of the browser's bubbles
     form.classList.add("guest-upload-ready");
-    label();
 
     function problem(field, message) {
       var box = form.querySelector("#guest-" + field + "-error");
@@ -375,10 +376,13 @@
 
     function waiting() { return queue.filter(function (entry) { return entry.state === "waiting"; }); }
 
+    // The button says how many files it will send ("Upload 3 photos"), and "Sending…" while it does.
     function label() {
       var count = waiting().length;
-      send.textContent = sending ? text.sending : count === 1 ? text.countOne :
-        count > 1 ? text.count.replace("{n}", count) : send.dataset.label || (send.dataset.label = send.textContent);
+      if (sending) send.textContent = text.sending;
+      else if (count === 1) send.textContent = text.countOne;
+      else if (count > 1) send.textContent = text.count.replace("{n}", count);
+      else send.textContent = idleLabel;
       send.disabled = sending;
     }
 
