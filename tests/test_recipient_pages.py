@@ -116,8 +116,8 @@ def test_camera_and_date_show_only_when_the_owner_allowed(app, owner, client):
     assert "Canon EOS 40D" not in hidden and "2021" not in hidden
     shown = make_link(app, owner.id, media_id=photo, show_metadata=True)
     page = client.get(shown.url).get_data(as_text=True)
-    assert "Canon EOS 40D · July 14, 2021" in page
-    assert "Canon EOS 40D · 14. Juli 2021" in client.get(shown.url, headers=GERMAN).get_data(as_text=True)
+    assert "Canon EOS 40D\u00a0· July 14, 2021" in page
+    assert "Canon EOS 40D\u00a0· 14. Juli 2021" in client.get(shown.url, headers=GERMAN).get_data(as_text=True)
 
 
 @pytest.mark.parametrize("state, heading, reason", [
