@@ -9,13 +9,15 @@ interrupted upload charges nothing, and 50 guests at once cannot pass a cap.
 from __future__ import annotations
 
 import unicodedata
+from contextlib import contextmanager
 
 from flask_babel import gettext as _
 from sqlalchemy import or_, update
 
-from ..errors import Forbidden, InvalidInput, TooLarge
+from ..errors import Forbidden, InvalidInput, ShoeboxError, TooLarge
 from ..extensions import db
 from ..i18n import human_size
+from ..media import receiving
 from ..media import service as media_service
 from ..models import Album, Media, ShareLink, User
 
@@ -70,4 +72,37 @@ def store_guest_upload(link: ShareLink, incoming: media_service.Incoming, guest_
             raise Forbidden(_("This link has taken as many files as its owner allowed."),
                             code="upload_files_used_up")
 
-    return media_service.store_upload(owner, incoming, is_public=False, album=album, before_commit=charge_link)
+    with _in_the_guests_words(link):
+        return media_service.store_upload(owner, incoming, is_public=False, album=album, before_commit=charge_link)
+
+
+def refuse_oversized(link: ShareLink, content_length: int | None) -> None:
+    """Refuse from the Content-Length, before the body is read, a file larger than the owner's plan takes."""
+    with _in_the_guests_words(link):
+        receiving.refuse_oversized(link.owner, content_length)
+
+
+@contextmanager
+def _in_the_guests_words(link: ShareLink):
+    """The plan, the storage and the email address are the owner's, not the guest's: refusals say so."""
+    try:
+        yield
+    except ShoeboxError as error:
+        sentence = _owners_limit(error.code, link)
+        if sentence is None:
+            raise
+        error.message = sentence
+        raise
+
+
+def _owners_limit(code: str, link: ShareLink) -> str | None:
+    if code == "upload_quota_exceeded":
+        return _("The owner of this album can take no more uploads today; try again after midnight UTC.")
+    if code == "storage_quota_exceeded":
+        return _("The owner of this album has no room left for this file.")
+    if code == "file_too_large":
+        return _("The file is larger than the %(size)s the owner of this album takes per upload.",
+                 size=human_size(media_service.upload_limit(link.owner)))
+    if code == "email_unconfirmed":
+        return _("The owner of this album cannot take uploads until they confirm their email address.")
+    return None

@@ -17,7 +17,6 @@ from ..errors import InvalidInput, NotFound
 from ..extensions import db, limiter
 from ..media import service as media_service
 from ..media import selection
-from ..media.receiving import refuse_oversized
 from ..media.serving import send_blob, send_zip
 from ..models import Album, ShareLink, User
 from ..web import absolute_url, render
@@ -203,7 +202,7 @@ def guest_upload(token: str):
     """A guest adds one photo to the link's album (multipart: `file` and `name`)."""
     link = access.admit(token, _cookie(), time.time())
     guests.refuse_if_full(link, 0)
-    refuse_oversized(link.owner, request.content_length)
+    guests.refuse_oversized(link, request.content_length)
     sent = request.files.get("file")
     if sent is None or not sent.filename and not sent.content_length:
         raise InvalidInput(_("Choose a file to upload."), code="file_required", field="file")
