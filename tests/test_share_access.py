@@ -457,6 +457,14 @@ def test_changing_the_password_voids_every_visit(world, client):
     assert client.get(f"{link.url}/p/{world.in_album[0]}/large").status_code == 200
 
 
+def test_adding_a_password_to_an_open_link_voids_the_visits_made_without_one(world, client):
+    link = world.share()
+    assert client.get(link.url).status_code == 200 and visit_cookie(client, link)
+    change_link(world.app, link, password=PASSWORD)
+    assert client.get(link.url).status_code == 401
+    assert client.get(f"{link.url}/p/{world.in_album[0]}/original").status_code == 401
+
+
 def test_revoking_voids_every_visit_even_if_the_link_is_restored(world, client):
     link = world.share(password=PASSWORD)
     assert open_link(client, link, PASSWORD).status_code == 303
@@ -828,6 +836,43 @@ def test_a_link_that_takes_no_uploads_refuses_them_and_keeps_nothing(world, clie
     before, link_before = _owner_counters(world), _link_counters(world, link)
     _assert_one_sentence(guest_upload(client, link, make_jpeg()), status, code)
     assert _owner_counters(world) == before and _link_counters(world, link) == link_before
+
+
+def _limit_owner(world, **limits) -> None:
+    """Change kim's plan (uploads_per_day, storage_bytes, max_upload_bytes), or `is_verified` with the instance's rule."""
+    from webapp import instance
+    from webapp.extensions import db
+    from webapp.models import Plan, User
+
+    with world.app.app_context():
+        user = db.session.get(User, world.kim.id)
+        if "is_verified" in limits:
+            user.is_verified = limits.pop("is_verified")
+            instance.put("unverified_may_upload", False)
+        plan = db.session.get(Plan, user.plan_id) if user.plan_id else \
+            db.session.scalar(db.select(Plan).where(Plan.name == "free"))
+        for name, value in limits.items():
+            setattr(plan, name, value)
+        user.plan_id = plan.id
+        db.session.commit()
+
+
+@pytest.mark.parametrize("limits, status, code", [
+    ({"uploads_per_day": 3}, 429, "upload_quota_exceeded"),  # kim uploaded three photos today
+    ({"storage_bytes": 1}, 413, "storage_quota_exceeded"),
+    ({"max_upload_bytes": 300}, 413, "file_too_large"),
+    ({"is_verified": False}, 403, "email_unconfirmed"),
+], ids=["uploads today", "storage", "size per upload", "unconfirmed owner"])
+def test_the_owners_limits_are_told_to_a_guest_as_the_owners_not_theirs(world, client, limits, status, code):
+    link = world.share(allow_upload=True)
+    _limit_owner(world, **limits)
+    before = _owner_counters(world)
+    response = guest_upload(client, link, _noise_jpeg(64))
+    _assert_one_sentence(response, status, code)
+    message = response.get_json()["error"]["message"]
+    assert not re.search(r"\b(you|your)\b", message, re.IGNORECASE), message  # the plan is not the guest's
+    assert "owner" in message
+    assert _owner_counters(world) == before
 
 
 def test_a_10_kb_file_name_is_kept_as_a_short_display_name(world, client):
