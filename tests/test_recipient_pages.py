@@ -186,3 +186,20 @@ def test_download_buttons_go_once_the_downloads_are_used_up(app, owner, client):
     assert "Download original" not in page and f"/p/{photo}/original" not in page
     off = make_link(app, owner.id, media_id=photo, allow_download=False)
     assert "/original" not in client.get(off.url).get_data(as_text=True)
+
+
+def test_a_sub_page_of_a_password_link_asks_for_the_password_not_a_login(app, kim, client):
+    from webapp.extensions import db
+    from webapp.models import User
+    from webapp.shares import service
+
+    image_id = kim.upload(make_jpeg()).get_json()["id"]
+    with app.app_context():
+        link = service.create_share(db.session.get(User, kim.id), service.Target(media_id=image_id),
+                                    service.Options(password="sesame"))
+        token = link.token
+    page = client.get(f"/s/{token}/p/{image_id}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 401
+    assert "Password needed" in text and "log in" not in text.lower()
+    assert f'href="/s/{token}"' in text
