@@ -198,3 +198,22 @@ def test_a_guest_upload_lands_in_the_album_marked_with_the_guests_name(app, kim,
         assert db.session.get(ShareLink, link_id).uploaded_files == 1
     auth.login("kim")
     assert "Aunt Mia, a guest, through a share link" in client.get(f"/photos/{media_id}").get_data(as_text=True)
+
+
+def test_a_guest_file_over_the_links_byte_cap_is_refused_from_its_length_before_it_is_read(app, kim):
+    from tests.fixtures.accounts import csrf_token_from
+    from webapp.albums import service as albums
+    from webapp.extensions import db
+    from webapp.models import User
+    from webapp.shares import service
+
+    with app.app_context():
+        user = db.session.get(User, kim.id)
+        album = albums.create_album(user, "Party")
+        token = share(user, service.Options(allow_upload=True, upload_max_bytes=100_000), album_id=album.id).token
+    guest = app.test_client()
+    csrf = csrf_token_from(guest.get(f"/s/{token}").get_data(as_text=True))
+    # Not even a valid form: the length alone is enough to say no.
+    sent = guest.post(f"/s/{token}/upload", data=b"x" * 300_000, content_type="multipart/form-data; boundary=zz",
+                      headers={"X-CSRFToken": csrf, "Accept": "application/json"})
+    assert sent.status_code == 413 and sent.get_json()["error"]["code"] == "upload_bytes_used_up"

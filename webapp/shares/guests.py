@@ -77,7 +77,9 @@ def store_guest_upload(link: ShareLink, incoming: media_service.Incoming, guest_
 
 
 def refuse_oversized(link: ShareLink, content_length: int | None) -> None:
-    """Refuse from the Content-Length, before the body is read, a file larger than the owner's plan takes."""
+    """Refuse from the Content-Length, before the body is parsed, a file larger than the owner's plan or
+    what is left of the link's byte cap takes (less the multipart framing, which is not the file)."""
+    refuse_if_full(link, max(0, (content_length or 0) - receiving.MULTIPART_OVERHEAD))
     with _in_the_guests_words(link):
         receiving.refuse_oversized(link.owner, content_length)
 

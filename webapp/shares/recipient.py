@@ -201,7 +201,6 @@ def preview(token: str):
 def guest_upload(token: str):
     """A guest adds one photo to the link's album (multipart: `file` and `name`)."""
     link = access.admit(token, _cookie(), time.time())
-    guests.refuse_if_full(link, 0)
     guests.refuse_oversized(link, request.content_length)
     sent = request.files.get("file")
     if sent is None or not sent.filename and not sent.content_length:
