@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import and_, exists, null, or_, select, update
+from sqlalchemy import and_, bindparam, exists, null, or_, select, update
 
 from ..errors import Forbidden, Gone, NotAuthenticated, NotFound
 from ..extensions import db
@@ -125,6 +125,12 @@ def admit(token: str, cookie: str | None, now: float, *, link=None) -> ShareLink
 
     401 until the password was given on this visit; 403 for a view-limited link not yet opened.
     """
+    link = find(token) if link is None else link
+    if not is_protected(link):  # neither a password nor a view limit: the visit does not matter
+        reason = service.status_of(link)
+        if reason != "active":
+            raise LinkGone(reason)
+        return link
     entry = enter(token, cookie, now, link=link)
     if not entry.unlocked:
         raise PasswordRequired(_("This link is protected by a password."))
@@ -205,10 +211,19 @@ def _shows():
                     exists().where(ShareItem.share_id == ShareLink.id, ShareItem.media_id == Media.id)))
 
 
-_SIZE_COLUMNS = (ShareLink.id, ShareLink.token, ShareLink.user_id, ShareLink.password_hash,
-                 ShareLink.password_version, ShareLink.revoked_at, ShareLink.expires_at, ShareLink.max_views,
-                 ShareLink.views, Media.sha256, Media.original_name, Variant.storage_key,
-                 Variant.size.label("variant_size"), Variant.mime_type, Variant.created_at)
+def _size_query():
+    """The one statement of size_of(), built once: only its parameters change between requests."""
+    columns = (ShareLink.id, ShareLink.token, ShareLink.user_id, ShareLink.password_hash,
+               ShareLink.password_version, ShareLink.revoked_at, ShareLink.expires_at, ShareLink.max_views,
+               ShareLink.views, Media.sha256, Media.original_name, Variant.storage_key,
+               Variant.size.label("variant_size"), Variant.mime_type, Variant.created_at)
+    return (select(*columns).select_from(ShareLink)
+            .join(Media, Media.id == bindparam("media_id"))
+            .join(Variant, and_(Variant.media_id == Media.id, Variant.spec == bindparam("preset")))
+            .where(ShareLink.token_hash == bindparam("token_hash"), _shows()))
+
+
+_SIZE_QUERY = _size_query()
 
 
 def size_of(token: str, cookie: str | None, now: float, media_id: str, preset: str):
@@ -221,13 +236,10 @@ def size_of(token: str, cookie: str | None, now: float, media_id: str, preset: s
     """
     if not token or len(token) > MAX_TOKEN or not media_id or len(media_id) > 22:
         return None
-    query = (select(*_SIZE_COLUMNS).select_from(ShareLink)
-             .join(Media, Media.id == media_id)
-             .join(Variant, and_(Variant.media_id == Media.id, Variant.spec == preset))
-             .where(ShareLink.token_hash == service.token_hash(token), _shows()))
     # Its own short connection: the request's session (and its teardown) is never touched.
     with db.engine.connect() as connection:
-        row = connection.execute(query).first()
+        row = connection.execute(_SIZE_QUERY, {"media_id": media_id, "preset": preset,
+                                               "token_hash": service.token_hash(token)}).first()
     if row is None or not hmac.compare_digest(row.token.encode(), token.encode("utf-8", "surrogatepass")):
         return None
     admit(token, cookie, now, link=row)
