@@ -38,10 +38,7 @@ def original(media_id: str, ext: str | None = None):
     who = viewer()
     media = service.get_media_for(who, media_id)
     _count_view(media, who)
-    blob = service.Blob(key=media.storage_key, size=media.size, mime_type=media.mime_type, etag=media.sha256,
-                        last_modified=media.created_at, public=media.is_public,
-                        filename=service.download_name(media))
-    return send_blob(blob, attachment=download or media.kind != "image")
+    return send_blob(service.original_blob(media, public=media.is_public), attachment=download or media.kind != "image")
 
 
 def _count_view(media: Media, who: User | None) -> None:
@@ -93,9 +90,5 @@ def variant(media_id: str, name: str):
     """A saved transformation ("<hash>.<ext>"), served like the photo to whoever may see the photo."""
     hotlinks.refuse_foreign_page(request.referrer, viewer, media_id)
     media = service.get_media_for(viewer(), media_id)
-    saved = variants.get_variant(media, name)
-    stem, ext = name.rsplit(".", 1)
-    blob = service.Blob(key=saved.storage_key, size=saved.size, mime_type=saved.mime_type, etag=stem,
-                        last_modified=saved.created_at, public=media.is_public,
-                        filename=service.download_name(media, ext))
+    blob = service.saved_blob(media, variants.get_variant(media, name), name, public=media.is_public)
     return send_blob(blob, attachment=request.args.get("download") in {"1", "true", "yes"})

@@ -332,15 +332,33 @@ def preset_blob_for(viewer: Callable[[], User | None], media_id: str, name: str)
     if blob is not None:
         return blob
     media, variant = get_preset_for(viewer(), media_id, name)
-    blob = Blob(key=variant.storage_key, size=variant.size, mime_type=variant.mime_type,
-                etag=f"{media.sha256[:16]}-{name}", last_modified=variant.created_at, public=media.is_public,
-                filename=download_name(media, "webp"))
+    blob = preset_blob(media, variant, name, public=media.is_public)
     if media.is_public:
         if blob.size <= SMALL_BLOB_BYTES:
             with blob_store().open(blob.key) as stream:
                 blob = replace(blob, data=stream.read(SMALL_BLOB_BYTES + 1))
         cache.put((media_id, name), blob, weight=len(blob.data or b""))
     return blob
+
+
+def preset_blob(media, variant, name: str, *, public: bool) -> Blob:
+    """How a preset size of `media` is sent (its ETag names the photo's content and the size)."""
+    return Blob(key=variant.storage_key, size=variant.size, mime_type=variant.mime_type,
+                etag=f"{media.sha256[:16]}-{name}", last_modified=variant.created_at, public=public,
+                filename=download_name(media, "webp"))
+
+
+def original_blob(media: Media, *, public: bool) -> Blob:
+    """How the stored file itself is sent, under its original name."""
+    return Blob(key=media.storage_key, size=media.size, mime_type=media.mime_type, etag=media.sha256,
+                last_modified=media.created_at, public=public, filename=download_name(media))
+
+
+def saved_blob(media: Media, saved: Variant, name: str, *, public: bool) -> Blob:
+    """How a saved transformation ("<hash>.<ext>") is sent, under the original's name with its extension."""
+    stem, ext = name.rsplit(".", 1)
+    return Blob(key=saved.storage_key, size=saved.size, mime_type=saved.mime_type, etag=stem,
+                last_modified=saved.created_at, public=public, filename=download_name(media, ext))
 
 
 def forget(media_id: str) -> None:

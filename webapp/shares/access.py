@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import and_, bindparam, exists, null, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, null, or_, select, update
 
 from ..errors import Forbidden, Gone, NotAuthenticated, NotFound
 from ..extensions import db
@@ -114,10 +114,15 @@ def enter(token: str, cookie: str | None, now: float, *, link=None) -> Entry:
     """
     link = find(token) if link is None else link
     visit = read_visit(link, cookie, now)
+    _refuse_if_gone(link, visit)
+    return Entry(link, visit)
+
+
+def _refuse_if_gone(link, visit: Visit | None) -> None:
+    """LinkGone unless the link opens: active, or used up by a visit still under way."""
     reason = service.status_of(link)
     if reason != "active" and not (reason == "used_up" and visit is not None):
         raise LinkGone(reason)
-    return Entry(link, visit)
 
 
 def admit(token: str, cookie: str | None, now: float, *, link=None) -> ShareLink:
@@ -127,9 +132,7 @@ def admit(token: str, cookie: str | None, now: float, *, link=None) -> ShareLink
     """
     link = find(token) if link is None else link
     if not is_protected(link):  # neither a password nor a view limit: the visit does not matter
-        reason = service.status_of(link)
-        if reason != "active":
-            raise LinkGone(reason)
+        _refuse_if_gone(link, None)
         return link
     entry = enter(token, cookie, now, link=link)
     if not entry.unlocked:
@@ -150,9 +153,10 @@ def take_view(link: ShareLink) -> None:
         .values(views=ShareLink.views + 1, last_viewed_at=now)
         .returning(ShareLink.views)).scalar()
     db.session.commit()
-    if taken is None:
+    if taken is None:  # a racing request took the last view, or the link changed since it was read
         db.session.refresh(link)
-        raise LinkGone(service.status_of(link, now) if service.status_of(link, now) != "active" else "used_up")
+        reason = service.status_of(link, now)
+        raise LinkGone("used_up" if reason == "active" else reason)
 
 
 def check_download(link: ShareLink) -> None:
@@ -191,19 +195,8 @@ def count_password_failure(link: ShareLink) -> None:
 
 # --- what a link shows -------------------------------------------------------------------------
 
-def _membership(link: ShareLink):
-    """A condition on Media: the photo is one that `link` shows (and still its owner's)."""
-    if link.kind == "photo":
-        return Media.id == link.media_id
-    if link.kind == "album":
-        return and_(Media.user_id == link.user_id,
-                    exists().where(AlbumItem.album_id == link.album_id, AlbumItem.media_id == Media.id))
-    return and_(Media.user_id == link.user_id,
-                exists().where(ShareItem.share_id == link.id, ShareItem.media_id == Media.id))
-
-
 def _shows():
-    """The same condition as _membership(), in SQL over the link's own columns (for one-query lookups)."""
+    """A condition on Media and ShareLink: the link shows the photo (and the photo is still its owner's)."""
     return or_(and_(ShareLink.kind == "photo", ShareLink.media_id == Media.id),
                and_(ShareLink.kind == "album", Media.user_id == ShareLink.user_id,
                     exists().where(AlbumItem.album_id == ShareLink.album_id, AlbumItem.media_id == Media.id)),
@@ -216,7 +209,7 @@ def _size_query():
     columns = (ShareLink.id, ShareLink.token, ShareLink.user_id, ShareLink.password_hash,
                ShareLink.password_version, ShareLink.revoked_at, ShareLink.expires_at, ShareLink.max_views,
                ShareLink.views, Media.sha256, Media.original_name, Variant.storage_key,
-               Variant.size.label("variant_size"), Variant.mime_type, Variant.created_at)
+               Variant.size, Variant.mime_type, Variant.created_at)
     return (select(*columns).select_from(ShareLink)
             .join(Media, Media.id == bindparam("media_id"))
             .join(Variant, and_(Variant.media_id == Media.id, Variant.spec == bindparam("preset")))
@@ -252,7 +245,8 @@ def photo_of(link: ShareLink, media_id: str, preset: str | None = None) -> tuple
         raise NotFound(_("This link shows no such photo."), code="image_not_found")
     query = select(Media, Variant).outerjoin(Variant, and_(Variant.media_id == Media.id, Variant.spec == preset)) \
         if preset else select(Media, null())
-    row = db.session.execute(query.where(Media.id == media_id, _membership(link))).first()
+    row = db.session.execute(query.join(ShareLink, ShareLink.id == link.id)
+                             .where(Media.id == media_id, _shows())).first()
     if row is None:
         raise NotFound(_("This link shows no such photo."), code="image_not_found")
     return row[0], row[1]
@@ -274,7 +268,8 @@ def _ordered(link: ShareLink):
     return query, position
 
 
-def photos(link: ShareLink, *, after: tuple[int, str] | None = None, limit: int = 60) -> tuple[list[Media], tuple | None]:
+def photos(link: ShareLink, *, after: tuple[int, str] | None = None,
+           limit: int = 60) -> tuple[list[Media], tuple | None]:
     """One page of the link's photos in order, and the key to ask for the next (None at the end)."""
     query, position = _ordered(link)
     if after is not None and link.kind != "photo":
@@ -298,8 +293,6 @@ def all_photos(link: ShareLink) -> list[Media]:
 
 def count(link: ShareLink) -> int:
     """How many photos the link shows now."""
-    from sqlalchemy import func
-
     query, _position = _ordered(link)
     return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
 

@@ -20,6 +20,11 @@ def share_url(link: ShareLink) -> str:
     return absolute_url("shares.page", token=link.token)
 
 
+def qr_url(link: ShareLink) -> str:
+    """The owner's address of the link's QR code (an SVG)."""
+    return absolute_url("shares.qr", share_id=link.id)
+
+
 def qr_svg(text: str) -> bytes:
     """`text` as a QR code: an SVG of one path on a white square (scannable on a dark page and in print)."""
     image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathFillImage, box_size=10, border=4,

@@ -12,14 +12,13 @@ from urllib.parse import unquote, urlsplit
 
 from flask import current_app, jsonify, request
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from werkzeug.exceptions import HTTPException
 
 from ..errors import InvalidInput, NotFound, ShoeboxError
 from ..extensions import db
 from ..media import links
 from ..media import service as media_service
-from ..models import Album, Media, ShareLink, User, Variant
+from ..models import Album, Media, ShareLink, Variant
 from ..web import absolute_url
 from . import access, bp, service
 
@@ -61,7 +60,7 @@ def oembed():
 
 def photo_answer(media: Media, bounds: tuple[int | None, int | None]) -> dict:
     """A public photo: type photo (its largest size within the bounds), or a link card for other files."""
-    card = {"title": media.title or media.original_name, "author_name": _shown_name(media.user_id)}
+    card = {"title": media.title or media.original_name, "author_name": service.owner_name(media.user_id)}
     if media.kind != "image":
         return {"type": "link", **card}
     if media.frames > 1 and links.shows_in_browser(media) and _fits(media.width, media.height, bounds):
@@ -82,7 +81,7 @@ def link_answer(token: str, bounds: tuple[int | None, int | None]) -> dict:
     link = access.find(token)
     if service.status_of(link) != "active":
         raise _nothing_to_embed()
-    owner_name = _shown_name(link.user_id)
+    owner_name = service.owner_name(link.user_id)
     if access.is_protected(link):
         # What a link scanner may learn of a protected link: who shared it, nothing of what.
         return {"type": "link", "title": _("Shared with you by %(name)s", name=owner_name), "author_name": owner_name}
@@ -158,20 +157,9 @@ def _link_size_url(token: str, media: Media, name: str) -> str:
 
 def _link_title(link: ShareLink, photos: list[Media]) -> str:
     """What the recipient's page is called: the photo's or the album's title, or how many photos."""
-    if link.kind == "photo" and photos:
-        return photos[0].title or photos[0].original_name
-    if link.kind == "album":
-        album = db.session.get(Album, link.album_id)
-        if album is not None and album.title:
-            return album.title
-    count = access.count(link)
-    return ngettext("%(num)s photo", "%(num)s photos", count)
-
-
-def _shown_name(user_id: int) -> str:
-    """The owner's display name (or user name): never their email address."""
-    owner = db.session.get(User, user_id)
-    return owner.shown_name if owner else ""
+    album = db.session.get(Album, link.album_id) if link.kind == "album" else None
+    count = access.count(link) if link.kind != "photo" else len(photos)
+    return service.title_for(link.kind, photos[0] if photos else None, count, album.title if album else "")
 
 
 def _whole(raw: str | None, field: str) -> int | None:

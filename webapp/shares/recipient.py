@@ -16,11 +16,11 @@ from .. import analytics
 from ..errors import InvalidInput, NotFound
 from ..extensions import db, limiter
 from ..media import service as media_service
-from ..media import selection
+from ..media import selection, variants
 from ..media.serving import send_blob, send_zip
-from ..models import Album, ShareLink, User
-from ..web import absolute_url, render
-from . import access, bp, guests, service
+from ..models import Album, ShareLink
+from ..web import render
+from . import access, bp, guests, links, service
 
 COOKIE = "shoebox_visit"
 PAGE_SIZE = 60
@@ -28,6 +28,7 @@ PASSWORD_PER_LINK = "10 per 15 minutes"
 PASSWORD_PER_ADDRESS = "10 per 15 minutes"
 GUEST_UPLOADS_PER_ADDRESS = "60 per hour"
 SIZES = tuple(media_service.PRESETS)
+ZIP_NAME = "shoebox-shared-photos.zip"
 
 
 def _link_key() -> str:
@@ -107,7 +108,7 @@ def viewer(token: str, media_id: str):
     media, _variant = access.photo_of(link, media_id)
     before, after = access.neighbours(link, media)
     return _private(render("shares/recipient_photo.html", link=link, token=token, media=media, before=before,
-                           after=after, owner_name=_owner_name(link), facts=_facts(link, media)), link)
+                           after=after, owner_name=service.owner_name(link.user_id), facts=_facts(link, media)), link)
 
 
 @bp.get("/s/<token>/p/<media_id>/<size>")
@@ -115,21 +116,15 @@ def viewer(token: str, media_id: str):
 def sized(token: str, media_id: str, size: str):
     """A preset size of one of the link's photos (thumb, small, medium, large)."""
     row = access.size_of(token, _cookie(), time.time(), media_id, size) if size in SIZES else None
-    if row is not None:  # the hot path: every tile and every photo a recipient looks at
-        blob = media_service.Blob(key=row.storage_key, size=row.variant_size, mime_type=row.mime_type,
-                                  etag=f"{row.sha256[:16]}-{size}", last_modified=row.created_at, public=False,
-                                  filename=media_service.download_name(row, "webp"))
-        return _private(send_blob(blob, attachment=False), row)
+    if row is not None:  # the hot path: every tile and every photo a recipient looks at (the row has both)
+        return _private(send_blob(media_service.preset_blob(row, row, size, public=False), attachment=False), row)
     link = access.admit(token, _cookie(), time.time())
     if size not in SIZES:
         raise NotFound(_("There is no such size."), code="unknown_size")
     media, variant = access.photo_of(link, media_id, preset=size)
     if media.kind != "image":
         raise NotFound(_("There is no such size."), code="unknown_size")
-    variant = variant or media_service.make_preset(media, size)
-    blob = media_service.Blob(key=variant.storage_key, size=variant.size, mime_type=variant.mime_type,
-                              etag=f"{media.sha256[:16]}-{size}", last_modified=variant.created_at, public=False,
-                              filename=media_service.download_name(media, "webp"))
+    blob = media_service.preset_blob(media, variant or media_service.make_preset(media, size), size, public=False)
     return _private(send_blob(blob, attachment=False), link)
 
 
@@ -139,26 +134,17 @@ def original(token: str, media_id: str):
     link = access.admit(token, _cookie(), time.time())
     media, _variant = access.photo_of(link, media_id)
     _take_download(link, media.id)
-    blob = media_service.Blob(key=media.storage_key, size=media.size, mime_type=media.mime_type, etag=media.sha256,
-                              last_modified=media.created_at, public=False,
-                              filename=media_service.download_name(media))
-    return _private(send_blob(blob, attachment=True), link)
+    return _private(send_blob(media_service.original_blob(media, public=False), attachment=True), link)
 
 
 @bp.get("/s/<token>/p/<media_id>/t/<name>")
 def saved_version(token: str, media_id: str, name: str):
     """A saved transformation of one of the link's photos, when downloads are allowed; counts one download."""
-    from ..media import variants
-
     link = access.admit(token, _cookie(), time.time())
     media, _variant = access.photo_of(link, media_id)
     saved = variants.get_variant(media, name)
     _take_download(link, media.id)
-    stem, ext = name.rsplit(".", 1)
-    blob = media_service.Blob(key=saved.storage_key, size=saved.size, mime_type=saved.mime_type, etag=stem,
-                              last_modified=saved.created_at, public=False,
-                              filename=media_service.download_name(media, ext))
-    return _private(send_blob(blob, attachment=True), link)
+    return _private(send_blob(media_service.saved_blob(media, saved, name, public=False), attachment=True), link)
 
 
 @bp.get("/s/<token>/p/<media_id>.json")
@@ -177,7 +163,7 @@ def download_all(token: str):
     if not chosen:
         raise NotFound(_("This link shows no photos any more."), code="nothing_to_download")
     _take_download(link, None)
-    return _private(send_zip(selection.zip_entries(chosen), _zip_name(link)), link)
+    return _private(send_zip(selection.zip_entries(chosen), ZIP_NAME), link)
 
 
 @bp.get("/s/<token>/preview.webp")
@@ -190,10 +176,8 @@ def preview(token: str):
     if cover is None:
         raise NotFound()
     media, variant = access.photo_of(link, cover.id, preset="medium")
-    variant = variant or media_service.make_preset(media, "medium")
-    blob = media_service.Blob(key=variant.storage_key, size=variant.size, mime_type=variant.mime_type,
-                              etag=f"{media.sha256[:16]}-medium", last_modified=variant.created_at, public=False,
-                              filename="preview.webp")
+    blob = media_service.preset_blob(media, variant or media_service.make_preset(media, "medium"), "medium",
+                                     public=False)
     return _private(send_blob(blob, attachment=False), link)
 
 
@@ -231,17 +215,20 @@ def _take_download(link: ShareLink, media_id: str | None) -> None:
 
 def _gate(entry: access.Entry, kind: str, error: str | None = None) -> Response:
     return render("shares/recipient_gate.html", link=entry.link, kind=kind, error=error,
-                  owner_name=_owner_name(entry.link), protected=True)
+                  owner_name=service.owner_name(entry.link.user_id), protected=True)
 
 
 def _show(link: ShareLink) -> Response:
     """The photo, or the grid (from ?after= on, for browsers without JavaScript)."""
-    photos, next_key = access.photos(link, after=_after(request.args.get("after", "")), limit=PAGE_SIZE)
+    after = _after(request.args.get("after", ""))
+    photos, next_key = access.photos(link, after=after, limit=PAGE_SIZE)
+    cover = (photos[0] if photos else None) if after is None else _cover(link)
     album = db.session.get(Album, link.album_id) if link.kind == "album" else None
+    total = access.count(link)
     return render("shares/recipient.html", link=link, token=link.token, photos=photos, next_key=next_key,
-                  owner_name=_owner_name(link), total=access.count(link), protected=access.is_protected(link),
-                  cover=_cover(link), album_title=album.title if album else "",
-                  share_url=absolute_url("shares.page", token=link.token),
+                  owner_name=service.owner_name(link.user_id), total=total, protected=access.is_protected(link),
+                  cover=cover, title=service.title_for(link.kind, cover, total, album.title if album else ""),
+                  share_url=links.share_url(link),
                   facts=_facts(link, photos[0]) if link.kind == "photo" and photos else None)
 
 
@@ -283,11 +270,6 @@ def _after(raw: str) -> tuple[int, str] | None:
     return int(position), media_id
 
 
-def _owner_name(link: ShareLink) -> str:
-    owner = db.session.get(User, link.user_id)
-    return owner.shown_name if owner else ""
-
-
 def _cover(link: ShareLink):
     photos, _next = access.photos(link, limit=1)
     return photos[0] if photos else None
@@ -301,8 +283,4 @@ def _facts(link: ShareLink, media) -> dict:
         facts["taken_at"] = media.taken_at.isoformat() if media.taken_at else None
         facts["camera"] = media.camera or None
     return facts
-
-
-def _zip_name(link: ShareLink) -> str:
-    return "shoebox-shared-photos.zip"
 

@@ -174,13 +174,13 @@ def _shown(values) -> Shown:
         summary = albums.summary(album)
         return Shown(service.Target(album_id=album.id), "album", album.title, summary.cover, summary.count)
     media = media_service.get_media_for(current_user, values.get("image_id", ""), manage=True)
-    return Shown(service.Target(media_id=media.id), "photo", media.title or media.original_name, media, 1)
+    return Shown(service.Target(media_id=media.id), "photo", service.title_for("photo", media, 1), media, 1)
 
 
 def _selection(values) -> Shown:
     photos = media_service.get_many_for(current_user, values.getlist("ids"))
-    title = _("1 photo") if len(photos) == 1 else _("%(n)s photos", n=len(photos))
-    return Shown(service.Target(media_ids=tuple(p.id for p in photos)), "selection", title, photos[0], len(photos))
+    return Shown(service.Target(media_ids=tuple(p.id for p in photos)), "selection",
+                 service.title_for("selection", photos[0], len(photos)), photos[0], len(photos))
 
 
 def _form(form: ShareForm, shown: Shown, link: ShareLink | None = None,

@@ -6,15 +6,13 @@ import re
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from flask import current_app
 from flask_babel import gettext as _
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from ..errors import InvalidInput
 from ..models import ShareLink, utcnow
 from ..schemas import Body, Out, Query, Timestamp, Url, iso, schema_extra
-from ..web import absolute_url
-from . import service
+from . import links, service
 
 LONGEST_EXPIRY_SECONDS = int(service.LONGEST_EXPIRY.total_seconds())
 # RFC 3339, the profile of ISO 8601 that JSON Schema's date-time means: a date, a time and an offset.
@@ -187,10 +185,9 @@ class Share(Out):
     @classmethod
     def of(cls, link: ShareLink) -> Share:
         """A link as the API shows it (never its password); URLs are absolute, on the configured base URL."""
-        base = current_app.config["SHOEBOX"]["server"]["base_url"]
         return cls(
-            id=link.id, token=link.token, url=absolute_url("shares.page", token=link.token),
-            qr_url=f"{base}/shares/{link.id}/qr.svg", target=_target(link), label=link.label or "",
+            id=link.id, token=link.token, url=links.share_url(link), qr_url=links.qr_url(link),
+            target=_target(link), label=link.label or "",
             expires_at=iso(link.expires_at), has_password=link.password_hash is not None,
             max_views=link.max_views, views=link.views, max_downloads=link.max_downloads, downloads=link.downloads,
             allow_download=link.allow_download, allow_upload=link.allow_upload,

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import delete, func, select, tuple_
 
 from .. import audit
@@ -292,15 +293,29 @@ def describe(link: ShareLink) -> Listed:
     now = utcnow()
     if link.kind == "photo":
         media = db.session.get(Media, link.media_id)
-        return Listed(link, status_of(link, now), media.title or media.original_name, media, 1)
+        return Listed(link, status_of(link, now), title_for("photo", media, 1), media, 1)
     if link.kind == "album":
         summary = albums.summary(db.session.get(Album, link.album_id))
         return Listed(link, status_of(link, now), summary.album.title, summary.cover, summary.count)
     count = db.session.scalar(select(func.count()).where(ShareItem.share_id == link.id)) or 0
     first = db.session.scalar(select(Media).join(ShareItem, ShareItem.media_id == Media.id)
                               .where(ShareItem.share_id == link.id).order_by(ShareItem.position).limit(1))
-    title = _("%(n)s photos", n=count) if count != 1 else _("1 photo")
-    return Listed(link, status_of(link, now), title, first, count)
+    return Listed(link, status_of(link, now), title_for("selection", first, count), first, count)
+
+
+def title_for(kind: str, first: Media | None, count: int, album_title: str = "") -> str:
+    """What a link to a photo, an album or a selection is called, to its owner and its recipients alike."""
+    if kind == "photo" and first is not None:
+        return first.title or first.original_name
+    if kind == "album" and album_title:
+        return album_title
+    return ngettext("%(num)s photo", "%(num)s photos", count)
+
+
+def owner_name(user_id: int) -> str:
+    """The name a link shows for its owner: the display name (or user name), never the email address."""
+    owner = db.session.get(User, user_id)
+    return owner.shown_name if owner else ""
 
 
 def selection_ids(link: ShareLink) -> list[str]:
