@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,3 +70,13 @@ def run_in_threads(target, count: int) -> float:
     for worker in workers:
         worker.join()
     return time.monotonic() - start
+
+
+def guarded(names: tuple[str, ...], function, *args) -> list[dict]:
+    """function(*args), or one error row per name: one broken case does not stop the others."""
+    try:
+        return function(*args)
+    except Exception as error:
+        traceback.print_exc()
+        return [{"name": name, "error": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
+                for name in names]

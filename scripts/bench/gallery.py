@@ -371,17 +371,7 @@ def seed(count: int) -> dict:
         media_rows, variant_rows = photo_rows(count, templates, thumbs, Media, Variant)
         insert_rows(db, Media.__table__, media_rows)
         insert_rows(db, Variant.__table__, variant_rows)
-        db.session.execute(update(User).where(User.id == user.id).values(
-            storage_used=select(func.coalesce(func.sum(Media.size), 0)).where(Media.user_id == user.id)
-            .scalar_subquery(),
-            media_count=select(func.count()).where(Media.user_id == user.id).scalar_subquery()))
-        db.session.commit()
-        if db.engine.dialect.name == "postgresql":  # what autovacuum does soon after a bulk load
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                connection.execute(text("VACUUM ANALYZE"))
-        else:
-            db.session.execute(text("ANALYZE"))
-            db.session.commit()
+        finish_bulk_load(db, user)
         seeded_seconds = time.monotonic() - started
         report = _inspect(db, user)
     return {"rows": report.pop("rows"), "seed_seconds": round(seeded_seconds, 1), **report}
@@ -424,6 +414,25 @@ def photo_rows(count: int, templates: list, thumbs: dict, Media, Variant) -> tup
                 variant_rows.append({**{column: getattr(thumb, column) for column in variant_columns},
                                      "media_id": row["id"], "created_at": created})
     return media_rows, variant_rows
+
+
+def finish_bulk_load(db, user) -> None:
+    """After inserting rows directly: the account's counters as uploads would have kept them, fresh planner stats."""
+    from sqlalchemy import func, select, text, update
+
+    from webapp.models import Media, User
+
+    db.session.execute(update(User).where(User.id == user.id).values(
+        storage_used=select(func.coalesce(func.sum(Media.size), 0)).where(Media.user_id == user.id)
+        .scalar_subquery(),
+        media_count=select(func.count()).where(Media.user_id == user.id).scalar_subquery()))
+    db.session.commit()
+    if db.engine.dialect.name == "postgresql":  # what autovacuum does soon after a bulk load
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
+    else:
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
 
 
 def insert_rows(db, table, rows: list[dict], chunk: int = 10_000) -> None:

@@ -30,7 +30,7 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from common import MB, ROOT, median, say
+from common import MB, ROOT, guarded, median, say
 from memory import PeakSampler
 from server import Shoebox, multipart_body, post
 
@@ -422,22 +422,12 @@ def run(work: Path) -> list[dict]:
         return [{"name": name, "error": f"setup: {type(error).__name__}: {str(error).splitlines()[0][:200]}"}
                 for name in NAMES]
     try:
-        rows = _guarded(NAMES[:2], memory_rows, server, webp, png, photo)
-        rows += _guarded(NAMES[2:3], lambda s: [slow_headers_row(s)], server)
-        rows += _guarded(NAMES[3:], lambda s: [slow_fetch_row(s)], server)
+        rows = guarded(NAMES[:2], memory_rows, server, webp, png, photo)
+        rows += guarded(NAMES[2:3], lambda s: [slow_headers_row(s)], server)
+        rows += guarded(NAMES[3:], lambda s: [slow_fetch_row(s)], server)
         return rows
     finally:
         server.stop()
-
-
-def _guarded(names: tuple[str, ...], function, *args) -> list[dict]:
-    """function(*args), or one error row per name (the other cases still run)."""
-    try:
-        return function(*args)
-    except Exception as error:
-        traceback.print_exc()
-        return [{"name": name, "error": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
-                for name in names]
 
 
 def notes(results: list[dict]) -> str:

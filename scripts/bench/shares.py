@@ -38,7 +38,7 @@ import fixtures
 import gallery
 import load
 import serving
-from common import ROOT, median, say
+from common import ROOT, guarded, median, say
 from gallery import Client, GalleryShoebox, PostgresDatabase, Skip, percentile
 
 ALBUM_PHOTOS = 1000
@@ -94,23 +94,13 @@ def _one_database(database: str, home: Path, photos: list[Path]) -> list[dict]:
         say(f"shares ({database}): an album of {ALBUM_PHOTOS:,} photos and its links")
         seeded = _seed_through_app(server, photo_id)
         names = _names(database)
-        return [*_guarded(names[:2], _album_pages, server, database, seeded["album_token"]),
-                *_guarded(names[2:3], _serving, server, database, seeded, photo_id),
-                *_guarded(names[3:], _races, server, database, seeded["race_tokens"], seeded["reference_tokens"])]
+        return [*guarded(names[:2], _album_pages, server, database, seeded["album_token"]),
+                *guarded(names[2:3], _serving, server, database, seeded, photo_id),
+                *guarded(names[3:], _races, server, database, seeded["race_tokens"], seeded["reference_tokens"])]
     finally:
         server.stop()
         if postgres:
             postgres.drop()
-
-
-def _guarded(names: tuple[str, ...], function, *args) -> list[dict]:
-    """function(*args), or an error row for each of `names` (the next benchmark on the server still runs)."""
-    try:
-        return function(*args)
-    except Exception as error:
-        traceback.print_exc()
-        return [{"name": name, "error": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
-                for name in names]
 
 
 def _seed_through_app(server: GalleryShoebox, photo_id: str) -> dict:
@@ -403,10 +393,10 @@ def _album_of_everything(db, user, uploaded: list, count: int) -> str:
     """Photo rows copying the uploaded ones up to `count`, then one album of them all, uploads first."""
     from datetime import datetime, timezone
 
-    from sqlalchemy import func, select, text, update
+    from sqlalchemy import select
 
     from webapp.albums import service as albums
-    from webapp.models import AlbumItem, Media, User, Variant
+    from webapp.models import AlbumItem, Media, Variant
 
     thumbs = {v.media_id: v for v in db.session.scalars(
         select(Variant).where(Variant.spec == "thumb", Variant.media_id.in_([m.id for m in uploaded])))}
@@ -420,17 +410,8 @@ def _album_of_everything(db, user, uploaded: list, count: int) -> str:
         {"album_id": album.id, "media_id": media_id, "position": (n + 1) * albums.POSITION_STEP, "added_at": now}
         for n, media_id in enumerate(ids)])
     album.cover_media_id = ids[0]
-    db.session.execute(update(User).where(User.id == user.id).values(
-        storage_used=select(func.coalesce(func.sum(Media.size), 0)).where(Media.user_id == user.id)
-        .scalar_subquery(),
-        media_count=select(func.count()).where(Media.user_id == user.id).scalar_subquery()))
     db.session.commit()
-    if db.engine.dialect.name == "postgresql":  # what autovacuum does soon after a bulk load
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("VACUUM ANALYZE"))
-    else:
-        db.session.execute(text("ANALYZE"))
-        db.session.commit()
+    gallery.finish_bulk_load(db, user)
     return album.id
 
 
