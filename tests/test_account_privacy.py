@@ -3,6 +3,7 @@ the request does the same work either way, and what depends on the answer happen
 
 from __future__ import annotations
 
+import re
 import threading
 from contextlib import contextmanager
 
@@ -53,7 +54,8 @@ def test_forgot_password_runs_the_same_statements_for_known_and_unknown_addresse
                 response = client.post("/api/v1/auth/forgot-password", json={"email": email})
             else:
                 response = client.post("/password/forgot", data={"email": email, "csrf_token": token})
-        return response.status_code, response.get_data(as_text=True), seen
+        # The CSRF token on the page is signed with the time in seconds: two renders may straddle a second.
+        return response.status_code, _without_csrf(response.get_data(as_text=True)), seen
 
     known, unknown = ask("kim@example.com"), ask("nobody@example.com")
     assert known[0] == unknown[0] == (202 if via == "api" else 200)
@@ -125,3 +127,8 @@ def test_work_left_for_after_the_request_starts_only_once_the_request_is_over(ap
         assert not ran.wait(0.3)
         app.do_teardown_request()
     assert ran.wait(10)
+
+
+def _without_csrf(page: str) -> str:
+    """The page with its CSRF tokens (each render signs a fresh one) replaced by a placeholder."""
+    return re.sub(r"[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}", "CSRF", page)
