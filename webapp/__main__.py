@@ -70,9 +70,9 @@ def _serve(app, host: str, port: int) -> int:
         _waitress(app, host, port).run()
     except KeyboardInterrupt:
         pass
-    scheduler = app.extensions.get("shoebox_scheduler")
-    if scheduler is not None:
-        scheduler.shutdown()
+    from . import jobs
+
+    jobs.shutdown(app)
     print("Shoebox stopped.", flush=True)
     return 0
 

@@ -51,7 +51,7 @@ DEFAULTS: dict = {
     },
     "backups": {
         "target": "",
-        "keep": 7,
+        "passphrase": "",
     },
     "mail": {
         "host": "",
@@ -67,6 +67,11 @@ DEFAULTS: dict = {
         "max_upload_bytes": 100 * MiB,
         "max_image_memory": 256 * MiB,
         "default": "",
+    },
+    "jobs": {
+        "workers": 1,
+        "lease_seconds": 60,
+        "poll_seconds": 5,
     },
     "scheduler": {
         "enabled": True,
@@ -259,7 +264,10 @@ CHECKS = {
     "storage.redirect_to_presigned": _flag,
     "storage.presign_seconds": _whole(1, 7 * 24 * 3600),
     "backups.target": _store_url,
-    "backups.keep": _whole(1),
+    "backups.passphrase": _text,
+    "jobs.workers": _whole(0, 32),
+    "jobs.lease_seconds": _whole(10, 3600),
+    "jobs.poll_seconds": _whole(1, 300),
     "mail.host": _text,
     "mail.port": _whole(1, 65535),
     "mail.security": _one_of("none", "starttls", "ssl"),

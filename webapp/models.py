@@ -423,3 +423,78 @@ class ViewEvent(db.Model):
     device: Mapped[str] = mapped_column(String(20), default="")
     browser: Mapped[str] = mapped_column(String(40), default="")
     os: Mapped[str] = mapped_column(String(40), default="")
+
+
+class Job(db.Model):
+    """One unit of background work. A worker claims it with a lease it keeps renewing; a job whose
+    worker died is taken again once the lease has run out. Scheduled runs carry a unique slot key."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),
+                      Index("ix_jobs_created", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    slot: Mapped[str | None] = mapped_column(String(120), unique=True)  # "name@time" for scheduled runs
+    state: Mapped[str] = mapped_column(String(10), default="queued")  # queued running done failed cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)  # items and bytes done and to do, a message
+    result: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Backup(db.Model):
+    """One backup archive in the backup store: a person's account or the whole instance."""
+
+    __tablename__ = "backups"
+    __table_args__ = (Index("ix_backups_scope_user_created", "scope", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(22), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))  # "account" or "instance"
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))  # the account's owner
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    origin: Mapped[str] = mapped_column(String(10), default="manual")  # "manual", "scheduled" or "uploaded"
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending running done failed
+    storage_key: Mapped[str] = mapped_column(String(200), default="")
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    job: Mapped[Job | None] = relationship()
+
+
+class BackupSchedule(db.Model):
+    """When a person's account (user_id set) or the instance (user_id empty) is backed up, and what is kept."""
+
+    __tablename__ = "backup_schedules"
+    __table_args__ = (UniqueConstraint("scope", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    frequency: Mapped[str] = mapped_column(String(10), default="off")  # "off", "daily" or "weekly"
+    hour: Mapped[int] = mapped_column(Integer, default=3)  # UTC
+    weekday: Mapped[int] = mapped_column(Integer, default=0)  # 0 = Monday
+    keep_daily: Mapped[int] = mapped_column(Integer, default=7)
+    keep_weekly: Mapped[int] = mapped_column(Integer, default=4)
+    keep_monthly: Mapped[int] = mapped_column(Integer, default=6)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

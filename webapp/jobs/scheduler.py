@@ -1,8 +1,11 @@
-"""The in-process scheduler, the lock that makes one instance its leader, and the job registry.
+"""The clock: APScheduler in each process, the lock that makes one instance its leader, and the
+leader's tick that queues due jobs.
 
-Every instance may run the scheduler; only the one holding the leader lock (a PostgreSQL
-advisory lock, or a lock file beside the SQLite database) actually runs jobs. Work that must
-happen exactly once is claimed row by row by the domain that owns it, not here.
+Every instance may run the scheduler; only the one holding the leader lock (a PostgreSQL advisory
+lock, or a lock file beside the SQLite database) queues work. It queues each scheduled run as a
+job keyed by (name, time slot) under a unique constraint, so a change of leader never queues a
+slot twice, and a new leader queues the last slot the old one missed (within the grace period).
+Workers on every instance run the jobs (worker.py).
 """
 
 from __future__ import annotations
@@ -12,52 +15,25 @@ import logging
 import os
 import socket
 import threading
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
-from typing import Callable
 
-import click
 from apscheduler.schedulers.background import BackgroundScheduler
 from filelock import FileLock, Timeout
 from flask import Flask
 from sqlalchemy import text
 
-from .extensions import db
-from .models import JobRun, utcnow
+from ..extensions import db
+from ..models import JobRun, utcnow
+from . import queue
+from .registry import REGISTRY, SOURCES
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("webapp.jobs")
 
 LEADER_LOCK_ID = 0x5B0C_0002
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 HEARTBEAT = "heartbeat"
-
-
-@dataclass
-class ScheduledJob:
-    name: str
-    func: Callable[[], None]
-    trigger: str
-    trigger_args: dict = field(default_factory=dict)
-
-
-REGISTRY: dict[str, ScheduledJob] = {}
-
-
-def register(name: str, func: Callable[[], None], trigger: str, **trigger_args) -> None:
-    """Have the leader run `func` on `trigger` ("interval" or "cron"), inside an app context.
-
-    Each domain registers its jobs from its init_app(); registering a name again replaces it.
-    """
-    REGISTRY[name] = ScheduledJob(name, func, trigger, trigger_args)
-
-
-def scheduled(name: str, trigger: str, **trigger_args):
-    """register() as a decorator."""
-    def decorate(func):
-        register(name, func, trigger, **trigger_args)
-        return func
-    return decorate
+TICK_SECONDS = 15
 
 
 class LeaderLock:
@@ -129,32 +105,28 @@ class LeaderLock:
 
 
 class Scheduler:
-    """APScheduler in this process, running registered jobs only while this instance leads."""
+    """APScheduler in this process: it tries to lead every 10 s and, while leading, ticks every 15 s."""
 
     def __init__(self, app: Flask):
         self.app = app
         settings = app.config["SHOEBOX"]["scheduler"]
         self.lock = LeaderLock(app)
         self.started_at = utcnow()
+        self.grace = timedelta(seconds=settings["misfire_grace_seconds"])
+        self.heartbeat_every = timedelta(seconds=settings["heartbeat_seconds"])
+        self._last_beat = None
         self._leading = threading.Lock()
         self._stopping = False
         self._apscheduler = BackgroundScheduler(timezone=timezone.utc, job_defaults={
-            "coalesce": True,  # after downtime, run once rather than once per missed slot
-            "misfire_grace_time": settings["misfire_grace_seconds"],
-            "max_instances": 1,
-        })
-        self._apscheduler.add_job(self.try_to_lead, "interval", seconds=10, id="leadership",
-                                  next_run_time=datetime.now(timezone.utc))
-        jobs = dict(REGISTRY)
-        jobs[HEARTBEAT] = ScheduledJob(HEARTBEAT, lambda: None, "interval",
-                                       {"seconds": settings["heartbeat_seconds"]})
-        for job in jobs.values():
-            self._apscheduler.add_job(self.run, job.trigger, args=[job], id=job.name, **job.trigger_args)
+            "coalesce": True, "misfire_grace_time": 60, "max_instances": 1})
+        now = utcnow()
+        self._apscheduler.add_job(self.try_to_lead, "interval", seconds=10, id="leadership", next_run_time=now)
+        self._apscheduler.add_job(self.tick, "interval", seconds=TICK_SECONDS, id="tick", next_run_time=now)
 
     def start(self) -> None:
         self._apscheduler.start()
         atexit.register(self.shutdown)
-        log.info("Scheduler started on %s with jobs: %s", INSTANCE, ", ".join(sorted(REGISTRY) + [HEARTBEAT]))
+        log.info("Scheduler started on %s with jobs: %s", INSTANCE, ", ".join(sorted(REGISTRY)))
 
     def shutdown(self) -> None:
         self._stopping = True
@@ -178,35 +150,53 @@ class Scheduler:
         if leader and not was_leader:
             log.info("This instance (%s) now runs the scheduled jobs.", INSTANCE)
             try:  # the SQLite lock is a file, so leading does not prove the database is reachable
-                self.run(ScheduledJob(HEARTBEAT, lambda: None, "interval"))
+                self.tick()
             except Exception:
-                log.exception("Could not record the scheduler's first heartbeat.")
+                log.exception("Could not queue the scheduled jobs.")
 
-    def run(self, job: ScheduledJob) -> None:
-        """Run one job if this instance leads, recording its start, end and outcome."""
+    def tick(self) -> int:
+        """While leading: record a heartbeat and queue every due slot; returns how many jobs were queued."""
         if not self.lock.held:
-            return
+            return 0
         with self.app.app_context():
-            run_job(job.name, job.func)
+            try:
+                now = utcnow()
+                if self._last_beat is None or now - self._last_beat >= self.heartbeat_every:
+                    beat(now)
+                    self._last_beat = now
+                return queue_due(now, self.grace)
+            finally:
+                db.session.remove()
 
 
-def run_job(name: str, func: Callable[[], None]) -> bool:
-    """Run `func` now, recording it in job_runs; returns whether it succeeded. Needs an app context."""
-    record = db.session.get(JobRun, name) or JobRun(name=name)
-    record.instance, record.started_at, record.status, record.error = INSTANCE, utcnow(), "running", ""
+def queue_due(now, grace: timedelta) -> int:
+    """Queue the latest due slot of every scheduled job and whatever the sources say is due. Needs an
+    app context; safe to call from any number of instances at once."""
+    queued = 0
+    for job in list(REGISTRY.values()):
+        slot = job.due_slot(now, grace)
+        if slot is not None:
+            try:
+                queued += queue.enqueue_slot(job.name, slot)
+            except Exception:
+                db.session.rollback()
+                log.exception("Could not queue the scheduled job %s.", job.name)
+    for source in list(SOURCES):
+        try:
+            queued += source(now) or 0
+        except Exception:
+            db.session.rollback()
+            log.exception("Could not queue the jobs that %s says are due.", getattr(source, "__name__", source))
+    return queued
+
+
+def beat(now) -> None:
+    """Record that the leader is alive (what /health/ready reads)."""
+    record = db.session.get(JobRun, HEARTBEAT) or JobRun(name=HEARTBEAT)
+    record.instance, record.started_at, record.finished_at, record.status, record.error = \
+        INSTANCE, now, now, "ok", ""
     db.session.add(record)
     db.session.commit()
-    try:
-        func()
-        record.status = "ok"
-    except Exception as exc:
-        db.session.rollback()
-        log.exception("Scheduled job %s failed", name)
-        record = db.session.get(JobRun, name)
-        record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
-    record.finished_at = utcnow()
-    db.session.commit()
-    return record.status == "ok"
 
 
 def status(app: Flask) -> dict:
@@ -215,8 +205,8 @@ def status(app: Flask) -> dict:
     scheduler: Scheduler | None = app.extensions.get("shoebox_scheduler")
     if scheduler is None:
         return {"status": "disabled", "ok": True}
-    beat = db.session.get(JobRun, HEARTBEAT)
-    last = beat.finished_at if beat else None
+    record = db.session.get(JobRun, HEARTBEAT)
+    last = record.finished_at if record else None
     allowed = timedelta(seconds=3 * settings["heartbeat_seconds"] + 15)
     now = utcnow()
     report = {"leader": scheduler.lock.held, "last_heartbeat": last.isoformat() if last else None}
@@ -227,12 +217,3 @@ def status(app: Flask) -> dict:
     return {"status": "stale", "ok": False, **report}
 
 
-def init_app(app: Flask) -> None:
-    """Start the scheduler when configured, except inside `flask` shell commands."""
-    if not app.config["SHOEBOX"]["scheduler"]["enabled"]:
-        return
-    if click.get_current_context(silent=True) is not None:
-        return  # a one-off command such as `flask db upgrade` must not start background jobs
-    scheduler = Scheduler(app)
-    app.extensions["shoebox_scheduler"] = scheduler
-    scheduler.start()
