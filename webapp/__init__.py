@@ -116,7 +116,7 @@ def _init_extensions(app: Flask) -> None:
 def _init_domains(app: Flask) -> None:
     """Each domain registers its pages, its scheduled jobs and the files it owns; in this order,
     so that auth's first-run check runs before any other page's hooks."""
-    from . import admin, albums, analytics, auth, health, media, settings, shares
+    from . import admin, albums, analytics, auth, backups, health, media, settings, shares
     from .api import bp as api_bp
 
     app.register_blueprint(health.bp)
@@ -126,5 +126,6 @@ def _init_domains(app: Flask) -> None:
     albums.init_app(app)
     shares.init_app(app)
     analytics.init_app(app)
+    backups.init_app(app)
     admin.init_app(app)
     app.register_blueprint(api_bp)

@@ -142,6 +142,35 @@ class BlobStore:
             raise
         return written
 
+    @contextmanager
+    def writer(self, key: str, *, content_type: str | None = None):
+        """A stream to write a blob under key: it appears whole when the block ends without an error,
+        and not at all otherwise (S3: one multipart upload, completed at the end)."""
+        path = self._path(key)
+        with self._errors():
+            writer = self._writer(path, content_type)
+        sink = _Sink(writer, self._errors)
+        try:
+            yield sink
+            with self._errors():
+                writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def move(self, source: str, target: str) -> None:
+        """Give the blob under `source` the key `target` (replacing any blob there)."""
+        source_path, target_path = self._path(source), self._path(target)
+        with self._errors(source):
+            if self.scheme == "file":
+                os.makedirs(os.path.dirname(target_path), exist_ok=True)
+                os.replace(source_path, target_path)
+                _fsync_folder(os.path.dirname(target_path))
+            else:
+                self._fs.mv(source_path, target_path)
+        if self.scheme == "file":
+            self._prune_empty_folders(os.path.dirname(source_path))
+
     def _writer(self, path: str, content_type: str | None):
         if self.scheme == "file":
             return _FolderWriter(path)
@@ -278,6 +307,22 @@ def _chunks(source) -> Iterator[bytes]:
     else:
         while chunk := source.read(_CHUNK):
             yield chunk
+
+
+class _Sink:
+    """The write() side of BlobStore.writer(): storage failures come out as StorageUnavailable."""
+
+    def __init__(self, writer, errors):
+        self._writer, self._errors, self.written = writer, errors, 0
+
+    def write(self, chunk) -> int:
+        with self._errors():
+            self._writer.write(bytes(chunk))
+        self.written += len(chunk)
+        return len(chunk)
+
+    def flush(self) -> None:
+        pass
 
 
 class _FolderWriter:

@@ -51,6 +51,8 @@ def purge_due_accounts(now: datetime | None = None) -> int:
     for user in due:
         for key in owned_blob_keys(user):
             blob_store().delete(key)
+        for forget in current_app.extensions.get("shoebox_purge_hooks", []):
+            forget(user)
         audit.record("account_deleted", None, target=f"user:{user.id}", email=user.email)
         db.session.delete(user)
         db.session.commit()
@@ -60,6 +62,12 @@ def purge_due_accounts(now: datetime | None = None) -> int:
 def register_blob_owner(app: Flask, collect: Callable[[User], list[str]]) -> None:
     """Let the account purge find the files a domain stores for a person: `collect(user)` lists their keys."""
     app.extensions.setdefault("shoebox_blob_owners", []).append(collect)
+
+
+def register_purge_hook(app: Flask, forget: Callable[[User], None]) -> None:
+    """Let a domain remove what it keeps for a person outside the file store (`forget(user)`) before the
+    account is deleted: their backup archives, say."""
+    app.extensions.setdefault("shoebox_purge_hooks", []).append(forget)
 
 
 def owned_blob_keys(user: User) -> list[str]:

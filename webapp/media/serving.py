@@ -13,9 +13,12 @@ from ..extensions import blob_store
 from .service import Blob
 
 
-def send_blob(blob: Blob, *, attachment: bool) -> Response:
-    """Send one blob with ETag/Last-Modified/Range support: from memory, disk, S3 (or a presigned redirect)."""
-    store = blob_store()
+def send_blob(blob: Blob, *, attachment: bool, store=None) -> Response:
+    """Send one blob with ETag/Last-Modified/Range support: from memory, disk, S3 (or a presigned redirect).
+
+    `store` is the file store unless given (backups live in their own).
+    """
+    store = store or blob_store()
     settings = current_app.config["SHOEBOX"]["storage"]
     if store.scheme == "s3" and settings["redirect_to_presigned"] and blob.public:
         return redirect(store.url(blob.key, settings["presign_seconds"]), 302)

@@ -1,0 +1,355 @@
+"""Backups as people and the API see them: start one, list, download, delete, upload an archive,
+restore, and the schedules with their retention. Everything long is a job (jobs.py in this package).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from .. import audit, jobs
+from ..errors import Conflict, InvalidInput, NotFound
+from ..extensions import db
+from ..models import Backup, BackupSchedule, Job, User, utcnow
+from . import archive, crypto, making, restoring
+
+log = logging.getLogger(__name__)
+
+SCOPES = ("account", "instance")
+FREQUENCIES = ("off", "daily", "weekly")
+UPLOAD_CHUNK = 1 << 20
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def may_manage(user: User | None, scope: str) -> bool:
+    """Whether `user` may make, see and restore backups of `scope` (instance: admins only)."""
+    return user is not None and (scope == "account" or user.is_admin)
+
+
+def _check_scope(user: User, scope: str) -> None:
+    if scope not in SCOPES:
+        raise InvalidInput(_("The scope must be account or instance."), field="scope")
+    if not may_manage(user, scope):
+        raise NotFound()
+
+
+def get_backup_for(user: User | None, backup_id: str) -> Backup:
+    """The backup if `user` may see it (their account's, or any instance backup for an admin); else 404."""
+    backup = db.session.get(Backup, backup_id) if isinstance(backup_id, str) and len(backup_id) <= 22 else None
+    if backup is None or user is None:
+        raise NotFound(_("There is no such backup."))
+    if backup.scope == "instance" and user.is_admin:
+        return backup
+    if backup.scope == "account" and backup.user_id == user.id:
+        return backup
+    raise NotFound(_("There is no such backup."))
+
+
+def backups_of(user: User, scope: str, limit: int = 100) -> list[Backup]:
+    statement = select(Backup).where(Backup.scope == scope)
+    if scope == "account":
+        statement = statement.where(Backup.user_id == user.id)
+    return list(db.session.scalars(statement.order_by(Backup.created_at.desc(), Backup.id).limit(limit)))
+
+
+def in_progress(user: User, scope: str) -> Backup | None:
+    statement = select(Backup).where(Backup.scope == scope, Backup.status.in_(("pending", "running")),
+                                     Backup.origin != "uploaded")
+    if scope == "account":
+        statement = statement.where(Backup.user_id == user.id)
+    return db.session.scalars(statement.limit(1)).first()
+
+
+def start_backup(actor: User, scope: str, *, origin: str = "manual") -> Backup:
+    """Queue a backup of the actor's account or of the instance; the job is committed with the row."""
+    _check_scope(actor, scope)
+    if in_progress(actor, scope):
+        raise Conflict(_("A backup is being made already; wait for it to finish."))
+    backup = _new_backup(scope, actor.id if scope == "account" else None, actor.id, origin)
+    job = jobs.enqueue("backup", {"backup_id": backup.id}, user_id=actor.id)
+    backup.job_id = job.id
+    audit.record("backup_started", actor.id, target=f"backup:{backup.id}", scope=scope)
+    db.session.commit()
+    return backup
+
+
+def _new_backup(scope: str, user_id: int | None, created_by: int | None, origin: str) -> Backup:
+    backup = Backup(id=new_id(), scope=scope, user_id=user_id, created_by=created_by, origin=origin,
+                    status="pending", storage_key="", encrypted=False, size=0, sha256="", counts={}, error="",
+                    created_at=utcnow())
+    db.session.add(backup)
+    db.session.flush()
+    return backup
+
+
+def delete_backup(actor: User, backup: Backup) -> None:
+    """Delete the archive and its row; a backup being made or restored from cannot be deleted."""
+    if backup.status in ("pending", "running") and backup.origin != "uploaded":
+        raise Conflict(_("This backup is still being made; wait for it to finish."))
+    if _restoring(backup):
+        raise Conflict(_("This backup is being restored; wait for the restore to finish."))
+    if backup.storage_key:
+        making.backup_store().delete(backup.storage_key)
+    audit.record("backup_deleted", actor.id, target=f"backup:{backup.id}", scope=backup.scope)
+    db.session.delete(backup)
+    db.session.commit()
+
+
+def _restoring(backup: Backup) -> bool:
+    for job in db.session.scalars(select(Job).where(Job.name == "restore", Job.state.in_(("queued", "running")))):
+        if (job.payload or {}).get("backup_id") == backup.id:
+            return True
+    return False
+
+
+def download_name(backup: Backup) -> str:
+    stamp = backup.created_at.strftime("%Y-%m-%d-%H%M")
+    return f"shoebox-{backup.scope}-{stamp}{'-encrypted' if backup.encrypted else ''}.zip"
+
+
+# --- uploaded archives and restores ---
+
+def receive_archive(actor: User | None, scope: str, stream, *, setup: bool = False) -> Backup:
+    """Keep an uploaded archive in the backup store as a backup to restore from, after checking that
+    it is a Shoebox archive of `scope` (an encrypted one is checked in full when it is restored).
+
+    `setup`: an instance archive given on the setup page of an empty instance, by no one signed in.
+    """
+    if not setup:
+        _check_scope(actor, scope)
+    if stream is None:
+        raise InvalidInput(_("Choose a backup archive to upload."), field="file")
+    backup = _new_backup(scope, actor.id if actor and scope == "account" else None, actor.id if actor else None,
+                         "uploaded")
+    store = making.backup_store()
+    key = f"uploaded/{backup.id}.zip"
+    with store.writer(key, content_type="application/zip") as sink:
+        hashing = archive.Hashing(sink)
+        while chunk := stream.read(UPLOAD_CHUNK):
+            hashing.write(chunk)
+    try:
+        with store.open(key) as stored:
+            encrypted = crypto.is_encrypted(stored)
+            if not encrypted:
+                reader = archive.Reader(stored, known_revisions=making.known_revisions())
+                counts = dict(reader.manifest.get("counts") or {})
+                if reader.scope != scope:
+                    restoring._check_scope(reader, scope)
+                reader.close()
+            elif scope == "account":
+                raise archive.ArchiveError(_("Account backups are never encrypted; this file is an encrypted "
+                                             "instance backup."))
+            else:
+                counts = {}
+    except archive.ArchiveError as error:
+        db.session.rollback()
+        store.delete(key)
+        raise InvalidInput(str(error), field="file") from error
+    except BaseException:
+        db.session.rollback()
+        store.delete(key)
+        raise
+    backup.storage_key, backup.size, backup.sha256 = key, hashing.size, hashing.sha256
+    backup.counts, backup.encrypted, backup.status, backup.finished_at = counts, encrypted, "done", utcnow()
+    if actor is not None:
+        audit.record("backup_uploaded", actor.id, target=f"backup:{backup.id}", scope=scope, size=hashing.size)
+    db.session.commit()
+    return backup
+
+
+def preview(actor: User, backup: Backup) -> restoring.Preview:
+    """What restoring this account backup into the actor's account would add."""
+    if backup.scope != "account" or backup.status != "done":
+        raise Conflict(_("Only a finished account backup can be previewed."))
+    with making.backup_store().open(backup.storage_key) as stream:
+        try:
+            reader = archive.Reader(stream, known_revisions=making.known_revisions())
+            try:
+                return restoring.preview_account(reader, actor)
+            finally:
+                reader.close()
+        except archive.ArchiveError as error:
+            raise InvalidInput(str(error), field="file") from error
+
+
+def start_restore(actor: User | None, backup: Backup, *, setup: bool = False) -> Job:
+    """Queue the restore of `backup`: into the actor's account, or (instance) into this empty instance."""
+    if backup.status != "done" or not backup.storage_key:
+        raise Conflict(_("This backup is not finished, so it cannot be restored."))
+    if _restoring(backup):
+        raise Conflict(_("This backup is being restored already."))
+    if backup.scope == "instance" and not restoring.instance_is_empty():
+        raise Conflict(_("An instance backup restores only into an empty instance, and this one has accounts "
+                         "already."))
+    if not setup and actor is None:
+        raise NotFound()
+    job = jobs.enqueue("restore", {"backup_id": backup.id, "user_id": actor.id if actor else None},
+                       user_id=actor.id if actor else None)
+    if actor is not None:
+        audit.record("restore_started", actor.id, target=f"backup:{backup.id}", scope=backup.scope)
+    db.session.commit()
+    return job
+
+
+def restore_job_for(backup_id: str, job_id: int) -> Job:
+    job = db.session.get(Job, job_id)
+    if job is None or job.name != "restore" or (job.payload or {}).get("backup_id") != backup_id:
+        raise NotFound()
+    return job
+
+
+def instance_archives_in_store() -> list[Backup]:
+    """Instance backups this (empty) instance can restore: rows it has, or archives found in the store."""
+    return list(db.session.scalars(select(Backup).where(Backup.scope == "instance", Backup.status == "done")
+                                   .order_by(Backup.created_at.desc())))
+
+
+# --- schedules and retention ---
+
+@dataclass
+class ScheduleInput:
+    frequency: str
+    hour: int
+    weekday: int
+    keep_daily: int
+    keep_weekly: int
+    keep_monthly: int
+
+
+def schedule_of(user: User, scope: str) -> BackupSchedule:
+    """The schedule of the user's account or of the instance (a default, unsaved, when there is none)."""
+    _check_scope(user, scope)
+    owner = user.id if scope == "account" else None
+    found = db.session.scalars(select(BackupSchedule).where(BackupSchedule.scope == scope,
+                                                            BackupSchedule.user_id.is_(owner) if owner is None
+                                                            else BackupSchedule.user_id == owner)).first()
+    return found or BackupSchedule(scope=scope, user_id=owner, frequency="off", hour=3, weekday=6, keep_daily=7,
+                                   keep_weekly=4, keep_monthly=6, next_run_at=None)
+
+
+def save_schedule(user: User, scope: str, values: ScheduleInput) -> BackupSchedule:
+    schedule = schedule_of(user, scope)
+    if values.frequency not in FREQUENCIES:
+        raise InvalidInput(_("How often must be off, daily or weekly."), field="frequency")
+    for name, low, high in (("hour", 0, 23), ("weekday", 0, 6), ("keep_daily", 0, 365), ("keep_weekly", 0, 520),
+                            ("keep_monthly", 0, 240)):
+        value = getattr(values, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise InvalidInput(_("%(field)s must be a whole number from %(low)d to %(high)d.", field=name, low=low,
+                                 high=high), field=name)
+    if values.frequency != "off" and not (values.keep_daily or values.keep_weekly or values.keep_monthly):
+        raise InvalidInput(_("Keep at least one backup: a day, a week or a month."), field="keep_daily")
+    for name in ("frequency", "hour", "weekday", "keep_daily", "keep_weekly", "keep_monthly"):
+        setattr(schedule, name, getattr(values, name))
+    schedule.next_run_at = next_run(schedule, utcnow())
+    schedule.updated_at = utcnow()
+    db.session.add(schedule)
+    audit.record("backup_schedule_changed", user.id, target=f"{scope}", frequency=values.frequency,
+                 hour=values.hour, weekday=values.weekday)
+    db.session.commit()
+    return schedule
+
+
+def next_run(schedule: BackupSchedule, after: datetime) -> datetime | None:
+    """The first time after `after` the schedule says a backup is due (UTC), or None when it is off."""
+    if schedule.frequency == "off":
+        return None
+    moment = after.replace(minute=0, second=0, microsecond=0).replace(hour=schedule.hour)
+    while moment <= after or (schedule.frequency == "weekly" and moment.weekday() != schedule.weekday):
+        moment += timedelta(days=1)
+    return moment
+
+
+def queue_due_schedules(now: datetime) -> int:
+    """A source for the leader's clock: queue each schedule's due backup once (keyed by its slot)."""
+    queued = 0
+    due = db.session.scalars(select(BackupSchedule).where(BackupSchedule.frequency != "off",
+                                                          BackupSchedule.next_run_at <= now)).all()
+    for schedule in due:
+        slot = schedule.next_run_at
+        key = f"backup:{schedule.scope}:{schedule.user_id or 0}@{slot.isoformat(timespec='minutes')}"
+        payload = {"scope": schedule.scope, "user_id": schedule.user_id}
+        schedule.next_run_at = next_run(schedule, now)
+        db.session.commit()
+        queued += jobs.enqueue_slot("scheduled_backup", slot, payload, user_id=schedule.user_id, key=key)
+    return queued
+
+
+def to_keep(backups: list[Backup], schedule: BackupSchedule) -> set[str]:
+    """The scheduled backups that retention keeps: the newest of each of the last keep_daily days, keep_weekly
+    ISO weeks and keep_monthly months that have one (like restic's forget --keep-daily/weekly/monthly)."""
+    done = sorted((backup for backup in backups if backup.status == "done"), key=lambda b: b.created_at,
+                  reverse=True)
+    kept: set[str] = set()
+    for count, bucket in ((schedule.keep_daily, lambda moment: moment.date()),
+                          (schedule.keep_weekly, lambda moment: moment.isocalendar()[:2]),
+                          (schedule.keep_monthly, lambda moment: (moment.year, moment.month))):
+        seen = []
+        for backup in done:
+            slot = bucket(backup.created_at)
+            if slot in seen:
+                continue
+            if len(seen) >= count:
+                break
+            seen.append(slot)
+            kept.add(backup.id)
+    return kept
+
+
+def apply_retention(scope: str, user_id: int | None) -> int:
+    """Delete the scheduled backups of one account or of the instance that retention no longer keeps."""
+    owner_clause = Backup.user_id.is_(None) if user_id is None else Backup.user_id == user_id
+    schedule_clause = BackupSchedule.user_id.is_(None) if user_id is None else BackupSchedule.user_id == user_id
+    schedule = db.session.scalars(select(BackupSchedule).where(BackupSchedule.scope == scope,
+                                                               schedule_clause)).first()
+    if schedule is None:
+        return 0
+    scheduled = list(db.session.scalars(select(Backup).where(Backup.scope == scope, owner_clause,
+                                                             Backup.origin == "scheduled")))
+    keep = to_keep(scheduled, schedule)
+    removed = 0
+    for backup in scheduled:
+        if backup.id in keep or backup.status in ("pending", "running"):
+            continue
+        if backup.storage_key:
+            making.backup_store().delete(backup.storage_key)
+        db.session.delete(backup)
+        removed += 1
+    db.session.commit()
+    return removed
+
+
+def latest_failure() -> dict | None:
+    """The last scheduled backup failure that no later scheduled backup of its scope has made good."""
+    failed = db.session.scalars(select(Backup).where(Backup.origin == "scheduled", Backup.status == "failed")
+                                .order_by(Backup.created_at.desc()).limit(1)).first()
+    if failed is None:
+        return None
+    later = db.session.scalar(select(Backup.id).where(
+        Backup.origin == "scheduled", Backup.status == "done", Backup.scope == failed.scope,
+        Backup.created_at > failed.created_at,
+        Backup.user_id.is_(None) if failed.user_id is None else Backup.user_id == failed.user_id).limit(1))
+    if later is not None:
+        return None
+    return {"id": failed.id, "scope": failed.scope, "at": failed.created_at, "error": failed.error}
+
+
+def settings() -> dict:
+    return current_app.config["SHOEBOX"]["backups"]
+
+
+def forget_account(user: User) -> None:
+    """Delete a person's backup archives before their account is purged (their rows go with the account)."""
+    store = making.backup_store()
+    for key in db.session.scalars(select(Backup.storage_key).where(Backup.user_id == user.id)):
+        if key:
+            store.delete(key)
