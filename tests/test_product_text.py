@@ -1,34 +1,35 @@
-"""What Shoebox says about itself is true today: no page, README line or config comment promises
-backups or anything else that is not built."""
+"""What Shoebox says about itself is true today: pages, the README and the config comments describe
+the backups that exist and promise nothing that is not built."""
 
 from __future__ import annotations
 
 from tests.fixtures import ROOT
 
 
-def test_setup_page_says_what_the_administrator_can_do(client):
-    page = client.get("/setup").get_data(as_text=True)
-    assert "who decides who may sign up" in page
-    assert "backup" not in page.lower() and "storage" not in page.lower()
-
-
-def test_account_deletion_names_only_what_exists(client, make_user, auth):
+def test_account_deletion_names_everything_it_removes(client, make_user, auth):
     make_user(username="kim")
     auth.login("kim")
     page = client.get("/settings/").get_data(as_text=True)
-    assert "Deleting your account removes your photos, albums, share links and API keys." in page
-    assert "backup" not in page.lower()
+    assert "Deleting your account removes your photos, albums, share links, API keys and backups." in page
 
 
-def test_readme_promises_no_backups():
+def test_readme_says_plans_are_seeded_not_editable():
     readme = (ROOT / "README.md").read_text()
-    assert "backup archives" not in readme.lower()
-    assert "editable" not in readme  # plans are seeded; nothing edits them
+    assert "editable" not in readme  # plans are seeded; nothing edits them yet
 
 
-def test_example_config_says_the_backup_keys_do_nothing_yet():
+def test_readme_names_every_backup_command_that_exists(app):
+    readme = (ROOT / "README.md").read_text()
+    for command in ("backup", "verify", "restore"):
+        assert f"flask --app webapp {command}" in readme
+        assert command in app.cli.commands, f"the README names flask {command}, which is missing"
+
+
+def test_example_config_names_only_backup_keys_that_are_read():
+    from webapp.config import DEFAULTS
+
     example = (ROOT / "config.example.toml").read_text()
     section = example.split("[backups]")[1].split("\n[")[0]
-    assert "makes no backups, and nothing reads these" in " ".join(section.replace("#", " ").split())
-    assert "Where backup archives are written" not in example
-    assert "(backups," not in example and "files, backups" not in example
+    keys = {line.split("=")[0].strip("# ").strip() for line in section.splitlines() if "=" in line}
+    assert keys == set(DEFAULTS["backups"])
+    assert "makes no backups" not in section

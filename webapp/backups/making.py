@@ -81,7 +81,7 @@ def make(backup: Backup, context=None) -> Backup:
     """Write, read back and name the archive of `backup`; returns it done. Raises on failure, leaving
     no file behind (the caller marks the row failed)."""
     store = backup_store()
-    temp = pending_key(backup)
+    backup_id, temp, key = backup.id, pending_key(backup), final_key(backup)
     store.delete(temp)  # what an interrupted earlier attempt left
     passphrase = current_app.config["SHOEBOX"]["backups"]["passphrase"] if backup.scope == "instance" else ""
     started = time.monotonic()
@@ -109,7 +109,6 @@ def make(backup: Backup, context=None) -> Backup:
                 reader.verify(progress.add)
         if store.size(temp) != size:
             raise archive.ArchiveError("The archive in the backup store is not the size that was written.")
-        key = final_key(backup)
         store.move(temp, key)
     except BaseException:
         try:
@@ -117,7 +116,10 @@ def make(backup: Backup, context=None) -> Backup:
         except Exception:
             log.warning("Could not delete the unfinished backup %s.", temp, exc_info=True)
         raise
-    backup = db.session.get(Backup, backup.id)
+    backup = db.session.get(Backup, backup_id)
+    if backup is None:  # deleted while it was made (its account went): the archive goes too
+        store.delete(key)
+        raise archive.ArchiveError(f"Backup {backup_id} was deleted while it was being made.")
     backup.storage_key, backup.size, backup.sha256, backup.counts = key, size, sha256, counts
     backup.encrypted = bool(passphrase)
     backup.status, backup.finished_at, backup.verified_at = "done", utcnow(), utcnow()

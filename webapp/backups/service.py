@@ -278,9 +278,12 @@ def queue_due_schedules(now: datetime) -> int:
         slot = schedule.next_run_at
         key = f"backup:{schedule.scope}:{schedule.user_id or 0}@{slot.isoformat(timespec='minutes')}"
         payload = {"scope": schedule.scope, "user_id": schedule.user_id}
+        schedule_id = schedule.id
+        # Queued first, then moved on: a crash in between queues nothing twice (the slot key is unique).
+        queued += jobs.enqueue_slot("scheduled_backup", slot, payload, user_id=schedule.user_id, key=key)
+        schedule = db.session.get(BackupSchedule, schedule_id)
         schedule.next_run_at = next_run(schedule, now)
         db.session.commit()
-        queued += jobs.enqueue_slot("scheduled_backup", slot, payload, user_id=schedule.user_id, key=key)
     return queued
 
 
