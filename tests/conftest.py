@@ -30,6 +30,7 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.accounts",
     "tests.fixtures.browser",
+    "tests.fixtures.jobs",
     "tests.fixtures.processes",
     "tests.fixtures.services",
     "tests.fixtures.s3server",

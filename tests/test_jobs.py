@@ -1,8 +1,10 @@
-"""The scheduler: one leader among instances, jobs recorded in job_runs, and its health in /health/ready.
+"""The clock: one leader among instances, the scheduled runs it queues as jobs, the heartbeat it
+records (a job_runs row named "heartbeat") and its health in /health/ready.
 
 Two apps from one `make_app` share a data dir and a database: two instances of Shoebox.
 Schedulers from `make_scheduler` are built but never started, so the test alone decides
-when each one tries to lead; apps made with `scheduler.enabled` run the real background scheduler.
+when each one tries to lead and ticks; apps made with `scheduler.enabled` run the real background
+scheduler. What happens to a job once queued is tests/test_job_queue.py's subject.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
@@ -23,7 +25,8 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from webapp import jobs
 from webapp.extensions import db
-from webapp.models import JobRun, utcnow
+from webapp.models import Job, JobRun, utcnow
+from tests.fixtures.jobs import wait_until
 
 ENABLED = {"enabled": True, "heartbeat_seconds": 5}
 
@@ -41,31 +44,6 @@ def make_scheduler(make_app):
     yield factory
     for scheduler in made:
         scheduler.shutdown()
-
-
-@pytest.fixture
-def register_job():
-    """Register a job under a unique name with `jobs.scheduled`; it leaves the registry after the test."""
-    names = []
-
-    def register(func, trigger="interval", **trigger_args):
-        name = f"test-{uuid.uuid4().hex[:12]}"
-        jobs.scheduled(name, trigger, **(trigger_args or {"hours": 1}))(func)
-        names.append(name)
-        return name
-
-    yield register
-    for name in names:
-        jobs.REGISTRY.pop(name, None)
-
-
-def wait_until(condition, timeout=5.0, what="the condition"):
-    """Poll `condition` until it is true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def job_run(app, name):
@@ -204,96 +182,120 @@ def test_try_to_lead_logs_and_returns_when_the_database_is_unreachable(
     assert errors[0].exc_info is not None
 
 
-# Jobs
+# Scheduled runs
 
 
-def test_a_registered_job_runs_on_the_leader_only_and_is_recorded_ok(make_app, make_scheduler, register_job):
+def jobs_named(app, name):
+    """The jobs rows of `name`, oldest first."""
+    with app.app_context():
+        rows = db.session.scalars(sa.select(Job).where(Job.name == name).order_by(Job.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def test_the_leaders_tick_queues_a_due_run_and_a_followers_tick_queues_nothing(
+        make_app, make_scheduler, schedule_job):
     ran_in = []
-    name = register_job(lambda: ran_in.append(current_app._get_current_object()))
+    name = schedule_job(lambda: ran_in.append(current_app._get_current_object()))
     leader_app, follower_app = make_app(), make_app()
     leader, follower = make_scheduler(leader_app), make_scheduler(follower_app)
-    leader.try_to_lead()
+    leader.lock.acquire()
     follower.try_to_lead()
 
-    follower.run(jobs.REGISTRY[name])
-    assert ran_in == []
-    assert job_run(follower_app, name) is None
+    assert follower.tick() == 0
+    assert jobs_named(follower_app, name) == []
 
-    leader.run(jobs.REGISTRY[name])
-    assert ran_in == [leader_app]
-    record = job_run(leader_app, name)
-    assert (record.status, record.error, record.instance) == ("ok", "", jobs.INSTANCE)
-    assert record.started_at <= record.finished_at
+    assert leader.tick() >= 1
+    [queued] = jobs_named(leader_app, name)
+    assert (queued.state, queued.slot.split("@")[0], queued.user_id) == ("queued", name, None)
+    assert ran_in == [], "the clock only queues; workers run"
 
-
-def test_the_running_scheduler_runs_registered_jobs_on_their_trigger(make_app, register_job):
-    name = register_job(lambda: None, seconds=1)
-    app = make_app(scheduler=ENABLED)
-
-    wait_until(lambda: _finished(job_run(app, name)), what=f"job {name} to run")
-
-    assert job_run(app, name).status == "ok"
+    assert jobs.work_until_idle(follower_app, names=[name]) == 1  # any instance's workers may run it
+    assert ran_in == [follower_app]
+    assert jobs_named(leader_app, name)[0].state == "done"
 
 
-def test_run_job_records_a_failure_with_its_error_and_returns_false(app):
-    def broken():
-        db.session.add(JobRun(name="half-done", status="ok"))  # rolled back with the failure
-        db.session.flush()
-        raise RuntimeError("thumbnail cache is on fire")
+def test_ticking_again_in_the_same_slot_queues_nothing_more(make_app, make_scheduler, schedule_job):
+    name = schedule_job(lambda: None, hours=1)
+    app = make_app()
+    scheduler = make_scheduler(app)
+    scheduler.try_to_lead()  # a new leader ticks at once
 
-    with app.app_context():
-        assert jobs.run_job("broken", broken) is False
-        assert jobs.run_job("fine", lambda: None) is True
+    scheduler.tick()
+    scheduler.tick()
 
-    failed = job_run(app, "broken")
-    assert (failed.status, failed.error) == ("failed", "RuntimeError: thumbnail cache is on fire")
-    assert failed.finished_at is not None
-    assert job_run(app, "half-done") is None
-    assert job_run(app, "fine").status == "ok"
+    assert len(jobs_named(app, name)) == 1
 
 
-def test_a_failing_job_is_recorded_as_failed_and_does_not_stop_the_scheduler(make_app, register_job):
-    attempts = []
+def test_the_running_scheduler_queues_registered_jobs_on_their_trigger_and_workers_run_them(
+        make_app, schedule_job):
+    ran = []
+    name = schedule_job(lambda: ran.append(utcnow()), seconds=1)
+    app = make_app(scheduler=ENABLED, jobs={"workers": 1, "poll_seconds": 1})
 
-    def broken():
-        attempts.append(utcnow())
-        raise RuntimeError("thumbnail cache is on fire")
+    wait_until(lambda: any(job.state == "done" for job in jobs_named(app, name)), timeout=20,
+               what=f"a run of {name} to be done")
 
-    name = register_job(broken, seconds=1)
-    app = make_app(scheduler=ENABLED)
-    scheduler = running_scheduler(app)
-
-    wait_until(lambda: len(attempts) >= 2, what="the failing job to be tried again")
-    wait_until(lambda: job_run(app, name).status == "failed", what="the failure to be recorded")
-
-    assert job_run(app, name).error == "RuntimeError: thumbnail cache is on fire"
-    assert scheduler._apscheduler.running
-    assert scheduler.lock.held
+    assert ran
+    assert "shoebox_workers" in app.extensions
 
 
-def test_jobs_run_late_once_rather_than_being_skipped_or_overlapping(make_app, register_job):
-    name = register_job(lambda: None, hours=1)
-    scheduler = running_scheduler(make_app(scheduler={**ENABLED, "misfire_grace_seconds": 1234}))
+def test_interval_slots_count_from_a_fixed_moment_so_every_instance_computes_the_same(schedule_job):
+    name = schedule_job(lambda: None, minutes=30)
+    now = datetime(2026, 3, 1, 10, 47, 12, tzinfo=timezone.utc)
+
+    slot = jobs.REGISTRY[name].due_slot(now, timedelta(hours=1))
+
+    assert slot == datetime(2026, 3, 1, 10, 30, tzinfo=timezone.utc)
+
+
+def test_a_cron_slot_outside_the_grace_period_is_not_due(schedule_job):
+    name = schedule_job(lambda: None, "cron", hour=4, minute=23)
+    now = datetime(2026, 3, 1, 6, 0, tzinfo=timezone.utc)
+
+    assert jobs.REGISTRY[name].due_slot(now, timedelta(hours=2)) == datetime(2026, 3, 1, 4, 23, tzinfo=timezone.utc)
+    assert jobs.REGISTRY[name].due_slot(now, timedelta(hours=1)) is None
+
+
+def test_the_clocks_own_jobs_never_overlap_and_a_late_tick_runs_once(make_app):
+    scheduler = running_scheduler(make_app(scheduler=ENABLED))
 
     scheduled = {job.id: job for job in scheduler._apscheduler.get_jobs()}
 
-    assert {name, jobs.HEARTBEAT, "leadership"} <= scheduled.keys()
+    assert scheduled.keys() == {"leadership", "tick"}
     for job in scheduled.values():
-        assert (job.coalesce, job.misfire_grace_time, job.max_instances) == (True, 1234, 1), job.id
+        assert (job.coalesce, job.max_instances) == (True, 1), job.id
 
 
-def test_flask_commands_do_not_start_the_scheduler(make_app, monkeypatch):
+def test_a_registered_job_has_a_title_and_runs_its_function_in_an_app_context(app, schedule_job):
+    seen = []
+    name = schedule_job(lambda: seen.append(current_app.name), hours=6)
+    jobs.HANDLERS[name].title = "Tidy the attic"
+
+    with app.app_context():
+        db.session.add(Job(name=name, payload={}, state="queued", max_attempts=3, detail={}, error=""))
+        db.session.commit()
+
+    assert jobs.work_until_idle(app) == 1
+    assert seen == [app.name]
+    assert jobs.title_of(name) == "Tidy the attic"
+    assert jobs.title_of("no_such_job") == "no_such_job"
+
+
+def test_flask_commands_start_neither_the_scheduler_nor_workers(make_app, monkeypatch):
     monkeypatch.setenv("FLASK_RUN_FROM_CLI", "false")  # FlaskGroup sets it; restore it afterwards
-    cli = FlaskGroup(create_app=lambda: make_app(scheduler=ENABLED), load_dotenv=False, set_debug_flag=False)
+    cli = FlaskGroup(create_app=lambda: make_app(scheduler=ENABLED, jobs={"workers": 2}), load_dotenv=False,
+                     set_debug_flag=False)
 
     @cli.command("probe")
     @with_appcontext
     def probe():
-        click.echo("started" if "shoebox_scheduler" in current_app.extensions else "not started")
+        started = [key for key in ("shoebox_scheduler", "shoebox_workers") if key in current_app.extensions]
+        click.echo(",".join(started) or "nothing started")
 
     result = CliRunner().invoke(cli, ["probe"], catch_exceptions=False)
 
-    assert result.output.strip() == "not started"
+    assert result.output.strip() == "nothing started"
 
 
 # Health

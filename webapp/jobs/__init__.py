@@ -13,13 +13,14 @@ import atexit
 import click
 from flask import Flask
 
-from .queue import Cancelled, LeaseLost, Permanent, as_dict, cancel, enqueue, enqueue_slot, get, recent, retry
+from .queue import (Cancelled, LeaseLost, Permanent, as_dict, cancel, enqueue, enqueue_slot, get, get_job_for, recent,
+                    retry)
 from .registry import HANDLERS, REGISTRY, ScheduledJob, add_source, handler, register, scheduled, title_of
 from .scheduler import HEARTBEAT, INSTANCE, LEADER_LOCK_ID, LeaderLock, Scheduler, queue_due, status
 from .worker import JobContext, Workers, run_one, work_until_idle
 
-__all__ = ["Cancelled", "LeaseLost", "Permanent", "as_dict", "cancel", "enqueue", "enqueue_slot", "get", "recent",
-           "retry", "HANDLERS", "REGISTRY", "ScheduledJob", "add_source", "handler", "register", "scheduled",
+__all__ = ["Cancelled", "LeaseLost", "Permanent", "as_dict", "cancel", "enqueue", "enqueue_slot", "get", "get_job_for",
+           "recent", "retry", "HANDLERS", "REGISTRY", "ScheduledJob", "add_source", "handler", "register", "scheduled",
            "title_of", "HEARTBEAT", "INSTANCE", "LEADER_LOCK_ID", "LeaderLock", "Scheduler", "queue_due", "status",
            "JobContext", "Workers", "run_one", "work_until_idle", "init_app", "shutdown"]
 

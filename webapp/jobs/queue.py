@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..errors import NotFound
 from ..extensions import db
-from ..models import Job, utcnow
+from ..models import Job, UTCDateTime, utcnow
 from .registry import HANDLERS
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,8 @@ def enqueue_slot(name: str, slot: datetime, payload: dict | None = None, *, user
                   cancel_requested=False, progress=0.0, detail={}, error="", created_at=utcnow())
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(Job.__table__).values(**values).on_conflict_do_nothing(index_elements=["slot"])
-    queued = db.session.execute(statement).rowcount == 1
+    # RETURNING, not rowcount: psycopg reports no row count for an INSERT that returns the new key.
+    queued = db.session.execute(statement.returning(Job.__table__.c.id)).first() is not None
     if queued:
         db.session.info[_ADDED] = True
     db.session.commit()
@@ -78,11 +81,10 @@ def enqueue_slot(name: str, slot: datetime, payload: dict | None = None, *, user
 def claim(owner: str, lease_seconds: int, names: list[str] | None = None) -> Job | None:
     """Take the oldest runnable job (queued and due, or running with its lease run out) for `owner`.
 
-    A job whose lease ran out after its last allowed attempt is marked failed instead. Returns a
-    detached Job with the claimed state, or None when there is nothing to do.
+    First, a job whose lease ran out ends: as cancelled if someone asked for that, as failed after
+    its last allowed attempt. Returns the claimed Job (loaded fresh), or None when there is nothing to do.
     """
-    now = utcnow().replace(tzinfo=None)
-    expires = now + timedelta(seconds=lease_seconds)
+    now = utcnow()
     only = "AND name IN :names" if names else ""
     pick = (f"SELECT id FROM jobs WHERE ((state = 'queued' AND run_after <= :now) OR "
             f"(state = 'running' AND lease_expires_at < :now AND attempts < max_attempts)) {only} "
@@ -92,24 +94,31 @@ def claim(owner: str, lease_seconds: int, names: list[str] | None = None) -> Job
         pick += " FOR UPDATE SKIP LOCKED"
     claim_sql = text(f"UPDATE jobs SET state = 'running', lease_owner = :owner, lease_expires_at = :expires, "
                      f"attempts = attempts + 1, started_at = COALESCE(started_at, :now), error = '' "
-                     f"WHERE id = ({pick}) RETURNING id")
-    give_up = text("UPDATE jobs SET state = 'failed', finished_at = :now, lease_owner = NULL, "
-                   "error = :error WHERE state = 'running' AND lease_expires_at < :now "
-                   "AND attempts >= max_attempts")
-    params = {"now": now, "owner": owner, "expires": expires}
+                     f"WHERE id = ({pick}) RETURNING id").bindparams(*_times("now", "expires"))
+    end_abandoned = text(
+        "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'failed' END, "
+        "error = CASE WHEN cancel_requested THEN error ELSE :error END, "
+        "finished_at = :now, lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE (state = 'running' AND lease_expires_at < :now AND (attempts >= max_attempts OR cancel_requested)) "
+        "OR (state = 'queued' AND cancel_requested)").bindparams(*_times("now"))
+    params = {"now": now, "owner": owner, "expires": now + timedelta(seconds=lease_seconds)}
     if names:
         claim_sql = claim_sql.bindparams(bindparam("names", expanding=True))
         params["names"] = list(names)
     with db.engine.connect() as connection:
         if not postgres:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-        connection.execute(give_up, {"now": now, "error": "The worker running it stopped, on its last attempt."})
+        connection.execute(end_abandoned, {"now": now, "error": "The worker running it stopped, on its last attempt."})
         row = connection.execute(claim_sql, params).first()
         connection.commit()
     if row is None:
         return None
-    job = db.session.get(Job, row.id, populate_existing=True)
-    return job
+    return db.session.get(Job, row.id, populate_existing=True)
+
+
+def _times(*names: str) -> list:
+    """Typed parameters, so that timestamps in raw SQL are stored as the Job model stores them."""
+    return [bindparam(name, type_=UTCDateTime) for name in names]
 
 
 def renew(job_id: int, owner: str, lease_seconds: int, progress: float, detail: dict) -> tuple[bool, bool]:
@@ -162,35 +171,70 @@ def release(job_id: int, owner: str) -> bool:
                    run_after=utcnow())
 
 
+def release_all(owners: list[str]) -> int:
+    """Give back every job still running under one of `owners` (unfinished, attempt not counted)."""
+    table = Job.__table__
+    with db.engine.connect() as connection:
+        count = connection.execute(
+            update(table).where(table.c.state == "running", table.c.lease_owner.in_(owners))
+            .values(state="queued", attempts=table.c.attempts - 1, lease_owner=None, lease_expires_at=None,
+                    run_after=utcnow())).rowcount
+        connection.commit()
+    return count
+
+
 # --- what people do to jobs: see one, cancel one, try one again ---
 
 def get(job_id: int) -> Job | None:
     return db.session.get(Job, job_id)
 
 
+def get_job_for(viewer, job_id: int) -> Job:
+    """The one door to a job: the person it works for, or an admin; anyone else (and a missing id) is NotFound."""
+    job = db.session.get(Job, job_id) if 0 < job_id <= 2**31 - 1 else None
+    if job is None or viewer is None or not viewer.is_authenticated or \
+            (job.user_id != viewer.id and not viewer.is_admin):
+        raise NotFound(_("There is no such job."), code="job_not_found")
+    return job
+
+
 def cancel(job: Job) -> str:
-    """Cancel a queued job at once, or ask a running one to stop at its next step. Commits."""
-    queued = db.session.execute(update(Job).where(Job.id == job.id, Job.state == "queued")
-                                .values(state="cancelled", finished_at=utcnow())).rowcount
-    if not queued:
-        db.session.execute(update(Job).where(Job.id == job.id, Job.state == "running")
-                           .values(cancel_requested=True))
-    db.session.commit()
+    """Cancel a queued job at once, or ask a running one to stop at its next step; returns its state.
+
+    Commits the session (with whatever the caller added, an audit event say) only when the job
+    changed; otherwise rolls it back.
+    """
+    changed = db.session.execute(update(Job).where(Job.id == job.id, Job.state == "queued")
+                                 .values(state="cancelled", finished_at=utcnow())).rowcount
+    if not changed:
+        changed = db.session.execute(update(Job).where(Job.id == job.id, Job.state == "running")
+                                     .values(cancel_requested=True)).rowcount
+    _commit_if(changed)
     db.session.refresh(job)
     return job.state
 
 
 def retry(job: Job) -> bool:
-    """Queue a failed or cancelled job again with fresh attempts. Commits; returns whether it was queued."""
+    """Queue a failed or cancelled job again with fresh attempts; returns whether it was queued.
+
+    Commits (with whatever the caller added) only when it was; otherwise rolls back.
+    """
     changed = db.session.execute(
         update(Job).where(Job.id == job.id, Job.state.in_(("failed", "cancelled")))
         .values(state="queued", attempts=0, error="", cancel_requested=False, run_after=utcnow(),
                 progress=0.0, detail={}, result=None, finished_at=None, started_at=None)).rowcount
     if changed:
         db.session.info[_ADDED] = True
-    db.session.commit()
+    _commit_if(changed)
     db.session.refresh(job)
     return changed == 1
+
+
+def _commit_if(changed: int) -> None:
+    if changed:
+        db.session.commit()
+    else:
+        db.session.rollback()
 
 
 def recent(states: tuple[str, ...], limit: int = 50) -> list[Job]:

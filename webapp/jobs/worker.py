@@ -218,10 +218,6 @@ class Workers:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if any(thread.is_alive() for thread in self._threads):
             with self.app.app_context():
-                try:
-                    for owner in self.owners:
-                        for job in queue.recent(("running",), limit=100):
-                            if job.lease_owner == owner:
-                                queue.release(job.id, owner)
-                finally:
-                    db.session.remove()
+                given_back = queue.release_all(self.owners)
+            if given_back:
+                log.info("Gave back %d unfinished job(s) for another worker.", given_back)
