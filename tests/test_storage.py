@@ -419,3 +419,37 @@ def test_repr_names_the_store_without_secrets():
 
     assert "very-secret" not in repr(store) and "AKIDKEY" not in repr(store)
     assert "s3://bucket/p" in repr(store)
+
+
+def test_a_writer_shows_its_blob_only_when_its_block_ends_without_an_error(store):
+    with store.writer("backups/a.zip") as sink:
+        sink.write(b"first ")
+        sink.write(b"second")
+        assert not store.exists("backups/a.zip")
+    assert read(store, "backups/a.zip") == b"first second"
+    with pytest.raises(RuntimeError), store.writer("backups/b.zip") as sink:
+        sink.write(b"half")
+        raise RuntimeError("stopped")
+    assert not store.exists("backups/b.zip")
+
+
+def test_move_gives_a_blob_a_new_key(store):
+    store.put("pending/x.zip", b"archive")
+    store.move("pending/x.zip", "done/x.zip")
+    assert read(store, "done/x.zip") == b"archive" and not store.exists("pending/x.zip")
+
+
+def test_what_a_killed_writer_left_on_disk_is_discarded_and_nothing_else(tmp_path):
+    from webapp.storage import BlobStore
+
+    store = BlobStore((tmp_path / "b").as_uri())
+    store.put("pending/x.zip", b"kept")
+    writer = store._writer(store._path("pending/x.zip"), None)  # as a process killed mid-write leaves it
+    writer.write(b"half")
+    writer._file.close()  # the process is gone; its temp file stays
+    other = store._writer(store._path("pending/y.zip"), None)
+    other.write(b"someone else's")
+    assert store.discard_unfinished("pending/x.zip") == 1
+    left = sorted(path.name for path in (tmp_path / "b" / "pending").iterdir())
+    assert left == [next(name for name in left if name.startswith(".y.zip.")), "x.zip"]
+    other.abort()

@@ -158,6 +158,30 @@ class BlobStore:
             writer.abort()
             raise
 
+    def discard_unfinished(self, key: str) -> int:
+        """Remove what interrupted writes of `key` left (a killed process cannot clean up after itself):
+        temp files beside it on disk, incomplete multipart uploads on S3. Returns how many."""
+        path = self._path(key)
+        removed = 0
+        with self._errors():
+            if self.scheme == "file":
+                folder, name = os.path.split(path)
+                if os.path.isdir(folder):
+                    for entry in os.listdir(folder):
+                        if entry.startswith(f".{name}.") and entry.endswith(_TEMP_SUFFIX):
+                            with suppress(FileNotFoundError):
+                                os.unlink(os.path.join(folder, entry))
+                                removed += 1
+            elif self.scheme == "s3":
+                object_key = path.split("/", 1)[1]
+                listed = self._fs.call_s3("list_multipart_uploads", Bucket=self._bucket, Prefix=object_key)
+                for upload in listed.get("Uploads", []):
+                    if upload["Key"] == object_key:
+                        self._fs.call_s3("abort_multipart_upload", Bucket=self._bucket, Key=object_key,
+                                         UploadId=upload["UploadId"])
+                        removed += 1
+        return removed
+
     def move(self, source: str, target: str) -> None:
         """Give the blob under `source` the key `target` (replacing any blob there)."""
         source_path, target_path = self._path(source), self._path(target)

@@ -83,6 +83,7 @@ def make(backup: Backup, context=None) -> Backup:
     store = backup_store()
     backup_id, temp, key = backup.id, pending_key(backup), final_key(backup)
     store.delete(temp)  # what an interrupted earlier attempt left
+    store.discard_unfinished(temp)
     passphrase = current_app.config["SHOEBOX"]["backups"]["passphrase"] if backup.scope == "instance" else ""
     started = time.monotonic()
     listed = contents.blobs(backup.scope, backup.user_id)
