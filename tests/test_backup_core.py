@@ -146,3 +146,64 @@ def _empty_instance(tmp_path, app):
     else:
         pytest.skip("the PostgreSQL drill is in test_backup_restore_drill")
     return create_app(app_settings(tmp_path / "fresh", url))
+
+
+def _rewrite(data: bytes, change) -> bytes:
+    """The archive with its media rows changed by `change(rows)`, manifest checksums made to match (a
+    careful forger's archive)."""
+    import hashlib
+    import io
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    manifest = json.loads(source.read("manifest.json"))
+    rows = [json.loads(line) for line in source.read("data/media.jsonl").splitlines()]
+    body = ("\n".join(json.dumps(row) for row in change(rows)) + "\n").encode()
+    manifest["entries"]["data/media.jsonl"] = {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            if info.filename == "manifest.json":
+                target.writestr("manifest.json", json.dumps(manifest))
+            elif info.filename == "data/media.jsonl":
+                target.writestr(info.filename, body)
+            else:
+                target.writestr(info, source.read(info))
+    return out.getvalue()
+
+
+def test_a_forged_account_archive_cannot_overwrite_anothers_file_or_understate_its_size(app, library, make_user):
+    import io
+
+    from webapp import jobs
+    from webapp.backups import making, service
+    from webapp.extensions import blob_store, db
+    from webapp.models import Media, User
+
+    user_id, ids = library
+    backup = make_backup(app, user_id)
+    with app.app_context():
+        victim = db.session.get(Media, ids[0])
+        victim_key, victim_bytes = victim.storage_key, blob_store().open(victim.storage_key).read()
+        with making.backup_store().open(backup.storage_key) as stream:
+            data = stream.read()
+
+    def forge(rows):
+        for n, row in enumerate(rows):
+            row["id"] = f"forged{n:016d}"
+            row["size"] = 1
+            row["mime_type"] = "text/html"
+        return rows
+
+    mallory = make_user(email="mallory@example.com", username="mallory")
+    with app.app_context():
+        uploaded = service.receive_archive(db.session.get(User, mallory), "account", io.BytesIO(_rewrite(data, forge)))
+        service.start_restore(db.session.get(User, mallory), uploaded)
+    jobs.work_until_idle(app)
+    with app.app_context():
+        assert blob_store().open(victim_key).read() == victim_bytes
+        hers = db.session.scalars(db.select(Media).where(Media.user_id == mallory)).all()
+        assert len(hers) == 3
+        assert all(m.storage_key.startswith(f"originals/{m.id[:2]}/{m.id}") for m in hers)
+        assert all(m.size == blob_store().size(m.storage_key) > 1 for m in hers)
+        assert all(m.kind == "file" and m.mime_type == "text/html" for m in hers)
+        assert db.session.get(User, mallory).storage_used == sum(m.size for m in hers)

@@ -10,6 +10,7 @@ check removes, and the job runs again.)
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from .. import audit, quota
 from ..i18n import human_size
 from ..extensions import blob_store, db
 from ..models import Album, AlbumItem, BackupSchedule, Media, ShareItem, ShareLink, User, Variant
+from ..errors import ShoeboxError
 from ..storage import StorageError
 from . import contents
 from .archive import ArchiveError, Reader
@@ -27,6 +29,8 @@ from .archive import ArchiveError, Reader
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}")
+_MIME = re.compile(r"[a-z]+/[a-z0-9.+-]{1,80}")
 ACCOUNT_SETTINGS = ("display_name", "locale", "keep_location", "uploads_public")
 
 
@@ -105,7 +109,9 @@ def _plan_account(reader: Reader, user: User) -> _Plan:
         else:
             here = archived if archived not in owners else _fresh_id()
             plan.media[archived] = (here, True)
-            plan.bytes_new += int(row.get("size") or 0)
+            if f"blobs/{row['storage_key']}" not in reader.entries:
+                raise ArchiveError(_("The archive is incomplete: the file of a photo in it is missing."))
+            plan.bytes_new += reader.blob_size(row["storage_key"])
     album_ids = [row.get("id") for row in reader.rows("albums")]
     album_owners = dict(_in_batches(lambda chunk: select(Album.id, Album.user_id).where(Album.id.in_(chunk)),
                                     album_ids))
@@ -147,12 +153,30 @@ def preview_account(reader: Reader, user: User) -> Preview:
                    username=str(users[0].get("username", "")) if users else "")
 
 
-def _moved_key(key: str, old_id: str, new_id: str) -> str:
-    if old_id == new_id:
-        return key
-    if key.startswith("originals/"):
-        return f"originals/{new_id[:2]}/{new_id}{key.rsplit('/', 1)[-1][len(old_id):]}"
-    return key.replace(f"variants/{old_id}/", f"variants/{new_id}/", 1)
+def _original_key(row: dict, here: str) -> str:
+    """Where a restored original goes: made from its id here, never from the archive's word (a crafted
+    archive must not write over someone else's file)."""
+    ext = str(row.get("ext") or "")
+    return f"originals/{here[:2]}/{here}.{ext}" if ext.isalnum() and len(ext) <= 10 else f"originals/{here[:2]}/{here}"
+
+
+def _variant_key(archived_key: str, here: str) -> str:
+    name = archived_key.rsplit("/", 1)[-1]
+    if not _SAFE_NAME.fullmatch(name):
+        raise ArchiveError(_("The archive is refused: a derived image in it has an unusable name."))
+    return f"variants/{here}/{name}"
+
+
+def _media_row(data: dict, reader: Reader, archived_key: str) -> dict:
+    """An archived photo's row as this account takes it: its size is the file's real size (what the
+    storage allowance counts), and a type that is not an image makes it a plain file."""
+    data["size"] = reader.blob_size(archived_key)
+    mime = str(data.get("mime_type") or "")
+    if not _MIME.fullmatch(mime):
+        data["mime_type"] = "application/octet-stream"
+    if data.get("kind") != "image" or not data["mime_type"].startswith("image/") or "svg" in data["mime_type"]:
+        data["kind"] = "file"
+    return data
 
 
 def restore_account(reader: Reader, user: User, progress=None) -> dict:
@@ -168,11 +192,11 @@ def restore_account(reader: Reader, user: User, progress=None) -> dict:
     for row in plan.media_rows:
         here, new = plan.media[row["id"]]
         if new:
-            plan.keys[row["storage_key"]] = _moved_key(row["storage_key"], row["id"], here)
+            plan.keys[row["storage_key"]] = _original_key(row, here)
     for row in variants:
         here, new = plan.media.get(row.get("media_id"), (None, False))
         if new:
-            plan.keys[row["storage_key"]] = _moved_key(row["storage_key"], row["media_id"], here)
+            plan.keys[row["storage_key"]] = _variant_key(row["storage_key"], here)
     written = _copy_blobs(reader, plan.keys, progress)
     try:
         added = _write_account_rows(reader, user, plan, variants)
@@ -192,7 +216,7 @@ def _write_account_rows(reader: Reader, user: User, plan: _Plan, variants: list)
         here, new = plan.media[row["id"]]
         if not new:
             continue
-        data = contents.to_row(media_table, row)
+        data = _media_row(contents.to_row(media_table, row), reader, row["storage_key"])
         data.update(id=here, user_id=user.id, storage_key=plan.keys[row["storage_key"]], guest_share_id=None)
         new_media.append(data)
     _insert(media_table, new_media)
@@ -249,9 +273,14 @@ def _write_account_rows(reader: Reader, user: User, plan: _Plan, variants: list)
     _insert_missing(ShareItem.__table__, share_items, ("share_id", "media_id"))
     _restore_settings(reader, user)
     if new_media:
-        size = sum(int(row.get("size") or 0) for row in new_media)
+        limit = user.plan.storage_bytes if user.plan else 0
+        try:  # one conditional UPDATE: uploads racing the restore cannot push the account past its allowance
+            quota.reserve_storage(user.id, sum(row["size"] for row in new_media), limit, commit=False)
+        except ShoeboxError as error:
+            raise RestoreRefused(_("This archive adds %(size)s, more than is left of your storage allowance.",
+                                   size=human_size(plan.bytes_new))) from error
         db.session.execute(update(User).where(User.id == user.id).values(
-            storage_used=User.storage_used + size, media_count=User.media_count + len(new_media)))
+            media_count=User.media_count + len(new_media)))
     return added
 
 
