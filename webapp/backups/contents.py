@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
+from flask_babel import gettext as _
 from sqlalchemy import JSON, Boolean, Date, Table, select
 
 from ..extensions import db
 from ..models import Album, Media, ShareLink, UTCDateTime, Variant
+from .archive import ArchiveError
 
 # Never in an archive: work in progress, the archives themselves, and secrets that only mean something
 # with this instance's keys (sessions, refresh tokens, emailed links) or that were sent already (outbox).
@@ -109,7 +111,11 @@ def to_row(table: Table, data: dict) -> dict:
             continue
         value = data[column.name]
         if value is not None:
-            value = _typed(column.type, value)
+            try:
+                value = _typed(column.type, value)
+            except (TypeError, ValueError) as error:
+                raise ArchiveError(_("The archive is refused: %(table)s.%(column)s holds a value of the wrong kind.",
+                                     table=table.name, column=column.name)) from error
         row[column.name] = value
     return row
 
@@ -121,8 +127,26 @@ def _typed(kind, value):
     if isinstance(kind, Date):
         return date.fromisoformat(value)
     if isinstance(kind, Boolean):
-        return bool(value)
+        if not isinstance(value, bool):
+            raise TypeError("not true or false")
+        return value
     if isinstance(kind, JSON):
         return value
+    python = _python_type(kind)
+    if python is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError("not a whole number")
+    if python is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise TypeError("not a number")
+    if python is str and not isinstance(value, str):
+        raise TypeError("not text")
+    if python is str and getattr(kind, "length", None) and len(value) > kind.length:
+        raise ValueError("too long")
     return value
+
+
+def _python_type(kind):
+    try:
+        return kind.python_type
+    except NotImplementedError:
+        return None
 

@@ -7,6 +7,7 @@ import logging
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import DataError, IntegrityError
 
 from .. import audit, jobs, mail
 from ..extensions import db
@@ -119,6 +120,9 @@ def run_restore(context) -> dict:
                 added = restoring.restore_instance(reader, progress)
     except (archive.ArchiveError, restoring.RestoreRefused) as error:
         raise jobs.Permanent(str(error)) from error
+    except (IntegrityError, DataError) as error:  # a row the archive's manifest vouched for, but this database refuses
+        raise jobs.Permanent(f"The archive is refused: a row in it does not fit this database "
+                             f"({type(error.orig).__name__}).") from error
     if backup.origin == "uploaded" and backup.scope == "account" and db.session.get(Backup, backup.id):
         db.session.get(Backup, backup.id).verified_at = utcnow()
         db.session.commit()
