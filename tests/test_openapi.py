@@ -290,8 +290,9 @@ def quick_passwords(monkeypatch):
 
 
 def fuzz_account(app, make_user, username: str):
-    """A verified account on the pro plan with photos, albums, a saved transformation, share links and a
-    spare API key; returns its id and the ids that exist, by path parameter."""
+    """A verified account on the pro plan with photos, albums, a saved transformation, share links, a
+    spare API key and a queued job; returns its id and the ids that exist, by path parameter."""
+    from webapp import jobs
     from webapp.extensions import db
     from webapp.models import Plan, User
 
@@ -317,8 +318,12 @@ def fuzz_account(app, make_user, username: str):
     spare = client.post("/api/v1/api-keys", headers=headers, json={"name": "spare"}).get_json()["id"]
     shares = [client.post("/api/v1/shares", headers=headers, json=target).get_json()["id"]
               for target in ({"image_id": images[0]}, {"album_id": albums[0]}, {"image_ids": images[1:]})]
+    with app.app_context():
+        job = jobs.enqueue("integrity_check", user_id=user_id)
+        db.session.commit()
+        job_id = job.id
     return user_id, {"media_id": images, "image_id": images, "album_id": albums, "variant_id": [variant],
-                     "key_id": [spare], "share_id": shares}
+                     "key_id": [spare], "share_id": shares, "job_id": [job_id]}
 
 
 def bearer_credential(app, user_id):
