@@ -1,4 +1,4 @@
-"""The admin panel: instance settings, invites, the mail outbox (more arrives with later features)."""
+"""The admin panel: instance settings, invites, background jobs, the mail outbox (more arrives with later features)."""
 
 from flask import Blueprint, Flask
 

@@ -131,3 +131,37 @@ def outbox_message(message_id: int):
 def outbox_message_html(message_id: int):
     """One message with its HTML body as escaped source: it holds user-chosen names, so it never renders here."""
     return render("admin/outbox_message.html", message=service.get_outbox_message(message_id), part="html")
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+def _jobs_page():
+    """The jobs page; for htmx its running-and-queued section, with the failed and finished ones out of band."""
+    return render("admin/jobs.html", fragment="admin/_jobs_active.html", also=("admin/_jobs_finished.html",),
+                  overview=service.jobs_overview())
+
+
+@bp.get("/jobs")
+def jobs():
+    """Background work: running, queued, failed and recently finished jobs."""
+    return _jobs_page()
+
+
+@bp.post("/jobs/<int(max=2147483647):job_id>/cancel")
+def cancel_job(job_id: int):
+    if service.cancel_job(current_user, job_id) == "cancelled":
+        flash(_("The job was cancelled."), "success")
+    else:
+        flash(_("The job will stop at its next step."), "success")
+    if not is_fragment_request():
+        return redirect(url_for("admin.jobs"), 303)
+    return _jobs_page()
+
+
+@bp.post("/jobs/<int(max=2147483647):job_id>/retry")
+def retry_job(job_id: int):
+    service.retry_job(current_user, job_id)
+    flash(_("The job was queued again."), "success")
+    if not is_fragment_request():
+        return redirect(url_for("admin.jobs"), 303)
+    return _jobs_page()

@@ -1,16 +1,20 @@
-"""What the admin pages do: instance settings and the mail outbox (invites are auth.invites). No HTTP here."""
+"""What the admin pages do: instance settings, the mail outbox and the jobs list (invites are auth.invites).
+No HTTP here."""
 
 from __future__ import annotations
 
-from flask_babel import gettext as _
-from sqlalchemy import select
+from dataclasses import dataclass
 
-from .. import audit, instance
-from ..errors import InvalidInput, NotFound
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from .. import audit, instance, jobs
+from ..errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
-from ..models import OutboxMessage, User
+from ..models import Job, OutboxMessage, User
 
 OUTBOX_PAGE_SIZE = 50
+JOBS_SHOWN = 50  # of each state on the jobs page
 
 
 def save_registration(admin: User, registration: str, unverified_may_upload: bool,
@@ -51,3 +55,76 @@ def get_outbox_message(message_id: int) -> OutboxMessage:
     if message is None:
         raise NotFound(_("There is no such message in the outbox."), code="message_not_found")
     return message
+
+
+# --- jobs ---------------------------------------------------------------------------------------
+
+@dataclass
+class JobsOverview:
+    """What the jobs page shows: the jobs of each state, how many there are, and who asked for them."""
+
+    running: list[Job]
+    queued: list[Job]
+    failed: list[Job]
+    finished: list[Job]  # done or cancelled, the latest first
+    counts: dict[str, int]
+    people: dict[int, User]
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is queued or running (the page then keeps itself up to date)."""
+        return bool(self.running or self.queued)
+
+    @staticmethod
+    def title(job: Job) -> str:
+        return jobs.title_of(job.name)
+
+
+def jobs_overview(shown: int = JOBS_SHOWN) -> JobsOverview:
+    """Running and queued jobs in the order they run, failed and finished ones the latest first."""
+    def listed(states, *order):
+        return list(db.session.scalars(select(Job).where(Job.state.in_(states)).order_by(*order).limit(shown)))
+
+    overview = JobsOverview(
+        running=listed(["running"], Job.started_at, Job.id),
+        queued=listed(["queued"], Job.run_after, Job.id),
+        failed=listed(["failed"], Job.finished_at.desc(), Job.id.desc()),
+        finished=listed(["done", "cancelled"], Job.finished_at.desc(), Job.id.desc()),
+        counts=dict(db.session.execute(select(Job.state, func.count()).group_by(Job.state)).all()),
+        people={})
+    asked = {job.user_id for part in (overview.running, overview.queued, overview.failed, overview.finished)
+             for job in part if job.user_id is not None}
+    if asked:
+        overview.people = {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(asked)))}
+    return overview
+
+
+def get_job(job_id: int) -> Job:
+    """Any job (admins see them all); NotFound if there is none with that id."""
+    job = db.session.get(Job, job_id)
+    if job is None:
+        raise NotFound(_("There is no such job."), code="job_not_found")
+    return job
+
+
+def cancel_job(admin: User, job_id: int) -> str:
+    """Cancel a queued job, or ask a running one to stop; returns its state ("cancelled" or "running")."""
+    job = get_job(job_id)
+    was = job.state
+    if was not in ("queued", "running"):
+        raise Conflict(_("This job has already ended."), code="job_ended")
+    audit.record("job_cancelled", admin.id, target=f"job:{job.id}", name=job.name, state=was)
+    state = jobs.cancel(job)  # commits the audit event with the change, or rolls both back
+    if state not in ("cancelled", "running"):
+        raise Conflict(_("This job has already ended."), code="job_ended")
+    return state
+
+
+def retry_job(admin: User, job_id: int) -> None:
+    """Queue a failed or cancelled job again, with fresh attempts."""
+    job = get_job(job_id)
+    if job.state not in ("failed", "cancelled"):
+        raise Conflict(_("Only a failed or cancelled job can be tried again."), code="job_not_retryable")
+    audit.record("job_retried", admin.id, target=f"job:{job.id}", name=job.name, state=job.state)
+    if not jobs.retry(job):  # commits the audit event with the change, or rolls both back
+        raise Conflict(_("Only a failed or cancelled job can be tried again."), code="job_not_retryable")
