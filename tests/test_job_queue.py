@@ -226,6 +226,7 @@ def test_a_job_failing_every_time_is_tried_again_later_then_ends_failed_with_its
 
     def broken(context):
         attempts.append(context.attempt)
+        context.progress(0.5, message="halfway")
         raise RuntimeError("thumbnail cache is on fire")
 
     job_id = queue_job(app, define_job(broken, max_attempts=3))
@@ -235,6 +236,7 @@ def test_a_job_failing_every_time_is_tried_again_later_then_ends_failed_with_its
         assert jobs.work_until_idle(app) == 1
         row = job_row(app, job_id)
         assert (row.state, row.attempts, row.error) == ("queued", attempt, "RuntimeError: thumbnail cache is on fire")
+        assert (row.progress, row.detail) == (0.0, {}), "the next try starts over"
         pauses.append((row.run_after - before).total_seconds())
         assert jobs.work_until_idle(app) == 0, "a retry waits for its time"
         set_columns(app, job_id, run_after=utcnow() - timedelta(seconds=1))
@@ -245,6 +247,7 @@ def test_a_job_failing_every_time_is_tried_again_later_then_ends_failed_with_its
     assert 25 <= pauses[0] <= 35 and 55 <= pauses[1] <= 65, pauses
     row = job_row(app, job_id)
     assert (row.state, row.attempts, row.error) == ("failed", 3, "RuntimeError: thumbnail cache is on fire")
+    assert (row.progress, row.detail["message"]) == (0.5, "halfway"), "a failed job shows how far it got"
     assert row.finished_at is not None and row.lease_owner is None
     assert jobs.work_until_idle(app) == 0
 

@@ -151,18 +151,22 @@ def succeed(job_id: int, owner: str, result) -> bool:
                    finished_at=utcnow())
 
 
-def fail(job_id: int, owner: str, error: str, *, attempts: int, max_attempts: int, permanent: bool) -> bool:
-    """Record a failure: queue the job again after a pause while attempts remain, else mark it failed."""
+def fail(job_id: int, owner: str, error: str, *, attempts: int, max_attempts: int, permanent: bool,
+         progress: float = 0.0, detail: dict | None = None) -> bool:
+    """Record a failure: queue the job again after a pause (to start over) while attempts remain, else
+    mark it failed with how far it got."""
     error = error[:4000]
     now = utcnow()
     if permanent or attempts >= max_attempts:
-        return _finish(job_id, owner, state="failed", error=error, finished_at=now)
+        return _finish(job_id, owner, state="failed", error=error, finished_at=now, progress=progress,
+                       detail=detail or {})
     pause = min(RETRY_BASE_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
-    return _finish(job_id, owner, state="queued", error=error, run_after=now + timedelta(seconds=pause))
+    return _finish(job_id, owner, state="queued", error=error, run_after=now + timedelta(seconds=pause),
+                   progress=0.0, detail={})
 
 
-def mark_cancelled(job_id: int, owner: str) -> bool:
-    return _finish(job_id, owner, state="cancelled", finished_at=utcnow())
+def mark_cancelled(job_id: int, owner: str, progress: float = 0.0, detail: dict | None = None) -> bool:
+    return _finish(job_id, owner, state="cancelled", finished_at=utcnow(), progress=progress, detail=detail or {})
 
 
 def release(job_id: int, owner: str) -> bool:

@@ -154,10 +154,10 @@ def run_one(app: Flask, owner: str, names: list[str] | None = None) -> bool:
             if outcome == "done":
                 queue.succeed(context.job_id, owner, detail if isinstance(detail, dict) else None)
             elif outcome == "cancelled":
-                queue.mark_cancelled(context.job_id, owner)
+                queue.mark_cancelled(context.job_id, owner, context.fraction, dict(context.detail))
             elif outcome in ("failed", "permanent"):
                 queue.fail(context.job_id, owner, detail or "", attempts=context.attempt, max_attempts=max_attempts,
-                           permanent=outcome == "permanent")
+                           permanent=outcome == "permanent", progress=context.fraction, detail=dict(context.detail))
             else:
                 log.warning("Job %s was taken over by another worker; this one stopped.", context.job_id)
         finally:
