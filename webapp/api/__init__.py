@@ -7,7 +7,7 @@ from ..extensions import csrf
 bp = Blueprint("api", __name__)
 csrf.exempt(bp)  # the API authenticates with tokens and keys, never with the session cookie
 
-from . import accounts, albums, docs, images, shares, stats, transforms  # noqa: E402,F401  (routes register themselves on bp)
+from . import accounts, albums, backups, docs, images, jobs, shares, stats, transforms  # noqa: E402,F401  (routes register themselves on bp)
 from ..schemas import refuse_nul  # noqa: E402
 
 
