@@ -23,7 +23,8 @@ login_manager.login_message = _l("Please log in to see that page.")
 login_manager.login_message_category = "info"
 
 # Endpoints an empty instance still answers, so that it can be set up.
-SETUP_EXEMPT = {"static", "auth.setup", "health.health", "health.ready"}
+SETUP_EXEMPT = {"static", "auth.setup", "health.health", "health.ready", "backups.setup_restore", "backups.setup_upload",
+                "backups.setup_stored", "backups.setup_progress"}
 SECOND_FACTOR_SECONDS = 300
 
 

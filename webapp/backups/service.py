@@ -8,6 +8,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -67,6 +68,14 @@ def in_progress(user: User, scope: str) -> Backup | None:
     if scope == "account":
         statement = statement.where(Backup.user_id == user.id)
     return db.session.scalars(statement.limit(1)).first()
+
+
+def being_made(backup: Backup) -> bool:
+    """Whether the backup is still to be made: waiting, being written, or failed with a retry to come."""
+    if backup.origin == "uploaded":
+        return False
+    return backup.status in ("pending", "running") or (backup.job is not None and
+                                                        backup.job.state in ("queued", "running"))
 
 
 def start_backup(actor: User, scope: str, *, origin: str = "manual") -> Backup:
@@ -211,6 +220,107 @@ def instance_archives_in_store() -> list[Backup]:
     """Instance backups this (empty) instance can restore: rows it has, or archives found in the store."""
     return list(db.session.scalars(select(Backup).where(Backup.scope == "instance", Backup.status == "done")
                                    .order_by(Backup.created_at.desc())))
+
+
+# --- restoring an empty instance from the setup page ---
+
+SETUP_RESULT_SHOWN = timedelta(hours=1)
+
+
+@dataclass
+class StoredArchive:
+    """An archive found in the backup store's instance/ folder."""
+
+    key: str
+    size: int
+    modified_at: datetime
+
+
+def stored_instance_archives() -> list[StoredArchive]:
+    """The archives in the backup store's instance/ folder, newest first (the setup page offers them)."""
+    store = making.backup_store()
+    found = [StoredArchive(key, store.size(key), store.modified_at(key)) for key in store.keys("instance")
+             if key.endswith(".zip")]
+    return sorted(found, key=lambda stored: stored.modified_at, reverse=True)
+
+
+def check_setup_restore() -> None:
+    """Refuse a setup restore once the instance has accounts (NotFound) or while another one runs."""
+    if not restoring.instance_is_empty():
+        raise NotFound()
+    if setup_restore_running() is not None:
+        raise Conflict(_("A restore is under way already; wait for it to finish."))
+
+
+def adopt_stored_archive(key: str) -> Backup:
+    """A backup (origin "uploaded") of the instance archive at `key` in the backup store, checked and not
+    copied, for the setup page of an empty instance; the same key gives the same backup again."""
+    store = making.backup_store()
+    if not isinstance(key, str) or key not in set(store.keys("instance")):
+        raise InvalidInput(_("There is no such archive in the backup folder."), field="key")
+    existing = db.session.scalars(select(Backup).where(Backup.storage_key == key, Backup.status == "done")).first()
+    if existing is not None:
+        return existing
+    try:
+        with store.open(key) as stream:
+            encrypted = crypto.is_encrypted(stream)
+            counts = {} if encrypted else _instance_counts(stream)
+    except archive.ArchiveError as error:
+        raise InvalidInput(str(error), code="invalid_archive", field="key") from error
+    backup = _new_backup("instance", None, None, "uploaded")
+    backup.storage_key, backup.size, backup.encrypted, backup.counts = key, store.size(key), encrypted, counts
+    backup.status, backup.finished_at = "done", utcnow()
+    db.session.commit()
+    return backup
+
+
+def _instance_counts(stream) -> dict:
+    reader = archive.Reader(stream, known_revisions=making.known_revisions())
+    try:
+        restoring._check_scope(reader, "instance")
+        return dict(reader.manifest.get("counts") or {})
+    finally:
+        reader.close()
+
+
+def setup_restore_running() -> Job | None:
+    """The restore started from the setup page that is queued or running, if there is one."""
+    active = db.session.scalars(select(Job).where(Job.name == "restore", Job.user_id.is_(None),
+                                                  Job.state.in_(("queued", "running"))))
+    # An account's restore whose account was deleted has no user either, but its payload names one.
+    return next((job for job in active if not (job.payload or {}).get("user_id")), None)
+
+
+def setup_restore_job(job_id: int) -> Job:
+    """A restore started from the setup page (by no one signed in); anything else is NotFound."""
+    job = db.session.get(Job, job_id)
+    if job is None or job.name != "restore" or job.user_id is not None or (job.payload or {}).get("user_id"):
+        raise NotFound()
+    return job
+
+
+def setup_restore_shown(job: Job, *, started_here: bool) -> str:
+    """How much the setup page may say of a setup restore: "all" while the instance is still empty, and to
+    the browser that started it for an hour after it ended; "done" (only that) to anyone else in that hour,
+    if it succeeded. Otherwise NotFound: once accounts exist, the page tells strangers nothing."""
+    if restoring.instance_is_empty():
+        return "all"
+    recent = job.finished_at is not None and utcnow() - job.finished_at < SETUP_RESULT_SHOWN
+    if recent and started_here:
+        return "all"
+    if recent and job.state == "done":
+        return "done"
+    raise NotFound()
+
+
+def archive_settings() -> dict:
+    """Whether instance archives are encrypted, and where archives are written (without any credentials)."""
+    target = urlsplit(settings()["target"])
+    if target.scheme == "file":
+        shown = unquote(target.path)
+    else:
+        shown = urlunsplit((target.scheme, target.hostname or "", target.path, "", ""))
+    return {"encrypted": bool(settings()["passphrase"]), "target": shown}
 
 
 # --- schedules and retention ---
