@@ -26,6 +26,9 @@ TAGS = [
     {"name": "images", "description": "Uploading, listing, changing, transforming and deleting photos."},
     {"name": "albums", "description": "Albums: ordered collections of your photos; a photo may be in many."},
     {"name": "shares", "description": "Share links: a photo, an album or a selection for people without an account."},
+    {"name": "jobs", "description": "Background work (backups, restores) and how far it has got."},
+    {"name": "backups", "description": "Archives of your account (or, for admins, the whole instance): made, read "
+                                        "back, downloaded, restored, and kept on a schedule."},
 ]
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
@@ -68,7 +71,7 @@ spec = SpecTree(
 
 def operation(operation_id: str, ok: tuple, *, tag: str, also: tuple | None = None, query=None, json=None,
               form=None, public: bool = False, errors: dict[int, str | None] | None = None,
-              body_optional: bool = False, admit=None, invalid_code: str | None = None):
+              body_optional: bool = False, admit=None, invalid_code: str | None = None, streamed: bool = False):
     """Declare one API operation: who may call it, its models, its answers.
 
     `ok` is (status, response model or None, description), `also` another success like it; `errors` maps each refusal status the operation
@@ -76,6 +79,8 @@ def operation(operation_id: str, ok: tuple, *, tag: str, also: tuple | None = No
     (401 before any 400); `admit(user)` then runs before the body is read (an upload's size, say). The
     view receives the validated models as the keyword arguments `query`, `json` and `form`. A refused body
     says `invalid_code` instead of the usual codes, where the operation has always had one code for all.
+    A `streamed` operation (a file download, with no parameters to validate) answers with the view's response
+    as it is: spectree reads a response whole into memory to check it, and an archive may be gigabytes.
     """
     from .auth import authenticate_request  # the API's credentials; imported late, it imports this module's peers
 
@@ -89,6 +94,7 @@ def operation(operation_id: str, ok: tuple, *, tag: str, also: tuple | None = No
     if json is not None or form is not None or query is not None:
         responses.setdefault("HTTP_400", (Error, ERRORS[400]))
     models = {"query": query, "json": json, "form": form}
+    assert not (streamed and any(models.values())), "a streamed operation validates no parameters"
     if body_optional:
         OPTIONAL_BODIES.add(operation_id)
 
@@ -111,6 +117,8 @@ def operation(operation_id: str, ok: tuple, *, tag: str, also: tuple | None = No
                 admit(user)
             if json is not None:
                 _refuse_body_that_is_not_an_object(body_optional, form is not None)
+            if streamed:
+                return view(*args, **kwargs)
             return validated(*args, **kwargs)
 
         return entry

@@ -56,6 +56,8 @@ def get_backup_for(user: User | None, backup_id: str) -> Backup:
 
 
 def backups_of(user: User, scope: str, limit: int = 100) -> list[Backup]:
+    """The newest backups of the user's account or (admins only, else NotFound) of the instance."""
+    _check_scope(user, scope)
     statement = select(Backup).where(Backup.scope == scope)
     if scope == "account":
         statement = statement.where(Backup.user_id == user.id)
@@ -162,7 +164,7 @@ def receive_archive(actor: User | None, scope: str, stream, *, setup: bool = Fal
     except archive.ArchiveError as error:
         db.session.rollback()
         store.delete(key)
-        raise InvalidInput(str(error), field="file") from error
+        raise InvalidInput(str(error), code="invalid_archive", field="file") from error
     except BaseException:
         db.session.rollback()
         store.delete(key)
@@ -187,7 +189,7 @@ def preview(actor: User, backup: Backup) -> restoring.Preview:
             finally:
                 reader.close()
         except archive.ArchiveError as error:
-            raise InvalidInput(str(error), field="file") from error
+            raise InvalidInput(str(error), code="invalid_archive", field="file") from error
 
 
 def start_restore(actor: User | None, backup: Backup, *, setup: bool = False) -> Job:
@@ -196,9 +198,8 @@ def start_restore(actor: User | None, backup: Backup, *, setup: bool = False) ->
         raise Conflict(_("This backup is not finished, so it cannot be restored."))
     if _restoring(backup):
         raise Conflict(_("This backup is being restored already."))
-    if backup.scope == "instance" and not restoring.instance_is_empty():
-        raise Conflict(_("An instance backup restores only into an empty instance, and this one has accounts "
-                         "already."))
+    if backup.scope == "instance":
+        check_instance_empty()
     if not setup and actor is None:
         raise NotFound()
     job = jobs.enqueue("restore", {"backup_id": backup.id, "user_id": actor.id if actor else None},
@@ -207,6 +208,22 @@ def start_restore(actor: User | None, backup: Backup, *, setup: bool = False) ->
         audit.record("restore_started", actor.id, target=f"backup:{backup.id}", scope=backup.scope)
     db.session.commit()
     return job
+
+
+def restore_upload(actor: User, scope: str, stream) -> Job:
+    """Keep an uploaded archive and queue its restore into the actor's account (an instance archive: into
+    this instance, which must be empty; that is refused before the archive is read, so nothing is kept)."""
+    _check_scope(actor, scope)
+    if scope == "instance":
+        check_instance_empty()
+    return start_restore(actor, receive_archive(actor, scope, stream))
+
+
+def check_instance_empty() -> None:
+    """Conflict unless this instance has no accounts: the only kind an instance backup restores into."""
+    if not restoring.instance_is_empty():
+        raise Conflict(_("An instance backup restores only into an empty instance, and this one has accounts "
+                         "already."))
 
 
 def restore_job_for(backup_id: str, job_id: int) -> Job:
@@ -357,7 +374,8 @@ def save_schedule(user: User, scope: str, values: ScheduleInput) -> BackupSchedu
             raise InvalidInput(_("%(field)s must be a whole number from %(low)d to %(high)d.", field=name, low=low,
                                  high=high), field=name)
     if values.frequency != "off" and not (values.keep_daily or values.keep_weekly or values.keep_monthly):
-        raise InvalidInput(_("Keep at least one backup: a day, a week or a month."), field="keep_daily")
+        raise InvalidInput(_("Keep at least one backup: a day, a week or a month."), code="nothing_kept",
+                           field="keep_daily")
     for name in ("frequency", "hour", "weekday", "keep_daily", "keep_weekly", "keep_monthly"):
         setattr(schedule, name, getattr(values, name))
     schedule.next_run_at = next_run(schedule, utcnow())
