@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from flask_babel import force_locale
@@ -27,6 +28,9 @@ SAMPLE_CONTEXT = {
     "two_factor_changed": {"name": "Ann", "enabled": True},
     "signup_exists": {"name": "Ann", "login_link": "http://shoebox.test/login",
                       "reset_link": "http://shoebox.test/forgot-password"},
+    "backup_failed": {"user": SimpleNamespace(shown_name="Ann"), "owner": SimpleNamespace(username="kim"),
+                      "backup": SimpleNamespace(created_at=datetime(2030, 5, 17, 3, 0, tzinfo=timezone.utc)),
+                      "error": "The storage s3://backups is unavailable: timed out."},
 }
 
 
