@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import JSON, Boolean, Date, Table, select
+from sqlalchemy import JSON, BigInteger, Boolean, Date, SmallInteger, Table, select
 
 from ..extensions import db
 from ..models import Album, Media, ShareLink, UTCDateTime, Variant
@@ -135,13 +135,24 @@ def _typed(kind, value):
     python = _python_type(kind)
     if python is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise TypeError("not a whole number")
+    if python is int and not -_INT_LIMIT[_int_bits(kind)] <= value < _INT_LIMIT[_int_bits(kind)]:
+        raise ValueError("too large for its column")  # SQLite's driver raises OverflowError, PostgreSQL DataError
     if python is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise TypeError("not a number")
     if python is str and not isinstance(value, str):
         raise TypeError("not text")
     if python is str and getattr(kind, "length", None) and len(value) > kind.length:
         raise ValueError("too long")
+    if python is str and "\x00" in value:
+        raise ValueError("a NUL character")  # PostgreSQL refuses it, SQLite would keep it: restore alike on both
     return value
+
+
+_INT_LIMIT = {bits: 1 << (bits - 1) for bits in (16, 32, 64)}
+
+
+def _int_bits(kind) -> int:
+    return 64 if isinstance(kind, BigInteger) else 16 if isinstance(kind, SmallInteger) else 32
 
 
 def _python_type(kind):

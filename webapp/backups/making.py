@@ -84,6 +84,9 @@ def make(backup: Backup, context=None) -> Backup:
     backup_id, temp, key = backup.id, pending_key(backup), final_key(backup)
     store.delete(temp)  # what an interrupted earlier attempt left
     store.discard_unfinished(temp)
+    # A killed attempt of an encrypted backup leaves its plain archive (password hashes and all) in its
+    # process's scratch folder; do not wait for a restart or the daily check to remove it.
+    scratch.sweep(current_app.config["SHOEBOX"]["data_dir"])
     passphrase = current_app.config["SHOEBOX"]["backups"]["passphrase"] if backup.scope == "instance" else ""
     started = time.monotonic()
     listed = contents.blobs(backup.scope, backup.user_id)

@@ -3,12 +3,14 @@
 First the blobs are copied into the file store, each checked against the manifest's checksum as it
 is copied, under keys no row points at yet; then every row is written in one transaction. If
 anything fails, the transaction is rolled back and the copied blobs are deleted: nothing is half
-restored. (A process killed between the two leaves only unreferenced blobs, which the integrity
-check removes, and the job runs again.)
+restored. (A process killed between the two leaves only blobs no row points at; the job runs again
+and writes the same keys over them, as every key comes from the archive and the account.)
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import re
 import secrets
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.exc import DataError, IntegrityError
 
 from .. import audit, quota
 from ..i18n import human_size
@@ -77,8 +80,29 @@ class _Plan:
     bytes_new: int = 0
 
 
-def _fresh_id() -> str:
-    return secrets.token_urlsafe(16)
+def _id_here(archived: str, user_id: int) -> str:
+    """The id a row from someone else's archive takes here when its own id is taken: derived from both,
+    so that a restore run again (after a crash, or a second time) uses the same ids, writes over the
+    same files instead of leaving orphans, and finds what it added before."""
+    digest = hashlib.sha256(f"restore:{user_id}:{archived}".encode()).digest()
+    return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+
+
+def _place(archived: str, user_id: int, owners: dict) -> tuple[str, bool]:
+    """(id here, needs inserting) for an archived row; `owners` maps the archived ids and their derived
+    ids that exist here to their owners."""
+    if owners.get(archived) == user_id:
+        return archived, False
+    if archived not in owners:
+        return archived, True
+    here = _id_here(archived, user_id)
+    if owners.get(here) == user_id:
+        return here, False
+    return (here, True) if here not in owners else (secrets.token_urlsafe(16), True)
+
+
+def _with_derived(ids: list, user_id: int) -> list:
+    return ids + [_id_here(value, user_id) for value in ids if isinstance(value, str)]
 
 
 def _check_scope(reader: Reader, scope: str) -> None:
@@ -95,40 +119,31 @@ def _check_scope(reader: Reader, scope: str) -> None:
 def _plan_account(reader: Reader, user: User) -> _Plan:
     plan = _Plan()
     plan.media_rows = list(reader.rows("media"))
-    ids = [row.get("id") for row in plan.media_rows]
+    ids = _with_derived([row.get("id") for row in plan.media_rows], user.id)
     owners = dict(_in_batches(lambda chunk: select(Media.id, Media.user_id).where(Media.id.in_(chunk)), ids))
     mine_by_sha = dict(db.session.execute(select(Media.sha256, Media.id).where(Media.user_id == user.id)).all())
     for row in plan.media_rows:
         archived = row.get("id")
         if not isinstance(archived, str) or not row.get("storage_key"):
             raise ArchiveError(_("The archive is refused: a photo in it has no id."))
-        if owners.get(archived) == user.id:
-            plan.media[archived] = (archived, False)
-        elif row.get("sha256") in mine_by_sha:  # the same file is here already under another id
-            plan.media[archived] = (mine_by_sha[row["sha256"]], False)
-        else:
-            here = archived if archived not in owners else _fresh_id()
-            plan.media[archived] = (here, True)
+        here, new = _place(archived, user.id, owners)
+        if new and row.get("sha256") in mine_by_sha:  # the same file is here already under another id
+            here, new = mine_by_sha[row["sha256"]], False
+        plan.media[archived] = (here, new)
+        if new:
             if f"blobs/{row['storage_key']}" not in reader.entries:
                 raise ArchiveError(_("The archive is incomplete: the file of a photo in it is missing."))
             plan.bytes_new += reader.blob_size(row["storage_key"])
     album_ids = [row.get("id") for row in reader.rows("albums")]
     album_owners = dict(_in_batches(lambda chunk: select(Album.id, Album.user_id).where(Album.id.in_(chunk)),
-                                    album_ids))
+                                    _with_derived(album_ids, user.id)))
     for archived in album_ids:
-        if album_owners.get(archived) == user.id:
-            plan.albums[archived] = (archived, False)
-        else:
-            plan.albums[archived] = (archived if archived not in album_owners else _fresh_id(), True)
-    share_rows = list(reader.rows("share_links"))
+        plan.albums[archived] = _place(archived, user.id, album_owners)
+    share_ids = [row.get("id") for row in reader.rows("share_links")]
     share_owners = dict(_in_batches(lambda chunk: select(ShareLink.id, ShareLink.user_id)
-                                    .where(ShareLink.id.in_(chunk)), [row.get("id") for row in share_rows]))
-    for row in share_rows:
-        archived = row.get("id")
-        if share_owners.get(archived) == user.id:
-            plan.shares[archived] = (archived, False)
-        else:
-            plan.shares[archived] = (archived if archived not in share_owners else _fresh_id(), True)
+                                    .where(ShareLink.id.in_(chunk)), _with_derived(share_ids, user.id)))
+    for archived in share_ids:
+        plan.shares[archived] = _place(archived, user.id, share_owners)
     return plan
 
 
@@ -301,8 +316,24 @@ def _restore_settings(reader: Reader, user: User) -> None:
 
 
 def _insert(table, rows: list) -> None:
-    for start in range(0, len(rows), BATCH):
-        db.session.execute(insert(table), rows[start:start + BATCH])
+    """Insert `rows` in batches of rows that name the same columns: one statement takes one shape, and a
+    row without an optional column then gets its default."""
+    batch: list = []
+    for row in rows:
+        if batch and (len(batch) >= BATCH or row.keys() != batch[0].keys()):
+            _insert_batch(table, batch)
+            batch = []
+        batch.append(row)
+    if batch:
+        _insert_batch(table, batch)
+
+
+def _insert_batch(table, rows: list) -> None:
+    try:
+        db.session.execute(insert(table), rows)
+    except (IntegrityError, DataError) as error:  # a required column missing, an id twice, a number too large
+        raise ArchiveError(_("The archive is refused: data/%(table)s.jsonl holds rows this database cannot take.",
+                             table=table.name)) from error
 
 
 def _insert_missing(table, rows: list, key: tuple[str, str]) -> None:
@@ -383,6 +414,7 @@ def _copy_blobs(reader: Reader, keys: dict[str, str], progress=None) -> list[str
         for archived, here in keys.items():
             if f"blobs/{archived}" not in reader.entries:
                 raise ArchiveError(_("The archive is incomplete: the file of a photo in it is missing."))
+            store.discard_unfinished(here)  # what a restore killed while writing this file left
             with store.writer(here) as sink:
                 reader.copy_blob(archived, sink, progress)
             written.append(here)
