@@ -2,9 +2,10 @@
 
 Started by scripts/bench/run (which sets up .venv and the system tools). Exit status 1 means the
 bench broke somewhere (see the 'error' rows); a missed goal is reported, not an error.
-BENCH_ONLY=thumbnail,server,gallery,transforms,hostile,shares runs only the named ones (server: serving, originals
-and memory; hostile: the attacks of issue 10, memory, slow headers and slow URL fetches; shares: issue 12's share
-links, the album page, a size served through a link and the max-views race).
+BENCH_ONLY=thumbnail,server,gallery,transforms,hostile,shares,backups runs only the named ones (server: serving,
+originals and memory; hostile: the attacks of issue 10, memory, slow headers and slow URL fetches; shares: issue 12's
+share links, the album page, a size served through a link and the max-views race; backups: issue 13's backup and
+restore of 2 GB of photos against tar, the server's RSS and the gallery's p99 while it makes a backup).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from common import ROOT, SCRATCH, say
 
 sys.path.insert(0, str(ROOT))  # webapp, as `python -m webapp` sees it
 
+import backups  # noqa: E402
 import fixtures  # noqa: E402
 import gallery  # noqa: E402
 import hostile  # noqa: E402
@@ -102,6 +104,8 @@ def main() -> int:
             results += hostile.run(work)
         if wanted("shares"):
             results += shares.run(work)
+        if wanted("backups"):
+            results += backups.run(work)
     for result in results:
         result["verdict"] = report.verdict(result)
     path = report.write_json(results, {**environment(), "wall_seconds": round(time.monotonic() - started, 1)})
@@ -111,6 +115,7 @@ def main() -> int:
     print(gallery.notes(results))
     print(hostile.notes(results))
     print(shares.notes(results))
+    print(backups.notes(results))
     print(f"\nWritten to {path.relative_to(ROOT)} in {time.monotonic() - started:.0f} s.")
     return 1 if any("error" in r for r in results) else 0
 
