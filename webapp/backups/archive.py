@@ -16,6 +16,8 @@ import json
 import re
 import stat
 import zipfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from typing import BinaryIO, Iterator
 
@@ -79,7 +81,8 @@ class Writer:
     """Writes an archive to `sink` (anything with write(); it is never asked to seek)."""
 
     def __init__(self, sink, *, created: datetime):
-        self._out = Hashing(sink)
+        # A sink that hashes already (making.make's) is not hashed twice: SHA-256 is the backup's dearest step.
+        self._out = sink if isinstance(sink, Hashing) else Hashing(sink)
         self._zip = zipfile.ZipFile(self._out, "w", allowZip64=True)
         self._stamp = created.astimezone(timezone.utc).timetuple()[:6]
         self.entries: dict[str, dict] = {}
@@ -121,22 +124,29 @@ class Writer:
         digest.update(data)
         return len(data)
 
-    def add_blob(self, key: str, source: BinaryIO, size: int, progress=None) -> str:
-        """Copy the blob `key` from `source` (its stored size is `size`); returns its SHA-256."""
+    def add_blob(self, key: str, source: BinaryIO, size: int, progress=None, sha256: str | None = None) -> str:
+        """Copy the blob `key` from `source` (its stored size is `size`); returns its SHA-256.
+
+        `sha256` is the blob's checksum when its row keeps one (an original's, taken when it was stored):
+        the manifest then carries that, unhashed here, and the read-back checks the archived bytes against
+        what was uploaded — a file that rotted in storage since fails the backup instead of being kept.
+        """
         name = f"blobs/{key}"
         ext = key.rsplit(".", 1)[-1].lower() if "." in key.rsplit("/", 1)[-1] else ""
         info = self._info(name, compress=ext not in STORED_EXTENSIONS)
-        digest, written = hashlib.sha256(), 0
+        digest, written = (None if sha256 else hashlib.sha256()), 0
         with self._zip.open(info, "w", force_zip64=size >= zipfile.ZIP64_LIMIT // 2) as entry:
             while chunk := source.read(CHUNK):
                 entry.write(chunk)
-                digest.update(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 written += len(chunk)
                 if progress:
                     progress(len(chunk))
-        self.entries[name] = {"size": written, "sha256": digest.hexdigest()}
+        sha256 = sha256 or digest.hexdigest()
+        self.entries[name] = {"size": written, "sha256": sha256}
         self.blob_bytes += written
-        return digest.hexdigest()
+        return sha256
 
     def abort(self) -> None:
         """Give up: close without writing the central directory (the caller discards the output)."""
@@ -274,10 +284,9 @@ class Reader:
     def _read_whole(self, name: str) -> bytes:
         digest = hashlib.sha256()
         parts = []
-        with self.open_entry(name) as stream:
-            while chunk := stream.read(CHUNK):
-                parts.append(chunk)
-                digest.update(chunk)
+        for chunk in self._chunks(name):
+            parts.append(chunk)
+            digest.update(chunk)
         data = b"".join(parts)
         self._check_digest(name, digest.hexdigest(), len(data))
         return data
@@ -288,21 +297,30 @@ class Reader:
         except (zipfile.BadZipFile, EOFError, OSError) as error:
             raise ArchiveError(_("The archive is damaged: %(name)s cannot be read.", name=_shown(name))) from error
 
+    def _chunks(self, name: str) -> Iterator[bytes]:
+        """The entry's bytes as they are unpacked. A CRC mismatch, an entry cut short and deflate data
+        that does not inflate (zlib.error, which zipfile lets through) are one ArchiveError."""
+        try:
+            with self.open_entry(name) as stream:
+                # zipfile's CRC-32 would check the same bytes the SHA-256 after it checks, more weakly, at a
+                # third of a backup's read-back time.
+                stream._expected_crc = None
+                while chunk := stream.read(CHUNK):
+                    yield chunk
+        except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+            raise ArchiveError(_("The archive is damaged: %(name)s cannot be read.", name=_shown(name))) from error
+
     def copy_blob(self, key: str, sink, progress=None) -> None:
         """Write the blob to `sink`, raising ArchiveError (after the last byte) if it is not what the
         manifest says; the caller discards what was written then."""
         name = f"blobs/{key}"
         digest, size = hashlib.sha256(), 0
-        try:
-            with self.open_entry(name) as stream:
-                while chunk := stream.read(CHUNK):
-                    sink.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                    if progress:
-                        progress(len(chunk))
-        except (zipfile.BadZipFile, EOFError) as error:  # a CRC mismatch or a cut-short entry
-            raise ArchiveError(_("The archive is damaged: %(name)s cannot be read.", name=_shown(name))) from error
+        for chunk in self._chunks(name):
+            sink.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+            if progress:
+                progress(len(chunk))
         self._check_digest(name, digest.hexdigest(), size)
 
     def _check_digest(self, name: str, sha256: str, size: int) -> None:
@@ -310,22 +328,33 @@ class Reader:
         if size != expected["size"] or sha256 != expected["sha256"]:
             raise ArchiveError(_("The archive is damaged: %(name)s does not match its checksum.", name=_shown(name)))
 
-    def verify(self, progress=None) -> dict:
-        """Read every entry in full and check its size and SHA-256; returns the manifest's counts."""
-        for name in sorted(self.entries):
-            digest, size = hashlib.sha256(), 0
+    def verify(self, progress=None, threads: int = 2) -> dict:
+        """Read every entry in full and check its size and SHA-256; returns the manifest's counts.
+
+        Entries are checked `threads` at a time: hashing lets go of the GIL, so a second core hashes too
+        (zipfile reads one entry at a time under its own lock).
+        """
+        names = sorted(self.entries, key=lambda name: -self.entries[name]["size"])
+        if threads <= 1 or len(names) < 2:
+            for name in names:
+                self._verify_entry(name, progress)
+        else:
+            pool = ThreadPoolExecutor(threads, thread_name_prefix="shoebox-verify")
             try:
-                with self.open_entry(name) as stream:
-                    while chunk := stream.read(CHUNK):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        if progress:
-                            progress(len(chunk))
-            except (zipfile.BadZipFile, EOFError) as error:
-                raise ArchiveError(_("The archive is damaged: %(name)s cannot be read.", name=_shown(name))) \
-                    from error
-            self._check_digest(name, digest.hexdigest(), size)
+                for done in [pool.submit(self._verify_entry, name, progress) for name in names]:
+                    done.result()
+            finally:  # the first failure ends the check: what has not started is dropped
+                pool.shutdown(wait=True, cancel_futures=True)
         return dict(self.manifest.get("counts") or {})
+
+    def _verify_entry(self, name: str, progress=None) -> None:
+        digest, size = hashlib.sha256(), 0
+        for chunk in self._chunks(name):
+            digest.update(chunk)
+            size += len(chunk)
+            if progress:
+                progress(len(chunk))
+        self._check_digest(name, digest.hexdigest(), size)
 
     @property
     def total_bytes(self) -> int:

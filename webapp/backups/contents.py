@@ -33,6 +33,7 @@ class Blob:
     key: str
     size: int
     table: str  # the table whose row points at it: "media" or "variants"
+    sha256: str | None = None  # an original's checksum, taken when it was stored
 
 
 def tables(scope: str) -> list[Table]:
@@ -44,11 +45,11 @@ def tables(scope: str) -> list[Table]:
 
 def blobs(scope: str, user_id: int | None) -> list[Blob]:
     """Every blob the scope's rows point at, originals first."""
-    media = select(Media.storage_key, Media.size)
+    media = select(Media.storage_key, Media.size, Media.sha256)
     variants = select(Variant.storage_key, Variant.size).join(Media, Media.id == Variant.media_id)
     if scope == "account":
         media, variants = media.where(Media.user_id == user_id), variants.where(Media.user_id == user_id)
-    found = [Blob(key, size, "media") for key, size in db.session.execute(media.order_by(Media.id))]
+    found = [Blob(key, size, "media", sha256) for key, size, sha256 in db.session.execute(media.order_by(Media.id))]
     found += [Blob(key, size, "variants") for key, size in db.session.execute(variants.order_by(Variant.id))]
     return found
 

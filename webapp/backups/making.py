@@ -149,7 +149,7 @@ def _fill(writer: archive.Writer, backup: Backup, listed: list, manifest: dict, 
     for blob in listed:
         try:
             with store.open(blob.key) as source:
-                writer.add_blob(blob.key, source, blob.size, progress.add)
+                writer.add_blob(blob.key, source, blob.size, progress.add, sha256=blob.sha256)
         except BlobNotFound:  # deleted since the list was read: its row stays out too
             progress.add(blob.size)
             continue

@@ -194,7 +194,7 @@ def _media_row(data: dict, reader: Reader, archived_key: str) -> dict:
     return data
 
 
-def restore_account(reader: Reader, user: User, progress=None) -> dict:
+def restore_account(reader: Reader, user: User, progress=None, *, again: bool = False) -> dict:
     """Merge the account archive into `user`'s account; returns what was added. Restoring the same
     archive again adds nothing."""
     _check_scope(reader, "account")
@@ -212,7 +212,7 @@ def restore_account(reader: Reader, user: User, progress=None) -> dict:
         here, new = plan.media.get(row.get("media_id"), (None, False))
         if new:
             plan.keys[row["storage_key"]] = _variant_key(row["storage_key"], here)
-    written = _copy_blobs(reader, plan.keys, progress)
+    written = _copy_blobs(reader, plan.keys, progress, again=again)
     try:
         added = _write_account_rows(reader, user, plan, variants)
         audit.record("backup_restored", user.id, target=f"user:{user.id}", scope="account", **added)
@@ -362,14 +362,14 @@ def instance_is_empty() -> bool:
     return not db.session.scalar(select(func.count()).select_from(User))
 
 
-def restore_instance(reader: Reader, progress=None) -> dict:
+def restore_instance(reader: Reader, progress=None, *, again: bool = False) -> dict:
     """Put the instance archive's rows and blobs into this empty instance; returns the rows per table."""
     _check_scope(reader, "instance")
     if not instance_is_empty():
         raise RestoreRefused(_("An instance backup restores only into an empty instance, and this one has "
                                "accounts already."))
     keys = {key: key for key in reader.blob_keys()}
-    written = _copy_blobs(reader, keys, progress)
+    written = _copy_blobs(reader, keys, progress, again=again)
     try:
         counts = _write_instance_rows(reader)
         db.session.commit()
@@ -405,19 +405,25 @@ def _write_instance_rows(reader: Reader) -> dict:
 
 # --- blobs --------------------------------------------------------------------------------------
 
-def _copy_blobs(reader: Reader, keys: dict[str, str], progress=None) -> list[str]:
+def _copy_blobs(reader: Reader, keys: dict[str, str], progress=None, *, again: bool = False) -> list[str]:
     """Copy the archived blobs `keys` (archived key -> key here) into the store, each checked as it is
-    copied; on any failure delete what was copied and raise. Returns the keys written."""
+    copied; on any failure delete what was copied and raise. Returns the keys written.
+
+    What a killed earlier attempt left beside each file goes first: always on local disk (a look into a
+    small folder), on S3 only when this is a later attempt (`again`), as it costs a request per file.
+    """
     store = blob_store()
     written = []
     try:
         for archived, here in keys.items():
             if f"blobs/{archived}" not in reader.entries:
                 raise ArchiveError(_("The archive is incomplete: the file of a photo in it is missing."))
-            store.discard_unfinished(here)  # what a restore killed while writing this file left
-            with store.writer(here) as sink:
+            if again or store.scheme == "file":
+                store.discard_unfinished(here)
+            with store.writer(here, durable=False) as sink:
                 reader.copy_blob(archived, sink, progress)
             written.append(here)
+        store.sync()  # one flush to disk for all of them, before any row points at them
     except BaseException:
         _delete(written)
         raise

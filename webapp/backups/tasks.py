@@ -115,9 +115,9 @@ def run_restore(context) -> dict:
                 making.opened(stream, passphrase, work) as reader:
             db.session.commit()
             if backup.scope == "account":
-                added = restoring.restore_account(reader, user, progress)
+                added = restoring.restore_account(reader, user, progress, again=context.attempt > 1)
             else:
-                added = restoring.restore_instance(reader, progress)
+                added = restoring.restore_instance(reader, progress, again=context.attempt > 1)
     except (archive.ArchiveError, restoring.RestoreRefused) as error:
         raise jobs.Permanent(str(error)) from error
     except (IntegrityError, DataError) as error:  # a row the archive's manifest vouched for, but this database refuses
