@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import re
 import stat
+import threading
 import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -53,13 +55,41 @@ def _jsonable(value):
     raise TypeError(f"{type(value).__name__} cannot go into a backup")
 
 
+class BackgroundHash:
+    """SHA-256 taken on a thread of its own while the caller reads and writes: hashlib lets go of the GIL,
+    so on two cores the hash costs no time of the copy's. Feed it with update(); hexdigest() waits for it."""
+
+    def __init__(self, depth: int = 8):
+        self._hash = hashlib.sha256()
+        self._queue: queue.Queue = queue.Queue(depth)  # at most `depth` chunks wait: memory stays flat
+        self._thread = threading.Thread(target=self._run, name="shoebox-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._hash.update(chunk)
+
+    def update(self, chunk) -> None:
+        self._queue.put(chunk if isinstance(chunk, bytes) else bytes(chunk))
+
+    def close(self) -> None:
+        """Stop the thread (also when the copy failed half way)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._hash.hexdigest()
+
+
 class Hashing:
-    """Wraps the output: counts and hashes every byte written (zipfile needs only write())."""
+    """Wraps the output: counts and hashes every byte written (zipfile needs only write()). close() it."""
 
     def __init__(self, sink):
         self._sink = sink
         self.size = 0
-        self._hash = hashlib.sha256()
+        self._hash = BackgroundHash()
 
     def write(self, data) -> int:
         self._sink.write(data)
@@ -71,6 +101,9 @@ class Hashing:
         flush = getattr(self._sink, "flush", None)
         if flush:
             flush()
+
+    def close(self) -> None:
+        self._hash.close()
 
     @property
     def sha256(self) -> str:
@@ -314,13 +347,16 @@ class Reader:
         """Write the blob to `sink`, raising ArchiveError (after the last byte) if it is not what the
         manifest says; the caller discards what was written then."""
         name = f"blobs/{key}"
-        digest, size = hashlib.sha256(), 0
-        for chunk in self._chunks(name):
-            sink.write(chunk)
-            digest.update(chunk)
-            size += len(chunk)
-            if progress:
-                progress(len(chunk))
+        digest, size = BackgroundHash(), 0
+        try:
+            for chunk in self._chunks(name):
+                sink.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                if progress:
+                    progress(len(chunk))
+        finally:
+            digest.close()
         self._check_digest(name, digest.hexdigest(), size)
 
     def _check_digest(self, name: str, sha256: str, size: int) -> None:

@@ -99,15 +99,18 @@ def make(backup: Backup, context=None) -> Backup:
         with scratch.workspace(current_app.config["SHOEBOX"]["data_dir"]) as work:
             with store.writer(temp, content_type="application/zip") as stored:
                 sink = archive.Hashing(stored)
-                if passphrase:
-                    plain = work / "archive.zip"
-                    with open(plain, "wb") as file:
-                        counts = _write(file, backup, listed, manifest, progress)
-                    crypto.encrypt(plain, sink, passphrase, backup.created_at)
-                    plain.unlink()
-                else:
-                    counts = _write(sink, backup, listed, manifest, progress)
-                size, sha256 = sink.size, sink.sha256
+                try:
+                    if passphrase:
+                        plain = work / "archive.zip"
+                        with open(plain, "wb") as file:
+                            counts = _write(file, backup, listed, manifest, progress)
+                        crypto.encrypt(plain, sink, passphrase, backup.created_at)
+                        plain.unlink()
+                    else:
+                        counts = _write(sink, backup, listed, manifest, progress)
+                    size, sha256 = sink.size, sink.sha256
+                finally:
+                    sink.close()
             progress.report("Reading the archive back")
             with store.open(temp) as stream, opened(stream, passphrase, work) as reader:
                 reader.verify(progress.add)

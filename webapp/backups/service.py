@@ -145,8 +145,12 @@ def receive_archive(actor: User | None, scope: str, stream, *, setup: bool = Fal
     key = f"uploaded/{backup.id}.zip"
     with store.writer(key, content_type="application/zip") as sink:
         hashing = archive.Hashing(sink)
-        while chunk := stream.read(UPLOAD_CHUNK):
-            hashing.write(chunk)
+        try:
+            while chunk := stream.read(UPLOAD_CHUNK):
+                hashing.write(chunk)
+            sha256 = hashing.sha256
+        finally:
+            hashing.close()
     try:
         with store.open(key) as stored:
             encrypted = crypto.is_encrypted(stored)
@@ -169,7 +173,7 @@ def receive_archive(actor: User | None, scope: str, stream, *, setup: bool = Fal
         db.session.rollback()
         store.delete(key)
         raise
-    backup.storage_key, backup.size, backup.sha256 = key, hashing.size, hashing.sha256
+    backup.storage_key, backup.size, backup.sha256 = key, hashing.size, sha256
     backup.counts, backup.encrypted, backup.status, backup.finished_at = counts, encrypted, "done", utcnow()
     if actor is not None:
         audit.record("backup_uploaded", actor.id, target=f"backup:{backup.id}", scope=scope, size=hashing.size)
