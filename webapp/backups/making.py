@@ -4,6 +4,7 @@ and check every entry, and only then give it its name and call it done.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from contextlib import contextmanager
@@ -42,8 +43,10 @@ def final_key(backup: Backup) -> str:
     return f"{owner}/{stamp}-{backup.id}.zip"
 
 
+@functools.cache
 def known_revisions() -> list[str]:
-    """Every database revision this version of Shoebox knows (an archive from a later one is refused)."""
+    """Every database revision this version of Shoebox knows (an archive from a later one is refused).
+    Read from the migration scripts once per process: they do not change while it runs."""
     from alembic.script import ScriptDirectory
 
     from .. import ROOT

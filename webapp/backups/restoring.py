@@ -212,16 +212,13 @@ def restore_account(reader: Reader, user: User, progress=None, *, again: bool = 
         here, new = plan.media.get(row.get("media_id"), (None, False))
         if new:
             plan.keys[row["storage_key"]] = _variant_key(row["storage_key"], here)
-    written = _copy_blobs(reader, plan.keys, progress, again=again)
-    try:
+
+    def write_rows() -> dict:
         added = _write_account_rows(reader, user, plan, variants)
         audit.record("backup_restored", user.id, target=f"user:{user.id}", scope="account", **added)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        _delete(written)
-        raise
-    return added
+        return added
+
+    return _in_two_phases(reader, plan.keys, write_rows, progress, again=again)
 
 
 def _write_account_rows(reader: Reader, user: User, plan: _Plan, variants: list) -> dict:
@@ -369,15 +366,7 @@ def restore_instance(reader: Reader, progress=None, *, again: bool = False) -> d
         raise RestoreRefused(_("An instance backup restores only into an empty instance, and this one has "
                                "accounts already."))
     keys = {key: key for key in reader.blob_keys()}
-    written = _copy_blobs(reader, keys, progress, again=again)
-    try:
-        counts = _write_instance_rows(reader)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        _delete(written)
-        raise
-    return counts
+    return _in_two_phases(reader, keys, lambda: _write_instance_rows(reader), progress, again=again)
 
 
 def _write_instance_rows(reader: Reader) -> dict:
@@ -404,6 +393,20 @@ def _write_instance_rows(reader: Reader) -> dict:
 
 
 # --- blobs --------------------------------------------------------------------------------------
+
+def _in_two_phases(reader: Reader, keys: dict[str, str], write_rows, progress=None, *, again: bool = False):
+    """The module's one way to restore: copy the blobs `keys`, then `write_rows()` in one transaction and
+    commit; if anything fails, roll back and delete the copied blobs. Returns what write_rows returned."""
+    written = _copy_blobs(reader, keys, progress, again=again)
+    try:
+        result = write_rows()
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        _delete(written)
+        raise
+    return result
+
 
 def _copy_blobs(reader: Reader, keys: dict[str, str], progress=None, *, again: bool = False) -> list[str]:
     """Copy the archived blobs `keys` (archived key -> key here) into the store, each checked as it is

@@ -237,12 +237,6 @@ def restore_job_for(backup_id: str, job_id: int) -> Job:
     return job
 
 
-def instance_archives_in_store() -> list[Backup]:
-    """Instance backups this (empty) instance can restore: rows it has, or archives found in the store."""
-    return list(db.session.scalars(select(Backup).where(Backup.scope == "instance", Backup.status == "done")
-                                   .order_by(Backup.created_at.desc())))
-
-
 # --- restoring an empty instance from the setup page ---
 
 SETUP_RESULT_SHOWN = timedelta(hours=1)
