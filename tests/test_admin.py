@@ -22,7 +22,7 @@ def admin_client(app, client, make_user, auth):
     return client
 
 
-def token(client, path="/admin/") -> str:
+def token(client, path="/admin/registration") -> str:
     return csrf_token_from(client.get(path).get_data(as_text=True))
 
 
@@ -69,8 +69,8 @@ def consume(app, code):
 
 # --- nobody but an admin learns that the pages exist ------------------------------------------
 
-ADMIN_GETS = ["/admin/", "/admin/outbox", "/admin/outbox/1", "/admin/outbox/1/html", "/admin/outbox?before=5"]
-ADMIN_POSTS = [("/admin/", {"registration": "closed"}), ("/admin/invites", {"note": "x", "days": "3"}),
+ADMIN_GETS = ["/admin/registration", "/admin/outbox", "/admin/outbox/1", "/admin/outbox/1/html", "/admin/outbox?before=5"]
+ADMIN_POSTS = [("/admin/registration", {"registration": "closed"}), ("/admin/invites", {"note": "x", "days": "3"}),
                ("/admin/invites/1/revoke", {})]
 
 
@@ -118,7 +118,7 @@ def test_unknown_admin_address_and_missing_rows_are_404_for_the_admin_too(admin_
 
 
 def test_admin_sees_the_registration_and_outbox_pages(admin_client):
-    page = admin_client.get("/admin/").get_data(as_text=True)
+    page = admin_client.get("/admin/registration").get_data(as_text=True)
     assert "<html" in page
     assert 'id="registration-settings"' in page and 'id="invites"' in page
     assert "Invite only" in page and "People need an invite code from an admin" in page
@@ -136,9 +136,9 @@ def test_switching_registration_is_saved_and_audited(app, admin_client, mode):
     from webapp import instance
     from webapp.models import AuditEvent, User
 
-    response = admin_client.post("/admin/", data={"registration": mode, "csrf_token": token(admin_client)})
-    assert response.status_code == 303 and response.headers["Location"] == "/admin/"
-    page = admin_client.get("/admin/").get_data(as_text=True)
+    response = admin_client.post("/admin/registration", data={"registration": mode, "csrf_token": token(admin_client)})
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/registration"
+    page = admin_client.get("/admin/registration").get_data(as_text=True)
     assert "Registration settings saved." in page
     assert re.search(rf'<input[^>]* checked [^>]*value="{mode}"', page)
 
@@ -154,7 +154,7 @@ def test_switching_registration_is_saved_and_audited(app, admin_client, mode):
 def test_saving_unchanged_settings_records_nothing(app, admin_client):
     from webapp.models import AuditEvent
 
-    response = admin_client.post("/admin/", data={"registration": "open", "unverified_may_upload": "y"},
+    response = admin_client.post("/admin/registration", data={"registration": "open", "unverified_may_upload": "y"},
                                  headers={**HTMX, "X-CSRFToken": token(admin_client)})
     assert response.status_code == 200
     assert db_rows(app, AuditEvent, AuditEvent.action == "settings_changed") == []
@@ -163,7 +163,7 @@ def test_saving_unchanged_settings_records_nothing(app, admin_client):
 def test_unknown_registration_mode_is_refused_beside_the_field(app, admin_client):
     from webapp import instance
 
-    response = admin_client.post("/admin/", data={"registration": "everyone"},
+    response = admin_client.post("/admin/registration", data={"registration": "everyone"},
                                  headers={**HTMX, "X-CSRFToken": token(admin_client)})
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -181,7 +181,7 @@ def test_new_invite_code_is_shown_once_and_works_once(app, admin_client):
     code, html = create_invite(admin_client, note="For Ann", days="7")
     assert f'href="http://shoebox.test/signup?invite={code}"' in html
     assert "For Ann" in html and f"{code[:4]}…" in html and "Unused" in html
-    assert code not in admin_client.get("/admin/").get_data(as_text=True)
+    assert code not in admin_client.get("/admin/registration").get_data(as_text=True)
 
     [invite] = db_rows(app, Invite)
     assert invite.note == "For Ann"
@@ -191,7 +191,7 @@ def test_new_invite_code_is_shown_once_and_works_once(app, admin_client):
     assert consume(app, code) == invite.id
     with pytest.raises(Forbidden):
         consume(app, code)
-    page = admin_client.get("/admin/").get_data(as_text=True)
+    page = admin_client.get("/admin/registration").get_data(as_text=True)
     assert "Used" in page and "Revoke" not in page
 
 
@@ -287,7 +287,7 @@ def test_outbox_is_newest_first_fifty_to_a_page(app, admin_client):
 # --- htmx and plain forms ---------------------------------------------------------------------
 
 def test_htmx_post_gets_only_its_section(admin_client):
-    response = admin_client.post("/admin/", data={"registration": "invite"},
+    response = admin_client.post("/admin/registration", data={"registration": "invite"},
                                  headers={**HTMX, "X-CSRFToken": token(admin_client)})
     html = response.get_data(as_text=True)
     assert response.status_code == 200

@@ -40,7 +40,7 @@ def test_setup_creates_the_admin_logs_in_and_then_disappears(app, client):
 
     with app.app_context():
         admin = db.session.scalar(db.select(User))
-        assert (admin.email, admin.role, admin.is_verified, admin.plan.name) == ("admin@example.com", "admin", True, "free")
+        assert (admin.email, admin.role, admin.is_verified, admin.plan.name) == ("admin@example.com", "admin", True, "unlimited")
         assert admin.password_hash.startswith("$argon2id$")
 
 

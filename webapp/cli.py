@@ -31,7 +31,8 @@ def create_admin(email: str, username: str, password: str) -> None:
 
     database.upgrade(current_app)
     try:
-        user = service.create_user(email, username, password, role="admin", verified=True)
+        user = service.create_user(email, username, password, role="admin", verified=True,
+                                   first_admin=not service.has_users())
     except ShoeboxError as error:
         raise click.ClickException(error.message) from None
     click.echo(f"Admin account {user.username} <{user.email}> created.")

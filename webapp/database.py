@@ -68,12 +68,13 @@ def _migration_lock(app: Flask):
 
 
 def seed() -> None:
-    """Insert the seeded plans if they are missing (admins may edit them afterwards)."""
+    """Insert the seeded plans into an instance that has none, and the permissions and built-in groups
+    that are missing (admins may edit, retire or delete any of them afterwards)."""
+    from .auth import permissions
     from .models import Plan
     from .quota import SEEDED_PLANS
 
-    existing = set(db.session.scalars(db.select(Plan.name)))
-    for name, limits in SEEDED_PLANS.items():
-        if name not in existing:
-            db.session.add(Plan(name=name, **limits))
+    if db.session.scalar(db.select(Plan.id).limit(1)) is None:
+        db.session.add_all(Plan(name=name, **limits) for name, limits in SEEDED_PLANS.items())
+    permissions.seed()
     db.session.commit()

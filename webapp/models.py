@@ -47,20 +47,68 @@ class Plan(db.Model):
     transforms_per_day: Mapped[int] = mapped_column(Integer, default=20)
     storage_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     api_requests_per_hour: Mapped[int] = mapped_column(Integer, default=0)
+    bandwidth_bytes_per_month: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    description: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # kept by its people, offered to no one new
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Group(db.Model):
+    """A named set of permissions. Built-in groups (`builtin` set) stand for the roles: every account has
+    exactly one role (users.role) and may belong to any number of the admin's own groups."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    builtin: Mapped[str | None] = mapped_column(String(20), unique=True)  # "admin", "user" or "guest": a role
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Permission(db.Model):
+    """One of the fixed permission codenames (webapp.auth.permissions.PERMISSIONS), seeded by the migration."""
+
+    __tablename__ = "permissions"
+
+    codename: Mapped[str] = mapped_column(String(30), primary_key=True)
+
+
+class GroupPermission(db.Model):
+    """A permission a group grants."""
+
+    __tablename__ = "group_permissions"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    permission: Mapped[str] = mapped_column(ForeignKey("permissions.codename", ondelete="CASCADE"), primary_key=True)
+
+
+class UserGroup(db.Model):
+    """An account's membership of one of the admin's own groups (roles are users.role)."""
+
+    __tablename__ = "user_groups"
+    __table_args__ = (Index("ix_user_groups_group", "group_id", "user_id"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
 
 
 class User(UserMixin, db.Model):
     """An account. `session_epoch` is bumped to log the account out everywhere."""
 
     __tablename__ = "users"
+    # The admin's user list sorts by each of these; every index ends in id, the keyset cursor's tie-break.
+    __table_args__ = (Index("ix_users_created", "created_at", "id"),
+                      Index("ix_users_last_login", "last_login_at", "id"),
+                      Index("ix_users_storage", "storage_used", "id"),
+                      Index("ix_users_media", "media_count", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     username: Mapped[str] = mapped_column(String(40), unique=True)
     display_name: Mapped[str] = mapped_column(String(80), default="")
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(10), default="user")
+    role: Mapped[str] = mapped_column(String(10), default="user")  # "admin", "user" or "guest": a built-in group
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"), index=True)
     is_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     is_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -114,6 +162,8 @@ class AuditEvent(db.Model):
     """Something that happened that an admin may need to know about later."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_target", "target", "id"),
+                      Index("ix_audit_events_ip", "ip", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
@@ -121,6 +171,9 @@ class AuditEvent(db.Model):
     target: Mapped[str] = mapped_column(String(200), default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
+    device: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    browser: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
@@ -342,13 +395,15 @@ class DailyUsage(db.Model):
     """What one account used on one UTC day; each counter only ever changes by one conditional UPDATE."""
 
     __tablename__ = "daily_usage"
+    __table_args__ = (Index("ix_daily_usage_day", "day"),)  # the dashboard sums each day over everyone
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     uploads: Mapped[int] = mapped_column(Integer, default=0)
     transforms: Mapped[int] = mapped_column(Integer, default=0)
     bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
-    bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)  # served from the account's photos
+    api_requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ShareLink(db.Model):

@@ -25,11 +25,11 @@ GiB = 1024 * MiB
 
 SEEDED_PLANS = {
     "free": dict(max_upload_bytes=25 * MiB, uploads_per_day=200, transforms_per_day=20,
-                 storage_bytes=5 * GiB, api_requests_per_hour=1000),
+                 storage_bytes=5 * GiB, api_requests_per_hour=1000, bandwidth_bytes_per_month=50 * GiB),
     "pro": dict(max_upload_bytes=100 * MiB, uploads_per_day=2000, transforms_per_day=200,
-                storage_bytes=100 * GiB, api_requests_per_hour=10000),
+                storage_bytes=100 * GiB, api_requests_per_hour=10000, bandwidth_bytes_per_month=1024 * GiB),
     "unlimited": dict(max_upload_bytes=0, uploads_per_day=0, transforms_per_day=0,
-                      storage_bytes=0, api_requests_per_hour=0),
+                      storage_bytes=0, api_requests_per_hour=0, bandwidth_bytes_per_month=0),
 }
 
 Counter = Literal["uploads", "transforms"]
@@ -56,7 +56,7 @@ def seconds_to_midnight(now: datetime | None = None) -> int:
 def _ensure_row(user_id: int, day: date) -> None:
     insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     db.session.execute(insert(DailyUsage).values(user_id=user_id, day=day, uploads=0, transforms=0,
-                                                  bytes_in=0, bytes_out=0)
+                                                  bytes_in=0, bytes_out=0, api_requests=0)
                        .on_conflict_do_nothing(index_elements=["user_id", "day"]))
 
 
@@ -113,7 +113,8 @@ def give_back(user_id: int, counter: Counter, amount: int = 1, day: date | None 
 def used_today(user_id: int, now: datetime | None = None) -> DailyUsage:
     """Today's counters for the user (zeros when nothing was used yet)."""
     row = db.session.get(DailyUsage, (user_id, today(now)))
-    return row or DailyUsage(user_id=user_id, day=today(now), uploads=0, transforms=0, bytes_in=0, bytes_out=0)
+    return row or DailyUsage(user_id=user_id, day=today(now), uploads=0, transforms=0, bytes_in=0, bytes_out=0,
+                             api_requests=0)
 
 
 def reserve_storage(user_id: int, size: int, limit: int, *, commit: bool = True) -> None:

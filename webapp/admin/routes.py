@@ -1,4 +1,5 @@
-"""Admin pages. Every route answers 404 to anyone but an admin: their existence is not revealed.
+"""Admin pages for registration and invites, the mail outbox and background jobs. Each route needs
+its permission (404 without it, see the package), checked before anything else.
 
 Each section of a page is a fragment with its own form. An htmx post gets its section back
 (errors inline, status 200); a post without JavaScript gets the whole page.
@@ -12,26 +13,12 @@ from flask_login import current_user
 
 from .. import instance
 from ..auth import invites
-from ..errors import NotFound, ShoeboxError, attach_error
-from ..extensions import csrf
+from ..auth.permissions import needs
+from ..errors import ShoeboxError, attach_error
 from ..media import hotlinks
 from ..web import absolute_url, is_fragment_request, render
 from . import bp, service
 from .forms import HotlinkForm, InviteForm, RegistrationForm
-
-# The blueprint checks CSRF itself, after the admin check: otherwise a stranger's POST without a
-# token would get 400 here but 404 at an address that does not exist, which tells them it does.
-csrf.exempt(bp)
-
-
-@bp.before_request
-def _admins_only():
-    """Anyone but a logged-in admin gets 404 on every admin address; admins' posts need a CSRF token."""
-    if not (current_user.is_authenticated and current_user.is_admin):
-        raise NotFound()
-    if current_app.config["WTF_CSRF_ENABLED"]:
-        csrf.protect()
-
 
 # --- registration and invites -----------------------------------------------------------------
 
@@ -50,13 +37,15 @@ def _registration_page(fragment: str | None = None, settings_form: RegistrationF
                   hotlink_form=hotlink_form)
 
 
-@bp.get("/")
-def index():
+@bp.get("/registration")
+@needs("manage_settings")
+def registration():
     """Who may sign up, and the invite codes."""
     return _registration_page()
 
 
-@bp.post("/")
+@bp.post("/registration")
+@needs("manage_settings")
 def save_registration():
     form = RegistrationForm()
     if form.validate_on_submit():
@@ -68,12 +57,13 @@ def save_registration():
         else:
             flash(_("Registration settings saved."), "success")
             if not is_fragment_request():
-                return redirect(url_for("admin.index"), 303)
+                return redirect(url_for("admin.registration"), 303)
             return _registration_page("admin/_registration_settings.html")
     return _registration_page("admin/_registration_settings.html", settings_form=form)
 
 
 @bp.post("/hotlinks")
+@needs("manage_settings")
 def save_hotlinks():
     """Which other sites may show public photos on their pages (one host name a line; none: every site)."""
     form = HotlinkForm()
@@ -85,12 +75,13 @@ def save_hotlinks():
         else:
             flash(_("Embedding settings saved."), "success")
             if not is_fragment_request():
-                return redirect(url_for("admin.index") + "#hotlinks", 303)
+                return redirect(url_for("admin.registration") + "#hotlinks", 303)
             return _registration_page("admin/_hotlinks.html")
     return _registration_page("admin/_hotlinks.html", hotlink_form=form)
 
 
 @bp.post("/invites")
+@needs("manage_settings")
 def create_invite():
     """Make an invite code and show it this once, with a sign-up link that carries it."""
     form = InviteForm()
@@ -102,17 +93,19 @@ def create_invite():
 
 
 @bp.post("/invites/<int(max=2147483647):invite_id>/revoke")
+@needs("manage_settings")
 def revoke_invite(invite_id: int):
     invites.revoke_invite(current_user, invite_id)
     flash(_("The invite was revoked; its code no longer works."), "success")
     if not is_fragment_request():
-        return redirect(url_for("admin.index") + "#invites", 303)
+        return redirect(url_for("admin.registration") + "#invites", 303)
     return _registration_page("admin/_invites.html")
 
 
 # --- mail outbox ------------------------------------------------------------------------------
 
 @bp.get("/outbox")
+@needs("manage_settings")
 def outbox():
     """Every email Shoebox sent or kept, newest first, 50 to a page."""
     messages, next_before = service.outbox_page(request.args.get("before", type=int))
@@ -122,12 +115,14 @@ def outbox():
 
 
 @bp.get("/outbox/<int(max=2147483647):message_id>")
+@needs("manage_settings")
 def outbox_message(message_id: int):
     """One message with its text body."""
     return render("admin/outbox_message.html", message=service.get_outbox_message(message_id), part="text")
 
 
 @bp.get("/outbox/<int(max=2147483647):message_id>/html")
+@needs("manage_settings")
 def outbox_message_html(message_id: int):
     """One message with its HTML body as escaped source: it holds user-chosen names, so it never renders here."""
     return render("admin/outbox_message.html", message=service.get_outbox_message(message_id), part="html")
@@ -142,12 +137,14 @@ def _jobs_page():
 
 
 @bp.get("/jobs")
+@needs("manage_backups")
 def jobs():
     """Background work: running, queued, failed and recently finished jobs."""
     return _jobs_page()
 
 
 @bp.post("/jobs/<int(max=2147483647):job_id>/cancel")
+@needs("manage_backups")
 def cancel_job(job_id: int):
     if service.cancel_job(current_user, job_id) == "cancelled":
         flash(_("The job was cancelled."), "success")
@@ -159,6 +156,7 @@ def cancel_job(job_id: int):
 
 
 @bp.post("/jobs/<int(max=2147483647):job_id>/retry")
+@needs("manage_backups")
 def retry_job(job_id: int):
     service.retry_job(current_user, job_id)
     flash(_("The job was queued again."), "success")

@@ -96,8 +96,11 @@ def check_password_strength(password: str, *hints: str, field: str = "password")
 
 
 def create_user(email: str, username: str, password: str, *, role: str = "user", verified: bool = False,
-                commit: bool = True) -> User:
-    """Create an account after checking every field; Conflict if the email or username is taken."""
+                commit: bool = True, first_admin: bool = False) -> User:
+    """Create an account after checking every field; Conflict if the email or username is taken.
+
+    The `first_admin` of an instance gets the unlimited plan (where it still exists), everyone else the default.
+    """
     email = normalise_email(email)
     username = check_username(username)
     check_password_strength(password, email.split("@")[0], username)
@@ -106,7 +109,10 @@ def create_user(email: str, username: str, password: str, *, role: str = "user",
     if taken is not None:
         raise Conflict(_("An account with that email or username already exists."), code="account_exists",
                        field="email")
-    plan = db.session.scalar(select(Plan).where(Plan.name == instance.get("default_plan")))
+    # The first admin owns the instance: no plan of theirs limits them.
+    plan_name = "unlimited" if first_admin else instance.get("default_plan")
+    plan = db.session.scalar(select(Plan).where(Plan.name == plan_name)) or \
+        db.session.scalar(select(Plan).where(Plan.name == instance.get("default_plan")))
     user = User(email=email, username=username, password_hash=hash_password(password), role=role,
                 is_verified=verified, plan=plan)
     db.session.add(user)
@@ -133,7 +139,7 @@ def create_first_admin(email: str, username: str, password: str) -> User:
     """The first account of an empty instance, as admin; Conflict once any account exists."""
     if has_users():
         raise Conflict(_("This Shoebox has already been set up."), code="already_set_up")
-    return create_user(email, username, password, role="admin", verified=True)
+    return create_user(email, username, password, role="admin", verified=True, first_admin=True)
 
 
 # --- signing up -------------------------------------------------------------------------------
@@ -175,7 +181,8 @@ def signup(email: str, username: str, password: str, invite_code: str = "") -> U
         mail.run_later(_warn_of_signup, existing.id)
         return None
     invite = None if first or mode != "invite" else invites.consume_invite(invite_code)
-    user = create_user(email, username, password, role="admin" if first else "user", verified=first, commit=False)
+    user = create_user(email, username, password, role="admin" if first else "user", verified=first, commit=False,
+                       first_admin=first)
     if invite is not None:
         invite.used_by = user.id
     audit.record("signup", user.id, invited=invite is not None)

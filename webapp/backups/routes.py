@@ -13,6 +13,7 @@ from flask import current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..auth import permissions
 from ..auth.forms import EmptyForm
 from ..auth.service import has_users
 from ..errors import NotFound, ShoeboxError, attach_error
@@ -31,13 +32,12 @@ bp.add_app_template_global(service.latest_failure, "latest_backup_failure")
 
 
 def _admins_only(view):
-    """Admin → Backups: 404 for anyone but a signed-in admin, and the CSRF check only after that, so that
+    """Admin → Backups: 404 for anyone without manage_backups, and the CSRF check only after that, so that
     a stranger's post without a token learns nothing either."""
 
     @functools.wraps(view)
     def guarded(*args, **kwargs):
-        if not (current_user.is_authenticated and current_user.is_admin):
-            raise NotFound()
+        permissions.require(current_user, "manage_backups")
         if request.method == "POST" and current_app.config["WTF_CSRF_ENABLED"]:
             csrf.protect()
         return view(*args, **kwargs)

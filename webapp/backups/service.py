@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import audit, jobs
+from ..auth import permissions
 from ..errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
 from ..models import Backup, BackupSchedule, Job, User, utcnow
@@ -32,8 +33,8 @@ def new_id() -> str:
 
 
 def may_manage(user: User | None, scope: str) -> bool:
-    """Whether `user` may make, see and restore backups of `scope` (instance: admins only)."""
-    return user is not None and (scope == "account" or user.is_admin)
+    """Whether `user` may make, see and restore backups of `scope` (instance: with manage_backups only)."""
+    return user is not None and (scope == "account" or permissions.has(user, "manage_backups"))
 
 
 def _check_scope(user: User, scope: str) -> None:
@@ -48,7 +49,7 @@ def get_backup_for(user: User | None, backup_id: str) -> Backup:
     backup = db.session.get(Backup, backup_id) if isinstance(backup_id, str) and len(backup_id) <= 22 else None
     if backup is None or user is None:
         raise NotFound(_("There is no such backup."))
-    if backup.scope == "instance" and user.is_admin:
+    if backup.scope == "instance" and permissions.has(user, "manage_backups"):
         return backup
     if backup.scope == "account" and backup.user_id == user.id:
         return backup

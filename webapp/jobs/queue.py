@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..auth import permissions
 from ..errors import NotFound
 from ..extensions import db
 from ..models import Job, UTCDateTime, utcnow
@@ -194,10 +195,10 @@ def get(job_id: int) -> Job | None:
 
 
 def get_job_for(viewer, job_id: int) -> Job:
-    """The one door to a job: the person it works for, or an admin; anyone else (and a missing id) is NotFound."""
+    """The one door to a job: the person it works for, or someone with manage_backups; anyone else (and a missing id) is NotFound."""
     job = db.session.get(Job, job_id) if 0 < job_id <= 2**31 - 1 else None
     if job is None or viewer is None or not viewer.is_authenticated or \
-            (job.user_id != viewer.id and not viewer.is_admin):
+            (job.user_id != viewer.id and not permissions.has(viewer, "manage_backups")):
         raise NotFound(_("There is no such job."), code="job_not_found")
     return job
 
