@@ -51,7 +51,8 @@ def sections_for(user) -> list[tuple[str, str, str]]:
 
 def init_app(app: Flask) -> None:
     """Serve the admin pages, and give templates `can(permission)` and the admin navigation."""
-    from . import dashboard_routes, routes  # noqa: F401  (their pages register on bp)
+    from . import (audit_routes, dashboard_routes, plans_routes, routes, settings_routes,  # noqa: F401
+                   users_routes)  # (their pages register on bp)
 
     app.register_blueprint(bp)
     app.jinja_env.globals.update(

@@ -7,7 +7,8 @@ from ..extensions import csrf
 bp = Blueprint("api", __name__)
 csrf.exempt(bp)  # the API authenticates with tokens and keys, never with the session cookie
 
-from . import accounts, albums, backups, docs, images, jobs, shares, stats, transforms  # noqa: E402,F401  (routes register themselves on bp)
+from . import (accounts, admin_audit, admin_plans, admin_settings, admin_stats, admin_users, albums,  # noqa: E402,F401
+               backups, docs, images, jobs, shares, stats, transforms)  # (routes register themselves on bp)
 from ..schemas import refuse_nul  # noqa: E402
 
 
