@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
-from flask import redirect
+from datetime import date
+
+from babel.dates import format_skeleton
+from flask import current_app, redirect, request, url_for
+from flask_babel import get_locale
 from flask_login import current_user
 
+from ..analytics import chart
 from ..auth import permissions
+from ..errors import NotFound
 from ..web import render
-from . import bp, sections_for
+from . import bp, dashboard as figures, sections_for
 
 
 @bp.get("/")
 def dashboard():
-    """The dashboard for those who may see it; anyone else in the panel goes to their first page."""
+    """The dashboard for those who may see it; anyone else in the panel goes to their first page.
+
+    ?days=7|30|90 picks the charts' period; the period links ask htmx for the charts alone.
+    """
     if not permissions.has(current_user, "view_stats"):
-        return redirect(sections_for(current_user)[0][2], 303)
-    return render("admin/dashboard.html")
+        pages = sections_for(current_user)
+        if not pages:  # their permission's page is not served (yet): nothing here for them
+            raise NotFound()
+        return redirect(pages[0][2], 303)
+    found = figures.dashboard(current_app, request.args.get("days", type=int) or figures.DEFAULT_DAYS)
+    charts = {name: chart.bars([(p.day, p.value) for p in series.points]) for name, series in found.series.items()}
+    return render("admin/dashboard.html", fragment="admin/_dashboard_charts.html", dash=found, charts=charts,
+                  periods=figures.PERIODS, short_day=_short_day, person_url=_person_url())
+
+
+def _person_url():
+    """person_url(user_id): their page in Admin → People, or None for those who may not open it."""
+    if "admin.users_detail" in current_app.view_functions and permissions.has(current_user, "manage_users"):
+        return lambda user_id: url_for("admin.users_detail", user_id=user_id)
+    return lambda user_id: None
+
+
+def _short_day(day: date) -> str:
+    return format_skeleton("MMMd", day, locale=get_locale() or "en")

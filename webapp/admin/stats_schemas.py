@@ -1,0 +1,141 @@
+"""The JSON of the admin dashboard: GET /api/v1/admin/stats."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field
+
+from ..schemas import Out, Query, Timestamp, iso
+from . import dashboard
+
+Day = Annotated[str, Field(json_schema_extra={"format": "date"}, examples=["2026-05-01"])]
+Badge = Literal["ok", "warning", "failed"]
+
+
+def _whole_number(value):
+    """A query string's "30" as 30, so that the choice below is checked as a number."""
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+class StatsQuery(Query):
+    days: Annotated[Literal[7, 30, 90], BeforeValidator(_whole_number)] = Field(
+        dashboard.DEFAULT_DAYS, description="The period of the daily series: 7, 30 or 90 UTC days up to today.")
+
+
+class UserTotals(Out):
+    active: int = Field(ge=0, description="Neither blocked nor waiting for deletion.")
+    blocked: int = Field(ge=0)
+    pending_deletion: int = Field(ge=0, description="Deletion scheduled, within the grace period.")
+
+
+class Totals(Out):
+    users: UserTotals
+    media: int = Field(ge=0, description="Photos and files, everyone's.")
+    storage_bytes: int = Field(ge=0, description="Bytes of originals stored, everyone's.")
+    storage_backend: Literal["file", "s3", "memory"] = Field(description="Where they are stored: the local disk "
+                                                                         "(file), S3, or memory (tests).")
+    share_links_active: int = Field(ge=0, description="Links neither revoked, expired nor out of views.")
+    views_today: int = Field(ge=0, description="Views of photos and share links since midnight UTC.")
+
+
+class Point(Out):
+    day: Day
+    value: int = Field(ge=0)
+
+
+class Series(Out):
+    """Every day of the period, oldest first, days without any as 0."""
+
+    signups: list[Point] = Field(description="Accounts created.")
+    uploads: list[Point] = Field(description="Photos and files uploaded.")
+    storage_added: list[Point] = Field(description="Bytes uploaded.")
+    views: list[Point] = Field(description="Views of photos and share links.")
+    api_requests: list[Point] = Field(description="Requests to the API.")
+    failed_sign_ins: list[Point] = Field(description="Wrong passwords and wrong two-factor codes.")
+
+
+class TopUser(Out):
+    id: int
+    username: str
+    display_name: str
+    storage_used: int = Field(ge=0, description="Bytes.")
+    media_count: int = Field(ge=0, description="Photos and files.")
+
+
+class SignIn(Out):
+    at: Timestamp
+    user_id: int | None = Field(description="Null when the account has been deleted since.")
+    username: str | None
+    ip: str = Field(description="The client's address.")
+    device: str = Field(description="desktop, phone, tablet, bot or other; empty when unknown.")
+    browser: str
+
+
+class Check(Out):
+    status: Badge
+    state: str = Field(description="What the check found: ok, unreachable, starting, stale, disabled...",
+                       examples=["ok"])
+    detail: str = ""
+
+
+class JobRun(Out):
+    name: str
+    title: str
+    status: Literal["ok", "warning", "failed", "none"] = Field(description="none: never queued yet.")
+    state: str | None = Field(description="The latest run's: queued, running, done, failed or cancelled.")
+    finished_at: Timestamp | None
+    error: str
+
+
+class Health(Out):
+    status: Badge = Field(description="The worst of the checks and the scheduled jobs.")
+    database: Check
+    storage: Check
+    scheduler: Check
+    disk: Check
+    leader: str | None = Field(description="The instance (host:pid) that last beat as the scheduler's leader.")
+    last_heartbeat: Timestamp | None
+    jobs: list[JobRun] = Field(description="Each scheduled job's latest run, A to Z.")
+    disk_free_bytes: int | None = Field(description="Free space on the data folder's disk.")
+    disk_total_bytes: int | None
+    version: str
+
+
+class AdminStats(Out):
+    """The instance at a glance: totals, daily series, top users, recent sign-ins and health."""
+
+    days: Literal[7, 30, 90]
+    since: Day = Field(description="The first day of the series (UTC).")
+    until: Day = Field(description="The last day: today (UTC).")
+    totals: Totals
+    series: Series
+    top_users: list[TopUser] = Field(description="The 10 accounts using the most storage, most first.")
+    recent_sign_ins: list[SignIn] = Field(description="The 10 latest sign-ins, newest first.")
+    health: Health
+
+    @classmethod
+    def of(cls, found: dashboard.Dashboard) -> AdminStats:
+        t = found.totals
+        totals = Totals(users=UserTotals(active=t.users_active, blocked=t.users_blocked,
+                                         pending_deletion=t.users_pending_deletion),
+                        media=t.media, storage_bytes=t.storage_bytes, storage_backend=t.storage_backend,
+                        share_links_active=t.share_links_active, views_today=t.views_today)
+        series = Series(**{name: [Point(day=p.day.isoformat(), value=p.value) for p in s.points]
+                           for name, s in found.series.items()})
+        return cls(days=found.days, since=found.first_day.isoformat(), until=found.last_day.isoformat(),
+                   totals=totals, series=series,
+                   top_users=[TopUser(id=u.id, username=u.username, display_name=u.display_name,
+                                      storage_used=u.storage_used, media_count=u.media_count)
+                              for u in found.top_users],
+                   recent_sign_ins=[SignIn(at=iso(s.at), user_id=s.user_id, username=s.username, ip=s.ip,
+                                           device=s.device, browser=s.browser) for s in found.recent_sign_ins],
+                   health=_health(found.health))
+
+
+def _health(found: dashboard.Health) -> Health:
+    checks = {c.name: Check(status=c.status, state=c.state, detail=c.detail) for c in found.checks}
+    return Health(status=found.status, **checks, leader=found.leader, last_heartbeat=iso(found.last_heartbeat),
+                  jobs=[JobRun(name=j.name, title=str(j.title), status=j.status, state=j.state,
+                               finished_at=iso(j.finished_at), error=j.error) for j in found.jobs],
+                  disk_free_bytes=found.disk_free, disk_total_bytes=found.disk_total, version=found.version)
