@@ -177,11 +177,16 @@ def test_keyset_pages_do_not_overlap_and_cover_everything(app, admin, people):
     assert seen == all_ids(app, actor_id=people["kim"])
 
 
-def test_htmx_gets_the_results_alone(admin, day_of_events):
+def test_htmx_gets_the_results_with_the_filters_out_of_band(admin, day_of_events):
     page = admin.get("/admin/audit", query_string={"actor": "kim"}, headers=HTMX)
     html = page.get_data(as_text=True)
-    assert html.lstrip().startswith("{#") is False and 'id="audit-results"' in html
-    assert "<form" not in html and "HX-Request" in page.headers["Vary"]
+    assert html.lstrip().startswith('<section id="audit-results"') and "<html" not in html
+    assert '<section id="audit-filters" class="card admin-section" aria-labelledby="audit-title" hx-swap-oob="true">' \
+        in html and 'value="kim"' in html
+    assert event_ids(html) == [day_of_events["kim_share"], day_of_events["kim_login"]]
+    assert "HX-Request" in page.headers["Vary"]
+    bad = admin.get("/admin/audit", query_string={"to": "later"}, headers=HTMX).get_data(as_text=True)
+    assert 'id="audit-to-error"><li>to must be a date like 2025-05-01.</li>' in bad
 
 
 def test_the_filter_form_works_without_javascript(admin, day_of_events):
@@ -344,6 +349,7 @@ def test_security_events_include_what_was_done_to_my_account(app, people):
                          "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
     add_event(app, "user_blocked", people["root"], target=f"user:{people['kim']}")
     add_event(app, "media_uploaded", people["kim"], target="media:x")
+    add_event(app, "user_unblocked", people["kim"], target=f"user:{people['lee']}")  # lee's event, not kim's
     with app.app_context():
         mine = auditlog.security_events_for(db.session.get(User, people["kim"]))
     assert [e.action for e in mine] == ["user_blocked", "login_failed"]

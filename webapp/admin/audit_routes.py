@@ -31,9 +31,9 @@ def audit_log():
         events, next_before = auditlog.page(chosen, before)
     except InvalidInput as problem:
         error = problem
-    return render("admin/audit.html", fragment="admin/_audit_results.html", chosen=chosen, error=error,
-                  form=request.args, events=events, next_before=next_before, is_first_page=before is None,
-                  actions=sorted(audit.ACTIONS.items(), key=lambda item: str(item[1])))
+    return render("admin/audit.html", fragment="admin/_audit_results.html", also=("admin/_audit_filters.html",),
+                  chosen=chosen, error=error, form=request.args, events=events, next_before=next_before,
+                  is_first_page=before is None, actions=sorted(audit.ACTIONS.items(), key=lambda item: str(item[1])))
 
 
 @bp.get("/audit/export.csv")

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator, Mapping
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import and_, delete, func, not_, or_, select
 
 from .. import audit, instance
 from ..errors import InvalidInput
@@ -199,8 +199,12 @@ def _batches(conditions: list, batch: int) -> Iterator[Event]:
 
 
 def security_events_for(user: User, limit: int = SECURITY_EVENTS) -> list[Event]:
-    """The latest security events about `user`: the ones they did, and the ones done to their account."""
-    mine = or_(AuditEvent.actor_id == user.id, AuditEvent.target == f"user:{user.id}")
+    """The latest security events about `user`: the ones they did, and the ones done to their account.
+
+    What they did to someone else's account (an admin blocking a person, say) is that person's event, not theirs.
+    """
+    mine = or_(and_(AuditEvent.actor_id == user.id, not_(AuditEvent.target.startswith("user:"))),
+               AuditEvent.target == f"user:{user.id}")
     return _query([mine, AuditEvent.action.in_(audit.SECURITY_ACTIONS)], None, limit)
 
 
