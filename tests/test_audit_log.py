@@ -117,7 +117,7 @@ def test_an_event_of_a_deleted_account_says_so(app, admin, people):
     assert "deleted account" in html or "system" in html  # SET NULL on delete: the actor is gone either way
 
 
-@pytest.mark.parametrize("query, expected", [
+FILTERS = (  # (query, the events it shows, newest first)
     ({"actor": "kim"}, ["kim_share", "kim_login"]),
     ({"actor": "KIM"}, ["kim_share", "kim_login"]),
     ({"actor": "system"}, ["pruned"]),
@@ -129,10 +129,13 @@ def test_an_event_of_a_deleted_account_says_so(app, admin, people):
     ({"address": "192.168.1.20"}, ["kim_share", "kim_login"]),
     ({"address": "192.168.1."}, ["kim_blocked", "kim_share", "kim_login"]),
     ({"address": "10.0.0.5"}, ["lee_failed"]),
-])
-def test_each_filter_narrows_the_events(app, admin, day_of_events, query, expected):
-    html = admin.get("/admin/audit", query_string=query).get_data(as_text=True)
-    assert event_ids(html) == [day_of_events[name] for name in expected]
+)
+
+
+def test_each_filter_narrows_the_events(app, admin, day_of_events):
+    for query, expected in FILTERS:
+        html = admin.get("/admin/audit", query_string=query).get_data(as_text=True)
+        assert event_ids(html) == [day_of_events[name] for name in expected], query
 
 
 def test_the_actor_filter_takes_an_account_id(admin, people, day_of_events):
@@ -149,17 +152,17 @@ def test_the_date_range_is_inclusive_in_utc(admin, day_of_events):
     assert day_of_events["kim_login"] not in event_ids(html) and day_of_events["pruned"] in event_ids(html)
 
 
-@pytest.mark.parametrize("query, field, sentence", [
-    ({"from": "yesterday"}, "from", "from must be a date like 2025-05-01."),
-    ({"from": "2025-05-02", "to": "2025-05-01"}, "to", "The end of the date range is before its start."),
-    ({"actor": "nobody-here"}, "actor", "No account is called nobody-here."),
-])
-def test_a_bad_filter_is_named_beside_its_field(admin, day_of_events, query, field, sentence):
-    page = admin.get("/admin/audit", query_string=query)
-    html = page.get_data(as_text=True)
-    assert page.status_code == 200 and event_ids(html) == []
-    assert f'id="audit-{field}-error"><li>{sentence}</li>' in html
-    assert admin.get("/admin/audit/export.csv", query_string=query).status_code == 400
+def test_a_bad_filter_is_named_beside_its_field(admin, day_of_events):
+    for query, field, sentence in [
+        ({"from": "yesterday"}, "from", "from must be a date like 2025-05-01."),
+        ({"from": "2025-05-02", "to": "2025-05-01"}, "to", "The end of the date range is before its start."),
+        ({"actor": "nobody-here"}, "actor", "No account is called nobody-here."),
+    ]:
+        page = admin.get("/admin/audit", query_string=query)
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and event_ids(html) == [], query
+        assert f'id="audit-{field}-error"><li>{sentence}</li>' in html, query
+        assert admin.get("/admin/audit/export.csv", query_string=query).status_code == 400, query
 
 
 def test_keyset_pages_do_not_overlap_and_cover_everything(app, admin, people):
@@ -387,3 +390,40 @@ def test_a_group_with_view_audit_sees_the_audit_log_but_not_people(app, client, 
     assert client.get("/admin/audit/export.csv").status_code == 200
     assert client.get("/admin/users").status_code == 404
     assert client.get("/admin/settings").status_code == 404
+
+
+# --- in a browser -------------------------------------------------------------------------------
+
+def test_the_viewer_in_chromium_filters_with_htmx_and_fits_a_phone(page_for, live_server):
+    from playwright.sync_api import expect
+
+    from tests.fixtures.accounts import STRONG_PASSWORD
+    from tests.fixtures.browser import PHONE, screenshot
+    from webapp.auth import service
+
+    app = live_server.app
+    with app.app_context():
+        root = service.create_user("root@example.com", "root", STRONG_PASSWORD, role="admin", verified=True).id
+        kim = service.create_user("kim@example.com", "kim", STRONG_PASSWORD, verified=True).id
+    iphone = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/17.4 Mobile/15E148 Safari/604.1")
+    add_event(app, "login_failed", kim, target="kim", ip="203.0.113.50", user_agent=iphone)
+    add_event(app, "share_created", kim, target="share:Xy12abCD", ip="2001:db8:85a3::8a2e:370:7334",
+              user_agent=iphone, kind="album")
+    add_event(app, "user_blocked", root, target=f"user:{kim}", ip="192.168.1.2", reason="<b>spam</b>" * 6)
+    for size, scheme in (("desktop", "light"), ("phone", "dark")):
+        page = page_for(color_scheme=scheme, **(PHONE if size == "phone" else {}))
+        page.goto(live_server.url + "/login")
+        page.fill("#identifier", "root")
+        page.fill("#password", STRONG_PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url(live_server.url + "/")
+        page.goto(live_server.url + "/admin/audit")
+        page.click(".audit-details summary >> nth=0")
+        assert page.evaluate("document.documentElement.scrollWidth") <= (PHONE["width"] if size == "phone" else 1280)
+        screenshot(page, f"admin-audit-{size}-{scheme}")
+        page.fill("#audit-actor", "kim")
+        page.click("#audit-filters button[type=submit]")
+        page.wait_for_url("**/admin/audit?actor=kim**")
+        expect(page.locator(".audit-event")).to_have_count(2)
+        assert page.locator("#audit-filters").count() == 1
