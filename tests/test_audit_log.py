@@ -238,11 +238,15 @@ def test_csv_export_reads_in_batches(app, admin, people, monkeypatch):
     from webapp.admin import auditlog
 
     monkeypatch.setattr(auditlog, "BATCH", 7)
+    reads = []
+    query = auditlog._query
+    monkeypatch.setattr(auditlog, "_query", lambda *args: reads.append(args[2]) or query(*args))
     for n in range(30):
         add_event(app, "media_deleted", people["kim"], target=f"media:m{n}")
     rows = list(csv.DictReader(io.StringIO(admin.get("/admin/audit/export.csv?action=media_deleted")
                                            .get_data(as_text=True))))
     assert len(rows) == 30 and len({row["id"] for row in rows}) == 30
+    assert reads == [7] * 5  # 7, 7, 7, 7, then the last 2
 
 
 def test_jsonl_export_has_one_event_a_line(app, admin, day_of_events):

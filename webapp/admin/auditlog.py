@@ -54,10 +54,6 @@ class Filter:
                   "to": self.until.isoformat() if self.until else "", "address": self.address}
         return {name: value for name, value in values.items() if value}
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.as_args()
-
 
 @dataclass(frozen=True)
 class Event:
@@ -180,12 +176,12 @@ def page(chosen: Filter, before: int | None = None, limit: int = PAGE) -> tuple[
     return events, None
 
 
-def each_event(chosen: Filter, batch: int = BATCH) -> Iterator[Event]:
+def each_event(chosen: Filter, batch: int | None = None) -> Iterator[Event]:
     """Every event matching `chosen`, newest first, read `batch` rows at a time (for exports).
 
     A bad filter raises here, before the first event is asked for (and so before a response starts).
     """
-    return _batches(_conditions(chosen), batch)
+    return _batches(_conditions(chosen), batch or BATCH)
 
 
 def _batches(conditions: list, batch: int) -> Iterator[Event]:
