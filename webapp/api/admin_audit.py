@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import g, request
+from flask import request
 
 from ..admin import auditlog
 from ..admin.audit_schemas import AuditPage, AuditQuery, export_response
