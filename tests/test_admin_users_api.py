@@ -142,6 +142,14 @@ def test_get_one_account_with_keys_but_never_their_secrets(app, api, make_user):
     assert api.get("/api/v1/admin/users/99999").status_code == 404
 
 
+@pytest.mark.parametrize("user_id", ["-5", "0", "99999999999999"])
+def test_an_id_that_cannot_exist_is_404_for_every_method(api, user_id):
+    path = f"/api/v1/admin/users/{user_id}"
+    assert api.get(path).status_code == 404
+    assert api.patch(path, {"role": "guest"}).status_code == 404
+    assert api.delete(path).status_code == 404
+
+
 def test_patch_blocks_and_the_persons_key_stops_then_unblock(app, api):
     kim = user_id(app, "kim")
     key = app.test_client().post("/api/v1/api-keys", headers=bearer(app, "kim"), json={"name": "script"}) \

@@ -65,10 +65,14 @@ def list_users(filters: Filters) -> Page:
     if filters.cursor:
         query = query.where(_after(filters, _decode(filters)))
     column = SORTS[filters.sort]
-    if filters.order == "desc":  # never signed in sorts as the oldest sign-in of all
-        query = query.order_by(column.desc().nulls_last(), User.id.desc())
+    # Never signed in sorts as the oldest sign-in of all (SQLite's own order for NULL, said for PostgreSQL's
+    # sake); the other sort columns are never NULL and stay plain, so that their index serves them as it is.
+    if filters.order == "desc":
+        query = query.order_by(column.desc().nulls_last() if filters.sort == "last_login" else column.desc(),
+                               User.id.desc())
     else:
-        query = query.order_by(column.asc().nulls_first(), User.id.asc())
+        query = query.order_by(column.asc().nulls_first() if filters.sort == "last_login" else column.asc(),
+                               User.id.asc())
     limit = max(1, min(filters.limit, MAX_PAGE_SIZE))
     users = db.session.scalars(query.limit(limit + 1)).all()
     more = len(users) > limit
@@ -118,6 +122,9 @@ def _after(filters: Filters, key: tuple):
     """Accounts after `key` (sort value, id) in the order asked for; NULL sign-ins count as the smallest."""
     column = SORTS[filters.sort]
     value, user_id = key
+    if filters.sort != "last_login":  # never NULL: a plain row-value comparison, which the index seeks to
+        return tuple_(column, User.id) < (value, user_id) if filters.order == "desc" else \
+            tuple_(column, User.id) > (value, user_id)
     if filters.order == "desc":
         if value is None:
             return and_(column.is_(None), User.id < user_id)

@@ -30,14 +30,16 @@ def list_users(query: UserListQuery):
     return UserList(items=[UserSummary.of(user) for user in page.users], next_cursor=page.next_cursor)
 
 
-@bp.get("/api/v1/admin/users/<int(max=2147483647):user_id>")
+# Any whole number reaches the view, which answers 404 outside the ids there can be: a converter that refused
+# some (a bound, a sign) would have werkzeug answer 405 to them, naming the path's other methods.
+@bp.get("/api/v1/admin/users/<int(signed=True):user_id>")
 @operation("getUser", (200, UserDetail, "The account."), tag="admin", admit=ADMIT, errors=NO_SUCH)
 def get_user(user_id: int):
     """One account: plan and storage, photos, albums, share links, API keys (never the keys), sessions, groups."""
     return UserDetail.of_profile(users.profile(users.get_user(user_id)))
 
 
-@bp.patch("/api/v1/admin/users/<int(max=2147483647):user_id>")
+@bp.patch("/api/v1/admin/users/<int(signed=True):user_id>")
 @operation("updateUser", (200, UserDetail, "The account as it is now."), tag="admin", json=UserChanges,
            admit=ADMIT, errors={**NO_SUCH, **REFUSED})
 def update_user(user_id: int, json: UserChanges):
@@ -49,7 +51,7 @@ def update_user(user_id: int, json: UserChanges):
     return UserDetail.of_profile(users.profile(user))
 
 
-@bp.delete("/api/v1/admin/users/<int(max=2147483647):user_id>")
+@bp.delete("/api/v1/admin/users/<int(signed=True):user_id>")
 @operation("deleteUser", (202, UserDeletion, "Scheduled, or (with `now=true`) queued for deletion."), tag="admin",
            query=DeleteQuery, admit=ADMIT, errors={**NO_SUCH, **REFUSED})
 def delete_user(user_id: int, query: DeleteQuery):
