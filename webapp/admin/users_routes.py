@@ -69,7 +69,8 @@ def users_list():
     next_url = url_for("admin.users", **{**given, "cursor": page.next_cursor}) if page.next_cursor else None
     first_url = url_for("admin.users", **{key: value for key, value in given.items() if key != "cursor"})
     return render("admin/users.html", fragment="admin/_users_results.html", query=query, given=given, page=page,
-                  next_url=next_url, first_url=first_url, error=error, plans=users.offered_plans(), groups=users.custom_groups())
+                  next_url=next_url, first_url=first_url, error=error, plans=users.offered_plans(),
+                  groups=users.custom_groups())
 
 
 @bp.get("/users/<int(max=2147483647):user_id>")

@@ -6,7 +6,8 @@ from __future__ import annotations
 from flask import g
 
 from ..admin import users
-from ..admin.user_schemas import DeleteQuery, UserChanges, UserDeletion, UserDetail, UserList, UserListQuery, UserSummary
+from ..admin.user_schemas import (DeleteQuery, UserChanges, UserDeletion, UserDetail, UserList, UserListQuery,
+                                  UserSummary)
 from ..auth import permissions
 from ..jobs.schemas import Job
 from ..schemas import iso
@@ -60,6 +61,7 @@ def delete_user(user_id: int, query: DeleteQuery):
     user = users.get_user(user_id)
     if query.now:
         job = users.delete_now(g.api_user, user)
-        return UserDeletion(user_id=user_id, deletion_scheduled_for=iso(user.delete_scheduled_for), job=Job.of(job)), 202
+        when = iso(user.delete_scheduled_for)
+        return UserDeletion(user_id=user_id, deletion_scheduled_for=when, job=Job.of(job)), 202
     when = users.schedule_deletion(g.api_user, user)
     return UserDeletion(user_id=user_id, deletion_scheduled_for=iso(when), job=None), 202
