@@ -136,3 +136,14 @@ def test_a_member_gets_404_and_a_stranger_401(app, make_user):
     assert member[0].get(URL, headers=member[1]).status_code == 404
     assert put(member, {"site_name": "Mine"}).status_code == 404
     assert app.test_client().get(URL).status_code == 401
+
+
+def test_share_links_and_oembed_follow_the_public_address(app, admin, kim):
+    from tests.fixtures.media import make_jpeg
+
+    put(admin, {"base_url": "https://photos.example.com"})
+    photo = kim.upload(make_jpeg(), "photo.jpg").get_json()
+    link = kim.test_client.post("/api/v1/shares", headers=kim.headers, json={"image_id": photo["id"]}).get_json()
+    assert link["url"].startswith("https://photos.example.com/s/")
+    card = app.test_client().get("/oembed", query_string={"url": link["url"], "format": "json"})
+    assert card.status_code == 200 and card.get_json()["provider_url"] == "https://photos.example.com/"

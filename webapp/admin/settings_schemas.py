@@ -39,7 +39,7 @@ class FilesForm(FlaskForm):
     allowed_image_types = SelectMultipleField(
         _l("Image types"), choices=[SelectChoice(key, name) for key, (_format, name) in IMAGE_TYPES.items()],
         validate_choice=False, widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
-    allow_any_file = BooleanField(_l("Other files too (PDFs, archives, videos…)"))
+    allow_any_file = BooleanField(_l("Other files too"))
     analytics_retention_days = StringField(_l("Keep photo views for (days)"))
     audit_retention_days = StringField(_l("Keep the audit log for (days)"))
 
