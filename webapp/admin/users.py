@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask_babel import format_date
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, true, tuple_
 
 from .. import audit, jobs
 from ..auth import deletion, permissions, service as accounts, sessions, tokens, twofactor
@@ -62,21 +62,43 @@ class Page:
 def list_users(filters: Filters) -> Page:
     """One page of accounts as `filters` ask, and the cursor of the next (None at the end)."""
     query = _filtered(filters)
-    if filters.cursor:
-        query = query.where(_after(filters, _decode(filters)))
-    column = SORTS[filters.sort]
-    # Never signed in sorts as the oldest sign-in of all (SQLite's own order for NULL, said for PostgreSQL's
-    # sake); the other sort columns are never NULL and stay plain, so that their index serves them as it is.
-    if filters.order == "desc":
-        query = query.order_by(column.desc().nulls_last() if filters.sort == "last_login" else column.desc(),
-                               User.id.desc())
-    else:
-        query = query.order_by(column.asc().nulls_first() if filters.sort == "last_login" else column.asc(),
-                               User.id.asc())
+    key = _decode(filters) if filters.cursor else None
     limit = max(1, min(filters.limit, MAX_PAGE_SIZE))
-    users = db.session.scalars(query.limit(limit + 1)).all()
+    users: list[User] = []
+    for condition in _stretches(filters, key):  # each one an index range, in the order asked for
+        users += db.session.scalars(_ordered(query.where(condition), filters).limit(limit + 1 - len(users))).all()
+        if len(users) > limit:
+            break
     more = len(users) > limit
     return Page(users[:limit], _encode(filters, users[limit - 1]) if more else None)
+
+
+def _ordered(query, filters: Filters):
+    column = SORTS[filters.sort]
+    if filters.order == "desc":
+        return query.order_by(column.desc(), User.id.desc())
+    return query.order_by(column.asc(), User.id.asc())
+
+
+def _stretches(filters: Filters, key: tuple | None) -> list:
+    """The conditions that, queried one after the other, give the accounts after `key` in order.
+
+    Only last sign-in has NULLs (never signed in), which count as the oldest sign-in of all. They are a
+    stretch of their own rather than an OR in one query, so that each query is a plain range of the
+    (column, id) index on SQLite and PostgreSQL alike, whichever end each puts NULLs at.
+    """
+    column, desc = SORTS[filters.sort], filters.order == "desc"
+    value, user_id = key if key is not None else (None, None)
+    if filters.sort != "last_login":
+        if key is None:
+            return [true()]
+        return [tuple_(column, User.id) < (value, user_id) if desc else tuple_(column, User.id) > (value, user_id)]
+    signed_in = column.is_not(None) if value is None else \
+        (tuple_(column, User.id) < (value, user_id) if desc else tuple_(column, User.id) > (value, user_id))
+    never = column.is_(None) if key is None else and_(column.is_(None), User.id < user_id if desc else User.id > user_id)
+    if desc:
+        return [signed_in, column.is_(None)] if value is not None or key is None else [never]
+    return [never, signed_in] if value is None else [signed_in]
 
 
 def _filtered(filters: Filters):
@@ -116,22 +138,6 @@ def _in_group(group: str):
     if chosen.builtin:
         return User.role == chosen.builtin
     return User.id.in_(select(UserGroup.user_id).where(UserGroup.group_id == chosen.id))
-
-
-def _after(filters: Filters, key: tuple):
-    """Accounts after `key` (sort value, id) in the order asked for; NULL sign-ins count as the smallest."""
-    column = SORTS[filters.sort]
-    value, user_id = key
-    if filters.sort != "last_login":  # never NULL: a plain row-value comparison, which the index seeks to
-        return tuple_(column, User.id) < (value, user_id) if filters.order == "desc" else \
-            tuple_(column, User.id) > (value, user_id)
-    if filters.order == "desc":
-        if value is None:
-            return and_(column.is_(None), User.id < user_id)
-        return or_(tuple_(column, User.id) < (value, user_id), column.is_(None))
-    if value is None:
-        return or_(and_(column.is_(None), User.id > user_id), column.is_not(None))
-    return tuple_(column, User.id) > (value, user_id)
 
 
 def _encode(filters: Filters, user: User) -> str:
