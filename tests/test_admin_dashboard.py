@@ -127,7 +127,7 @@ def test_totals_count_people_storage_links_and_todays_views(app, client, seeded)
     assert totals["storage_bytes"] == 9 * GiB
     assert totals["storage_backend"] == "memory"
     assert totals["share_links_active"] == 2  # not the revoked, the expired nor the one out of views
-    assert totals["views_today"] == 3  # yesterday's view and today's download do not count
+    assert totals["views_today"] == 4  # today's download through a link counts, yesterday's view does not
 
 
 def test_dashboard_page_shows_the_totals_as_cards(app, client, seeded):
@@ -139,7 +139,7 @@ def test_dashboard_page_shows_the_totals_as_cards(app, client, seeded):
     assert "1 blocked" in totals and "1 to be deleted" in totals
     assert ">39<" in totals and "9 GB" in totals and "in memory" in totals
     assert re.search(r"Active share links</dt><dd>2<", totals)
-    assert re.search(r"Views today</dt><dd>3 ", totals)
+    assert re.search(r"Views today</dt><dd>4 ", totals)
 
 
 # --- series ---------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def test_series_give_every_day_of_the_period_with_zero_days(app, client, seeded)
     assert values("uploads") == [0, 0, 0, 0, 1, 0, 5]
     assert values("storage_added") == [0, 0, 0, 0, 100, 0, 3500]
     assert values("api_requests") == [0, 0, 0, 0, 0, 0, 42]
-    assert values("views") == [0, 0, 0, 0, 0, 1, 3]
+    assert values("views") == [0, 0, 0, 0, 0, 1, 4]
     assert values("failed_sign_ins") == [0, 0, 0, 1, 0, 0, 2]
     assert values("signups") == [0, 1, 0, 0, 0, 0, 3]  # root, ann and dan today; bob five days ago
     assert User  # (imported for the columns changed above)
@@ -356,3 +356,49 @@ def test_api_answers_in_its_documented_shape(app, client, seeded):
     document = client.get("/api/v1/openapi.json").get_json()
     operation = document["paths"]["/api/v1/admin/stats"]["get"]
     assert operation["tags"] == ["admin"] and {"200", "404"} <= set(operation["responses"])
+
+
+# --- in Chromium ----------------------------------------------------------------------------------
+
+@pytest.mark.browser
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_dashboard_fits_a_phone_and_switches_period_in_place(live_server, page_for, scheme):
+    from webapp.auth import service
+    from webapp.models import DailyUsage
+    from tests.fixtures.browser import PHONE, screenshot
+
+    app = live_server.app
+    with app.app_context():
+        root = service.create_user("root@example.com", "root", STRONG_PASSWORD, role="admin", verified=True).id
+        ann = service.create_user("ann@example.com", "ann", STRONG_PASSWORD, verified=True).id
+    day = today()
+    add_rows(app, *[DailyUsage(user_id=ann, day=day - timedelta(days=n), uploads=n % 7, bytes_in=n * 3_000_000,
+                               api_requests=n * 11) for n in range(60)],
+             *[view(ann, at(day - timedelta(days=n % 20), 8 + n % 10)) for n in range(120)],
+             audit_event("login_failed", None, at(day - timedelta(days=2))))
+    change_users(app, ann={"storage_used": 180_000_000, "media_count": 420, "display_name": "Ann Example"})
+    page = page_for(color_scheme=scheme, **PHONE)
+    page.goto(live_server.url + "/login")
+    page.fill("#identifier", "root")
+    page.fill("#password", STRONG_PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+    page.goto(live_server.url + "/admin/")
+    assert page.locator(".dashboard-chart").count() == 6
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), \
+        page.evaluate("document.documentElement.scrollWidth")
+    first_card = page.locator(".dashboard-totals .card").nth(0).bounding_box()
+    second_card = page.locator(".dashboard-totals .card").nth(1).bounding_box()
+    assert first_card["y"] == second_card["y"]  # two cards to a row on a phone
+    screenshot(page, f"admin-dashboard-phone-{scheme}")
+    loads = []
+    page.on("load", lambda loaded: loads.append(loaded.url))
+    page.click(".stats-periods a:text('7 days')")
+    page.wait_for_url(live_server.url + "/admin/?days=7")
+    page.locator(".stats-periods a[aria-current=page]:text('7 days')").wait_for()
+    assert page.locator("#chart-uploads-title").text_content().startswith("Uploads per day")
+    assert page.locator(".dashboard-chart").first.locator(".chart-hits rect").count() == 7
+    assert not loads, "the period switch reloaded the page instead of swapping the charts"
+    assert root
+    page.set_viewport_size({"width": 1280, "height": 900})
+    screenshot(page, f"admin-dashboard-desktop-{scheme}")

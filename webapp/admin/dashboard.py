@@ -2,23 +2,25 @@
 
 No request in here: the page (dashboard_routes.py) and the API (api/admin_stats.py) both call `dashboard()`.
 Each figure is one query on an index or on the kept per-user totals, never a scan of the photos, so the
-page costs the same at 100,000 photos as at 100. Days are UTC days, grouped in SQL with date(), which
-SQLite and PostgreSQL both have.
+page costs the same at 100,000 photos as at 100. Days are UTC days. Views are every view event (a view,
+or a download through a share link): they are counted on the index of their time alone, without reading
+the rows to tell their kinds apart.
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from flask import Flask
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import bindparam, case, func, or_, select
 
-from .. import __version__, health as readiness_checks
+from .. import __version__
 from ..extensions import blob_store, db
 from ..jobs import HEARTBEAT, REGISTRY, title_of
-from ..models import AuditEvent, DailyUsage, Job, JobRun, ShareLink, User, ViewEvent, utcnow
+from ..models import AuditEvent, DailyUsage, Job, JobRun, ShareLink, User, UTCDateTime, ViewEvent, utcnow
 
 PERIODS = (7, 30, 90)
 DEFAULT_DAYS = 30
@@ -38,7 +40,7 @@ class Totals:
     storage_bytes: int
     storage_backend: str  # the store's URL scheme: "file", "s3" or "memory"
     share_links_active: int  # not revoked, not expired, views left
-    views_today: int  # since midnight UTC
+    views_today: int  # view events since midnight UTC: views, and downloads through share links
 
 
 @dataclass(frozen=True)
@@ -130,14 +132,14 @@ def dashboard(app: Flask, days: int = DEFAULT_DAYS, today: date | None = None) -
     days = days if days in PERIODS else DEFAULT_DAYS
     last = today or utcnow().date()
     first = last - timedelta(days=days - 1)
-    return Dashboard(days=days, first_day=first, last_day=last, totals=totals(app, last),
+    return Dashboard(days=days, first_day=first, last_day=last, totals=totals(last),
                      series=series(first, last), top_users=top_users(), recent_sign_ins=recent_sign_ins(),
                      health=health(app))
 
 
 # --- totals ---------------------------------------------------------------------------------------
 
-def totals(app: Flask, today: date | None = None) -> Totals:
+def totals(today: date | None = None) -> Totals:
     """The instance's totals now; views since midnight UTC of `today`."""
     pending = User.delete_scheduled_for.is_not(None)
     users = db.session.execute(select(
@@ -151,7 +153,7 @@ def totals(app: Flask, today: date | None = None) -> Totals:
         ShareLink.revoked_at.is_(None), or_(ShareLink.expires_at.is_(None), ShareLink.expires_at > now),
         or_(ShareLink.max_views.is_(None), ShareLink.views < ShareLink.max_views)))
     views = db.session.scalar(select(func.count()).select_from(ViewEvent).where(
-        ViewEvent.at >= midnight, ViewEvent.at < midnight + timedelta(days=1), ViewEvent.kind == "view"))
+        ViewEvent.at >= midnight, ViewEvent.at < midnight + timedelta(days=1)))
     return Totals(users_active=active, users_blocked=blocked, users_pending_deletion=pending_deletion, media=media,
                   storage_bytes=storage, storage_backend=blob_store().scheme, share_links_active=links or 0,
                   views_today=views or 0)
@@ -169,9 +171,8 @@ def _midnight(day: date) -> datetime:
 
 def series(first: date, last: date) -> dict[str, Series]:
     """Each figure per UTC day from `first` to `last`, days without any as 0, in SERIES order."""
-    since, until = _midnight(first), _midnight(last + timedelta(days=1))
     found: dict[str, dict[date, int]] = {}
-    found["signups"] = _per_day(User.created_at, since, until)
+    found["signups"] = _per_day(User.created_at, first, last)
     usage = db.session.execute(
         select(DailyUsage.day, func.sum(DailyUsage.uploads), func.sum(DailyUsage.bytes_in),
                func.sum(DailyUsage.api_requests))
@@ -179,18 +180,39 @@ def series(first: date, last: date) -> dict[str, Series]:
     found["uploads"] = {_as_date(day): int(n or 0) for day, n, _b, _a in usage}
     found["storage_added"] = {_as_date(day): int(b or 0) for day, _n, b, _a in usage}
     found["api_requests"] = {_as_date(day): int(a or 0) for day, _n, _b, a in usage}
-    found["views"] = _per_day(ViewEvent.at, since, until, ViewEvent.kind == "view")
-    found["failed_sign_ins"] = _per_day(AuditEvent.at, since, until, AuditEvent.action.in_(FAILED_SIGN_INS))
+    found["views"] = _per_day_by_ranges(ViewEvent.at, first, last)
+    found["failed_sign_ins"] = _per_day(AuditEvent.at, first, last, AuditEvent.action.in_(FAILED_SIGN_INS))
     every_day = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     return {name: Series(name, [Point(d, found[name].get(d, 0)) for d in every_day]) for name in SERIES}
 
 
-def _per_day(column, since: datetime, until: datetime, *where) -> dict[date, int]:
-    """How many rows have `column` on each UTC day in [since, until): one grouped query on its index."""
+def _per_day(column, first: date, last: date, *where) -> dict[date, int]:
+    """How many rows have `column` on each UTC day from `first` to `last`: one query grouped by date(column)."""
     day = func.date(column)  # SQLite's date() and PostgreSQL's both give the stored (UTC) day
-    rows = db.session.execute(select(day, func.count()).where(column >= since, column < until, *where)
+    rows = db.session.execute(select(day, func.count())
+                              .where(column >= _midnight(first), column < _midnight(last + timedelta(days=1)), *where)
                               .group_by(day)).all()
     return {_as_date(value): int(count) for value, count in rows}
+
+
+def _per_day_by_ranges(column, first: date, last: date) -> dict[date, int]:
+    """_per_day for a large table: one statement that counts each day's range of the column's index. SQLite
+    computes date() row by row, 0.2 s over 200,000 view events; the ranges alone take a tenth of that."""
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    bounds = {}
+    for n, day in enumerate(days):
+        bounds[f"from{n}"], bounds[f"to{n}"] = _midnight(day), _midnight(day + timedelta(days=1))
+    counts = db.session.execute(_range_counts(column, len(days)), bounds).one()
+    return {day: int(count) for day, count in zip(days, counts, strict=True)}
+
+
+@functools.cache
+def _range_counts(column, days: int):
+    """The statement of _per_day_by_ranges, made once: building 90 subqueries took as long as running them."""
+    return select(*[select(func.count()).select_from(column.class_)
+                    .where(column >= bindparam(f"from{n}", type_=UTCDateTime),
+                           column < bindparam(f"to{n}", type_=UTCDateTime)).scalar_subquery()
+                    for n in range(days)])
 
 
 def _as_date(value) -> date:
@@ -221,6 +243,8 @@ def recent_sign_ins(limit: int = TOP) -> list[SignIn]:
 
 def health(app: Flask) -> Health:
     """What /health/ready checks, the scheduler's leader, each scheduled job's latest run, disk free, version."""
+    from .. import health as readiness_checks  # (late: the health module imports the API, which imports this)
+
     found = readiness_checks.readiness()
     checks = [Check("database", _badge(found["database"]), found["database"]["status"],
                     found["database"].get("detail") or found["database"].get("dialect", "")),

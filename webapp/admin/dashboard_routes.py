@@ -6,12 +6,13 @@ from datetime import date
 
 from babel.dates import format_skeleton
 from flask import current_app, redirect, request, url_for
-from flask_babel import get_locale
+from flask_babel import format_number, get_locale
 from flask_login import current_user
 
 from ..analytics import chart
 from ..auth import permissions
 from ..errors import NotFound
+from ..i18n import human_size
 from ..web import render
 from . import bp, dashboard as figures, sections_for
 
@@ -30,7 +31,25 @@ def dashboard():
     found = figures.dashboard(current_app, request.args.get("days", type=int) or figures.DEFAULT_DAYS)
     charts = {name: chart.bars([(p.day, p.value) for p in series.points]) for name, series in found.series.items()}
     return render("admin/dashboard.html", fragment="admin/_dashboard_charts.html", dash=found, charts=charts,
-                  periods=figures.PERIODS, short_day=_short_day, person_url=_person_url())
+                  periods=figures.PERIODS, short_day=_short_day, day_labels=_day_labels(found),
+                  day_figures=_day_figures(found), person_url=_person_url())
+
+
+def _day_labels(found: figures.Dashboard) -> dict[date, str]:
+    """Each day of the period as the charts label it ("Dec 2"), formatted once rather than once per chart."""
+    locale = get_locale() or "en"
+    return {p.day: format_skeleton("MMMd", p.day, locale=locale) for p in found.series["signups"].points}
+
+
+def _day_figures(found: figures.Dashboard) -> dict[str, list[str]]:
+    """Each chart's daily figures as its columns' tooltips say them: sizes for storage, counts for the others.
+
+    Below 1,000 a count needs no grouping separator in any language offered, so only larger ones go through
+    Babel: the page has 540 of them at 90 days, and formatting each took a fifth of the page's time.
+    """
+    return {name: [human_size(p.value) if name == "storage_added" else
+                   str(p.value) if p.value < 1000 else format_number(p.value) for p in series.points]
+            for name, series in found.series.items()}
 
 
 def _person_url():
@@ -41,4 +60,5 @@ def _person_url():
 
 
 def _short_day(day: date) -> str:
+    """A day as "Dec 2" in the reader's language."""
     return format_skeleton("MMMd", day, locale=get_locale() or "en")
