@@ -303,6 +303,7 @@ def app(make_app, request):
 ENCRYPTING = pytest.mark.parametrize("app", [{"backups": {"passphrase": PASSPHRASE}}], indirect=True)
 
 
+@pytest.mark.slow  # age's scrypt (calibrated to about a second) several times
 @ENCRYPTING
 def test_an_encrypted_instance_backup_restores_with_its_passphrase_only(populated, empty_instance, tmp_path):
     out = tmp_path / "encrypted.zip"
@@ -323,6 +324,7 @@ def test_an_encrypted_instance_backup_restores_with_its_passphrase_only(populate
     assert originals(fresh) == originals(populated)
 
 
+@pytest.mark.slow  # two Python start-ups and an scrypt each
 @ENCRYPTING
 def test_verify_takes_the_passphrase_from_the_environment(populated, tmp_path):
     """`flask --app webapp verify` as a cron job runs it: SHOEBOX_BACKUPS__PASSPHRASE opens the archive."""

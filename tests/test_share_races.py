@@ -171,6 +171,7 @@ def _session_of(base: str, path: str) -> tuple[str, str]:
     return "; ".join(f"{c.name}={c.value}" for c in page.cookies), csrf_token_from(page.text)
 
 
+@pytest.mark.slow  # a server process started for it
 def test_fifty_simultaneous_opens_on_a_real_server_give_exactly_one_visit(served):
     import requests
 
@@ -187,6 +188,7 @@ def test_fifty_simultaneous_opens_on_a_real_server_give_exactly_one_visit(served
     assert link_row(app, link)["views"] == 1
 
 
+@pytest.mark.slow  # a server process started for it
 def test_fifty_simultaneous_downloads_on_a_real_server_give_exactly_one(served):
     import requests
 
@@ -200,6 +202,7 @@ def test_fifty_simultaneous_downloads_on_a_real_server_give_exactly_one(served):
     assert link_row(app, link)["downloads"] == 1
 
 
+@pytest.mark.slow  # a server process started for it
 def test_twenty_simultaneous_guest_uploads_on_a_real_server_store_exactly_three(served):
     import requests
 
