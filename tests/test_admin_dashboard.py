@@ -15,12 +15,17 @@ HTMX = {"HX-Request": "true"}
 GiB = 1024 ** 3
 
 
-@pytest.fixture
-def admin_client(app, client, make_user, auth):
-    """A client logged in as the admin "root"."""
-    make_user(username="root", role="admin")
-    auth.login("root")
-    return client
+@pytest.fixture(autouse=True)
+def quick_passwords(monkeypatch):
+    """Accounts hash with a cheap argon2 (what a hash costs is not what these tests are about)."""
+    from argon2 import PasswordHasher
+
+    from webapp.auth import service
+
+    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    dummy = hasher.hash("not a real password")
+    monkeypatch.setattr(service, "_hasher", hasher)
+    monkeypatch.setattr(service, "_dummy_hash", lambda: dummy)
 
 
 def today():
@@ -266,6 +271,19 @@ def test_dashboard_health_is_what_health_ready_reports(app, client, make_user):
     health = stats(client, api_token(client, "root"))["health"]
     for name in ("database", "storage", "scheduler"):
         assert health[name]["state"] == ready[name]["status"]
+
+
+def test_another_instance_leading_the_scheduler_is_named_and_ok(app, client, make_user):
+    from webapp.models import JobRun, utcnow
+
+    make_user(username="root", role="admin")
+    now = utcnow()
+    add_rows(app, JobRun(name="heartbeat", instance="photos-2:4242", started_at=now, finished_at=now, status="ok",
+                         error=""))
+    health = stats(client, api_token(client, "root"))["health"]
+    assert health["scheduler"]["status"] == "ok" and health["leader"] == "photos-2:4242"
+    AuthActions(client).login("root")
+    assert "led by photos-2:4242" in client.get("/admin/").get_data(as_text=True)
 
 
 def test_a_failing_storage_shows_failed(app, client, make_user, monkeypatch):

@@ -246,19 +246,14 @@ def health(app: Flask) -> Health:
     from .. import health as readiness_checks  # (late: the health module imports the API, which imports this)
 
     found = readiness_checks.readiness()
+    beat = _heartbeat()
+    free, total = _disk(app.config["SHOEBOX"]["data_dir"])
     checks = [Check("database", _badge(found["database"]), found["database"]["status"],
                     found["database"].get("detail") or found["database"].get("dialect", "")),
               Check("storage", _badge(found["storage"]), found["storage"]["status"],
                     found["storage"].get("detail") or ""),
-              _scheduler_check(found["scheduler"])]
-    beat = _heartbeat()
-    free, total = _disk(app.config["SHOEBOX"]["data_dir"])
-    if total:
-        share = free / total
-        checks.append(Check("disk", "failed" if share < DISK_FAILED else "warning" if share < DISK_WARNING else "ok",
-                            "ok", ""))
-    else:
-        checks.append(Check("disk", "warning", "unknown", ""))
+              _scheduler_check(found["scheduler"], beat, app.config["SHOEBOX"]["scheduler"]["heartbeat_seconds"]),
+              _disk_check(free, total)]
     return Health(checks=checks, leader=beat.instance if beat else None,
                   last_heartbeat=beat.finished_at if beat else None, jobs=scheduled_runs(), disk_free=free,
                   disk_total=total, version=__version__)
@@ -268,11 +263,22 @@ def _badge(result: dict) -> str:
     return "ok" if result.get("ok") else "failed"
 
 
-def _scheduler_check(result: dict) -> Check:
-    """ok while a leader beats; starting, or not run in this process, is a warning; stale is a failure."""
+def _scheduler_check(result: dict, beat: JobRun | None, heartbeat_seconds: int) -> Check:
+    """ok while a leader beats; starting is a warning, and so is a scheduler this server does not run unless
+    another instance's heartbeat is recent (the allowance /health/ready gives); stale is a failure."""
     state = result.get("status", "unknown")
+    if state == "disabled" and beat is not None and beat.finished_at is not None:
+        if utcnow() - beat.finished_at <= timedelta(seconds=3 * heartbeat_seconds + 15):
+            return Check("scheduler", "ok", state, "")
     status = "ok" if state == "ok" else "warning" if state in ("starting", "disabled") else "failed"
     return Check("scheduler", status, state, result.get("detail") or "")
+
+
+def _disk_check(free: int | None, total: int | None) -> Check:
+    if not total:
+        return Check("disk", "warning", "unknown", "")
+    share = free / total
+    return Check("disk", "failed" if share < DISK_FAILED else "warning" if share < DISK_WARNING else "ok", "ok", "")
 
 
 def _heartbeat() -> JobRun | None:
