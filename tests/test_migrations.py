@@ -13,6 +13,9 @@ from flask_migrate import downgrade, upgrade
 
 from webapp.extensions import db
 
+# What is checked here is the migrations themselves: no app starts from the tests' migrated template.
+pytestmark = pytest.mark.migrate_from_scratch
+
 
 def schema_drift(app) -> list:
     with app.app_context(), db.engine.connect() as connection:
