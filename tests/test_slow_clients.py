@@ -66,6 +66,7 @@ def test_clients_dribbling_headers_neither_lock_others_out_nor_keep_their_connec
             sock.close()
 
 
+@pytest.mark.slow  # a server process started for it
 def test_a_body_larger_than_any_upload_may_be_is_refused_from_its_headers_before_it_is_sent(start_instance):
     """Anyone may send a POST: a body over the instance's upload cap must not be read (or buffered to disk)."""
     url = start_instance(SHOEBOX_LIMITS__MAX_UPLOAD_BYTES="1 MiB")
