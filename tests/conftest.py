@@ -54,6 +54,29 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if item not in twice]
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "full_cost_passwords: hash passwords at the production Argon2 cost")
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashing(request, monkeypatch):
+    """Argon2id at its lowest cost: at full cost (64 MiB, three passes) each account made and each sign-in
+    takes 0.3-0.7 s on the shared test machine, minutes over the suite. Hashes are still Argon2id, made and checked
+    by the same code; only the cost parameters differ. Mark a test full_cost_passwords to keep them."""
+    if request.node.get_closest_marker("full_cost_passwords"):
+        return
+    from argon2 import PasswordHasher
+
+    from webapp.auth import service as accounts
+    from webapp.shares import service as shares
+
+    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    dummy = hasher.hash("not a real password, only for equal timing")
+    monkeypatch.setattr(accounts, "_hasher", hasher)
+    monkeypatch.setattr(accounts, "_dummy_hash", lambda: dummy)
+    monkeypatch.setattr(shares, "_hasher", hasher)
+
+
 def pytest_sessionstart(session):
     if TEST_DATABASE_URL:
         try:

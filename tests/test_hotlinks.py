@@ -131,13 +131,13 @@ def test_the_admin_sets_the_list_through_the_form_and_it_is_audited(app, admin_c
     from webapp import instance
     from webapp.models import AuditEvent
 
-    page = admin_client.get("/admin/registration").get_data(as_text=True)
+    page = admin_client.get("/admin/settings").get_data(as_text=True)
     assert 'id="hotlinks"' in page and 'name="hotlink_allowed_sites"' in page
-    response = admin_client.post("/admin/hotlinks", data={
+    response = admin_client.post("/admin/settings/hotlinks", data={
         "csrf_token": csrf_token_from(page),
         "hotlink_allowed_sites": "Forum.Example.com\n\n  blog.example.org  \nforum.example.com\n"})
-    assert response.status_code == 303 and response.headers["Location"] == "/admin/registration#hotlinks"
-    page = admin_client.get("/admin/registration").get_data(as_text=True)
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/settings#hotlinks"
+    page = admin_client.get("/admin/settings").get_data(as_text=True)
     assert "Embedding settings saved." in page
     assert re.search(r"<textarea[^>]*>\s*forum\.example\.com\nblog\.example\.org</textarea>", page)
     with app.app_context():
@@ -154,14 +154,14 @@ def test_the_admin_sets_the_list_through_the_form_and_it_is_audited(app, admin_c
 def test_the_form_without_its_csrf_token_changes_nothing(app, admin_client):
     from webapp import instance
 
-    response = admin_client.post("/admin/hotlinks", data={"hotlink_allowed_sites": "forum.example.com"})
+    response = admin_client.post("/admin/settings/hotlinks", data={"hotlink_allowed_sites": "forum.example.com"})
     assert response.status_code == 400
     with app.app_context():
         assert instance.get("hotlink_allowed_sites") == []
 
 
 def test_someone_who_is_not_an_admin_gets_404(app, kim):
-    response = kim.test_client.post("/admin/hotlinks", data={"hotlink_allowed_sites": "evil.net"})
+    response = kim.test_client.post("/admin/settings/hotlinks", data={"hotlink_allowed_sites": "evil.net"})
     assert response.status_code == 404
 
 
@@ -170,8 +170,8 @@ def test_someone_who_is_not_an_admin_gets_404(app, kim):
 def test_what_is_not_a_host_name_is_refused_beside_the_field(app, admin_client, bad):
     from webapp import instance
 
-    page = admin_client.get("/admin/registration").get_data(as_text=True)
-    response = admin_client.post("/admin/hotlinks", data={"hotlink_allowed_sites": f"good.example.com\n{bad}"},
+    page = admin_client.get("/admin/settings").get_data(as_text=True)
+    response = admin_client.post("/admin/settings/hotlinks", data={"hotlink_allowed_sites": f"good.example.com\n{bad}"},
                                  headers={**HTMX, "X-CSRFToken": csrf_token_from(page)})
     html = response.get_data(as_text=True)
     assert response.status_code == 200

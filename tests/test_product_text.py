@@ -13,9 +13,10 @@ def test_account_deletion_names_everything_it_removes(client, make_user, auth):
     assert "Deleting your account removes your photos, albums, share links, API keys and backups." in page
 
 
-def test_readme_says_plans_are_seeded_not_editable():
+def test_readme_says_plans_are_editable_in_admin_plans(app):
     readme = (ROOT / "README.md").read_text()
-    assert "editable" not in readme  # plans are seeded; nothing edits them yet
+    assert "Plans are editable in Admin → Plans" in readme
+    assert "admin.plans" in app.view_functions and "api.create_plan" in app.view_functions
 
 
 def test_readme_names_every_backup_command_that_exists(app):

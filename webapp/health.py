@@ -62,12 +62,18 @@ def health():
            also=(503, Readiness, "A check failed; `error.message` names it."))
 def ready():
     """Readiness: database, storage and scheduler checked; 503 naming whatever failed."""
-    checks = {"database": _check_database(), "storage": _check_storage(), "scheduler": _check_scheduler()}
+    checks = readiness()
     failed = [name for name, result in checks.items() if not result.pop("ok")]
     body = {"status": "ok" if not failed else "unavailable", "version": __version__, "checks": checks}
     if failed:
         body["error"] = {"code": "not_ready", "message": _("Not ready: %(parts)s failed.", parts=", ".join(failed))}
     return body, 503 if failed else 200
+
+
+def readiness() -> dict[str, dict]:
+    """The checks /health/ready answers with, and the admin dashboard shows: database, storage and scheduler,
+    each a dict with "ok" (whether it passed), "status" and what else it found."""
+    return {"database": _check_database(), "storage": _check_storage(), "scheduler": _check_scheduler()}
 
 
 def _check_database() -> dict:

@@ -32,16 +32,41 @@ _pending: set[Future] = set()
 # How long deferred work waits for its request to end; a request that never ends must not stall the mail.
 REQUEST_END_WAIT_SECONDS = 30
 _pending_lock = threading.Lock()
+# A test email is sent while its admin waits: a server that does not answer must not hold the page longer.
+TEST_TIMEOUT_SECONDS = 5
+
+
+def smtp_settings(app: Flask | None = None) -> dict:
+    """The SMTP server mail goes to: the admin's (Admin → Settings, once a host is set there), else the
+    config file's [mail] section."""
+    from flask import has_app_context
+
+    from . import instance
+
+    if app is not None and not has_app_context():
+        with app.app_context():
+            return smtp_settings(app)
+    settings = dict((app or current_app).config["SHOEBOX"]["mail"])
+    if instance.get("smtp_host"):
+        settings.update({key: instance.get(f"smtp_{key}") for key in ("host", "port", "security", "username",
+                                                                       "password")})
+    settings["sender"] = instance.get("smtp_sender") or settings["sender"]
+    return settings
 
 
 def smtp_configured(app: Flask | None = None) -> bool:
-    """True when mail.host is set, so messages go out over SMTP rather than to the log."""
-    return bool((app or current_app).config["SHOEBOX"]["mail"]["host"])
+    """True when an SMTP host is set, so messages go out over SMTP rather than to the log."""
+    return bool(smtp_settings(app)["host"])
 
 
 def send(to: str, subject: str, template: str, **context) -> OutboxMessage:
     """Render templates/mail/<template>.txt and .html, record an OutboxMessage, and deliver it without blocking."""
-    context.update(base_url=current_app.config["SHOEBOX"]["server"]["base_url"], subject=subject)
+    from .web import public_base_url, site_name
+
+    name = site_name()
+    if name != "Shoebox":  # the instance's own name, so that its mail is known for what it is among others
+        subject = f"[{name}] {subject}"
+    context.update(base_url=public_base_url(), subject=subject)
     text_body = render_template(f"mail/{template}.txt", **context)
     html_body = render_template(f"mail/{template}.html", **context)
     configured = smtp_configured()
@@ -122,7 +147,7 @@ def _run_in_app(func: Callable, args: tuple, app: Flask, answered: threading.Eve
 def _deliver(message_id: int, app: Flask) -> None:
     """Send one outbox message and record "sent" or "failed" on its row (runs on the worker)."""
     with app.app_context():
-        settings = app.config["SHOEBOX"]["mail"]
+        settings = smtp_settings(app)
         message = db.session.get(OutboxMessage, message_id)
         if message is None:  # removed from the outbox before its turn came
             return
@@ -134,6 +159,18 @@ def _deliver(message_id: int, app: Flask) -> None:
         else:
             message.status, message.error = "sent", ""
         db.session.commit()
+
+
+def send_test(to: str, subject: str, body: str, timeout: float = TEST_TIMEOUT_SECONDS) -> None:
+    """Send one plain-text message now, through the SMTP settings in effect, waiting at most `timeout`
+    seconds for the server; raises what smtplib raises (OSError, smtplib.SMTPException). Not kept."""
+    settings = {**smtp_settings(), "timeout": min(timeout, current_app.config["SHOEBOX"]["mail"]["timeout"])}
+    email = EmailMessage()
+    email["From"], email["To"], email["Subject"] = settings["sender"], to, subject
+    email["Date"] = format_datetime(utcnow())
+    email["Message-ID"] = make_msgid(domain=parseaddr(settings["sender"])[1].rpartition("@")[2] or "localhost")
+    email.set_content(body, charset="utf-8")
+    _transmit(email, settings)
 
 
 def _build(message: OutboxMessage, sender: str) -> EmailMessage:

@@ -163,7 +163,8 @@ class AuditEvent(db.Model):
 
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_target", "target", "id"),
-                      Index("ix_audit_events_ip", "ip", "id"))
+                      Index("ix_audit_events_ip", "ip", "id"),
+                      Index("ix_audit_events_action_at", "action", "at"))  # the dashboard's failed sign-ins
 
     id: Mapped[int] = mapped_column(primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)

@@ -120,7 +120,8 @@ def _template_globals() -> dict:
 
     from . import __version__
 
-    return {"current_locale": str(get_locale() or "en"), "htmx_config": HTMX_CONFIG, "shoebox_version": __version__}
+    return {"current_locale": str(get_locale() or "en"), "htmx_config": HTMX_CONFIG, "shoebox_version": __version__,
+            "site_name": site_name, "public_base_url": public_base_url}
 
 
 def _start_request() -> None:
@@ -160,11 +161,39 @@ def _security_headers(response: Response) -> None:
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
 
 
+def public_base_url() -> str:
+    """The public address links are built on: the admin's setting (Admin → Settings), else the config file's."""
+    from flask import current_app
+
+    from . import instance
+
+    return instance.get("base_url") or current_app.config["SHOEBOX"]["server"]["base_url"]
+
+
+def site_name() -> str:
+    """The instance's name as the admin set it (page titles, the header, emails); "Shoebox" until then.
+
+    Read once per request; a page that renders while the database is down still gets a name.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from . import instance
+    from .extensions import db
+
+    if "shoebox_site_name" not in g:
+        try:
+            g.shoebox_site_name = instance.get("site_name")
+        except SQLAlchemyError:
+            db.session.rollback()
+            g.shoebox_site_name = instance.DEFAULTS["site_name"]
+    return g.shoebox_site_name
+
+
 def absolute_url(endpoint: str, **values) -> str:
-    """A full URL on the configured base URL (never the request's Host header), for emails and the API."""
+    """A full URL on the public base URL (never the request's Host header), for emails and the API."""
     from flask import current_app, has_request_context, url_for
 
-    base = current_app.config["SHOEBOX"]["server"]["base_url"]
+    base = public_base_url()
     if has_request_context():
         return base + url_for(endpoint, _external=False, **values)
     # Background work (emails sent after the request answered) has no request to build on.

@@ -54,6 +54,7 @@ def upgrade():
         batch_op.add_column(sa.Column("request_id", sa.String(64), server_default="", nullable=False))
     op.create_index("ix_audit_events_target", "audit_events", ["target", "id"])
     op.create_index("ix_audit_events_ip", "audit_events", ["ip", "id"])
+    op.create_index("ix_audit_events_action_at", "audit_events", ["action", "at"])
     with op.batch_alter_table("daily_usage", schema=None) as batch_op:
         batch_op.add_column(sa.Column("api_requests", sa.Integer(), server_default="0", nullable=False))
     op.create_index("ix_daily_usage_day", "daily_usage", ["day"])
@@ -78,6 +79,7 @@ def downgrade():
     op.drop_index("ix_daily_usage_day", "daily_usage")
     with op.batch_alter_table("daily_usage", schema=None) as batch_op:
         batch_op.drop_column("api_requests")
+    op.drop_index("ix_audit_events_action_at", "audit_events")
     op.drop_index("ix_audit_events_ip", "audit_events")
     op.drop_index("ix_audit_events_target", "audit_events")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:

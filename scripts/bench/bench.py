@@ -2,10 +2,11 @@
 
 Started by scripts/bench/run (which sets up .venv and the system tools). Exit status 1 means the
 bench broke somewhere (see the 'error' rows); a missed goal is reported, not an error.
-BENCH_ONLY=thumbnail,server,gallery,transforms,hostile,shares,backups runs only the named ones (server: serving,
+BENCH_ONLY=thumbnail,server,gallery,transforms,hostile,shares,backups,admin runs only the named ones (server: serving,
 originals and memory; hostile: the attacks of issue 10, memory, slow headers and slow URL fetches; shares: issue 12's
 share links, the album page, a size served through a link and the max-views race; backups: issue 13's backup and
-restore of 2 GB of photos against tar, the server's RSS and the gallery's p99 while it makes a backup).
+restore of 2 GB of photos against tar, the server's RSS and the gallery's p99 while it makes a backup; admin: issue 14's
+dashboard page and API p99 at 100,000 photos and 1,000 people against 300 ms, on SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from common import ROOT, SCRATCH, say
 
 sys.path.insert(0, str(ROOT))  # webapp, as `python -m webapp` sees it
 
+import admin  # noqa: E402
 import backups  # noqa: E402
 import fixtures  # noqa: E402
 import gallery  # noqa: E402
@@ -106,6 +108,8 @@ def main() -> int:
             results += shares.run(work)
         if wanted("backups"):
             results += backups.run(work)
+        if wanted("admin"):
+            results += admin.run(work)
     for result in results:
         result["verdict"] = report.verdict(result)
     path = report.write_json(results, {**environment(), "wall_seconds": round(time.monotonic() - started, 1)})
@@ -116,6 +120,7 @@ def main() -> int:
     print(hostile.notes(results))
     print(shares.notes(results))
     print(backups.notes(results))
+    print(admin.notes(results))
     print(f"\nWritten to {path.relative_to(ROOT)} in {time.monotonic() - started:.0f} s.")
     return 1 if any("error" in r for r in results) else 0
 

@@ -50,11 +50,16 @@ def sections_for(user) -> list[tuple[str, str, str]]:
 
 
 def init_app(app: Flask) -> None:
-    """Serve the admin pages, and give templates `can(permission)` and the admin navigation."""
+    """Serve the admin pages, give templates `can(permission)` and the admin navigation, and schedule the
+    audit log's retention (the scheduler's leader queues it daily)."""
+    from .. import jobs
+    from . import auditlog
     from . import (audit_routes, dashboard_routes, plans_routes, routes, settings_routes,  # noqa: F401
                    users_routes)  # (their pages register on bp)
 
     app.register_blueprint(bp)
+    jobs.register("prune_audit_events", auditlog.prune_old_events, "cron", hour=4, minute=41,
+                  title="Delete old audit events")
     app.jinja_env.globals.update(
         can=lambda permission: permissions.has(current_user, permission),
         is_staff=lambda: permissions.is_staff(current_user),

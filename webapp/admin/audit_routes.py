@@ -8,17 +8,12 @@ from __future__ import annotations
 
 from flask import request
 
-from .. import audit, jobs
+from .. import audit
 from ..auth.permissions import needs
 from ..errors import InvalidInput
 from ..web import render
 from . import auditlog, bp
 from .audit_schemas import export_response
-
-# Registered with the admin pages, which init_app imports once: the scheduler's leader queues it daily.
-jobs.register("prune_audit_events", auditlog.prune_old_events, "cron", hour=4, minute=41,
-              title="Delete old audit events")
-
 
 @bp.get("/audit", endpoint="audit")
 @needs("view_audit")

@@ -13,7 +13,6 @@ class RegistrationForm(FlaskForm):
     registration = RadioField(_l("Who may sign up"), choices=REGISTRATION_CHOICES,
                               validators=[InputRequired(_l("Choose who may sign up."))])
     unverified_may_upload = BooleanField(_l("Accounts may upload before they confirm their email address"))
-    allow_any_file = BooleanField(_l("Accept any kind of file, not only images"))
 
 
 class InviteForm(FlaskForm):

@@ -7,34 +7,30 @@ Each section of a page is a fragment with its own form. An htmx post gets its se
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import instance
+from ..mail import smtp_settings
 from ..auth import invites
 from ..auth.permissions import needs
 from ..errors import ShoeboxError, attach_error
-from ..media import hotlinks
 from ..web import absolute_url, is_fragment_request, render
 from . import bp, service
-from .forms import HotlinkForm, InviteForm, RegistrationForm
+from .forms import InviteForm, RegistrationForm
 
 # --- registration and invites -----------------------------------------------------------------
 
 def _registration_page(fragment: str | None = None, settings_form: RegistrationForm | None = None,
-                       invite_form: InviteForm | None = None, new_invite: dict | None = None,
-                       hotlink_form: HotlinkForm | None = None):
+                       invite_form: InviteForm | None = None, new_invite: dict | None = None):
     """The registration page, or only `fragment` of it for htmx; forms not given start fresh."""
     settings_form = settings_form or RegistrationForm(
         formdata=None, registration=instance.get("registration"),
-        unverified_may_upload=instance.get("unverified_may_upload"), allow_any_file=instance.get("allow_any_file"))
+        unverified_may_upload=instance.get("unverified_may_upload"))
     listed = [(invite, invites.invite_state(invite)) for invite in invites.list_invites()]
-    hotlink_form = hotlink_form or HotlinkForm(
-        formdata=None, hotlink_allowed_sites="\n".join(instance.get(hotlinks.SETTING)))
     return render("admin/registration.html", fragment=fragment, settings_form=settings_form,
-                  invite_form=invite_form or InviteForm(formdata=None), invites=listed, new_invite=new_invite,
-                  hotlink_form=hotlink_form)
+                  invite_form=invite_form or InviteForm(formdata=None), invites=listed, new_invite=new_invite)
 
 
 @bp.get("/registration")
@@ -50,8 +46,7 @@ def save_registration():
     form = RegistrationForm()
     if form.validate_on_submit():
         try:
-            service.save_registration(current_user, form.registration.data, form.unverified_may_upload.data,
-                                      form.allow_any_file.data)
+            service.save_registration(current_user, form.registration.data, form.unverified_may_upload.data)
         except ShoeboxError as error:
             attach_error(form, error)
         else:
@@ -60,24 +55,6 @@ def save_registration():
                 return redirect(url_for("admin.registration"), 303)
             return _registration_page("admin/_registration_settings.html")
     return _registration_page("admin/_registration_settings.html", settings_form=form)
-
-
-@bp.post("/hotlinks")
-@needs("manage_settings")
-def save_hotlinks():
-    """Which other sites may show public photos on their pages (one host name a line; none: every site)."""
-    form = HotlinkForm()
-    if form.validate_on_submit():
-        try:
-            hotlinks.save_allowed_sites(current_user, form.hotlink_allowed_sites.data)
-        except ShoeboxError as error:
-            attach_error(form, error)
-        else:
-            flash(_("Embedding settings saved."), "success")
-            if not is_fragment_request():
-                return redirect(url_for("admin.registration") + "#hotlinks", 303)
-            return _registration_page("admin/_hotlinks.html")
-    return _registration_page("admin/_hotlinks.html", hotlink_form=form)
 
 
 @bp.post("/invites")
@@ -111,7 +88,7 @@ def outbox():
     messages, next_before = service.outbox_page(request.args.get("before", type=int))
     return render("admin/outbox.html", messages=messages, next_before=next_before,
                   is_first_page="before" not in request.args,
-                  mail_host=current_app.config["SHOEBOX"]["mail"]["host"])
+                  mail_host=smtp_settings()["host"])
 
 
 @bp.get("/outbox/<int(max=2147483647):message_id>")

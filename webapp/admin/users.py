@@ -18,7 +18,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select, true, tuple_
 
-from .. import audit, jobs
+from .. import audit, jobs, metering
 from ..auth import deletion, permissions, service as accounts, sessions, tokens, twofactor
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..extensions import db
@@ -362,6 +362,7 @@ def _plan_change(actor: User, user: User, reference: str | int):
         before = user.plan.name if user.plan else None
         user.plan = plan
         audit.record("user_plan_changed", actor.id, target=f"user:{user.id}", before=before, after=plan.name)
+        metering.forget(user.id)  # this instance reads the new bandwidth limit on the next request
     return apply
 
 

@@ -115,4 +115,4 @@ def reorder(album_id: str):
 def download(album_id: str):
     """The whole album as one zip, in album order, streamed as it is made."""
     album = service.get_album_for(current_user, album_id)
-    return send_zip(selection.zip_entries(service.photos_in(album)), f"{album.title}.zip")
+    return send_zip(selection.zip_entries(service.photos_in(album)), f"{album.title}.zip", owner_id=album.user_id)

@@ -93,6 +93,10 @@ def update_album(album: Album, *, title: str | None = None, description: str | N
         if not _contains(album, cover_media_id):
             raise InvalidInput(_("The cover must be a photo in the album."), code="cover_not_in_album")
         album.cover_media_id = cover_media_id
+    changed = sorted(name for name, value in (("title", title), ("description", description),
+                                              ("cover", cover_media_id)) if value is not None)
+    if changed:
+        audit.record("album_changed", album.user_id, target=f"album:{album.id}", fields=changed)
     album.updated_at = utcnow()
     db.session.commit()
 
@@ -119,6 +123,8 @@ def add_photos(album: Album, photos: Iterable[Media]) -> int:
                        for n, media_id in enumerate(new))
     if album.cover_media_id is None and (new or present):
         album.cover_media_id = (new or wanted)[0]
+    if new:
+        audit.record("album_photos_added", album.user_id, target=f"album:{album.id}", count=len(new))
     album.updated_at = utcnow()
     db.session.commit()
     return len(new)
@@ -148,6 +154,7 @@ def remove_photos(album: Album, media_ids: list[str]) -> int:
     if album.cover_media_id in media_ids:
         album.cover_media_id = db.session.scalar(select(AlbumItem.media_id).where(AlbumItem.album_id == album.id)
                                                  .order_by(AlbumItem.position).limit(1))
+    audit.record("album_photos_removed", album.user_id, target=f"album:{album.id}", count=removed)
     album.updated_at = utcnow()
     db.session.commit()
     return removed

@@ -1,4 +1,5 @@
-"""Forgetting old views: events older than analytics.retention_days are deleted by a daily job."""
+"""Forgetting old views: events older than the retention period (Admin → Settings, else the config file's
+analytics.retention_days) are deleted by a daily job."""
 
 from __future__ import annotations
 
@@ -17,9 +18,16 @@ log = logging.getLogger(__name__)
 SLICE = 5000
 
 
+def retention_days() -> int:
+    """How many days view events are kept: the admin's setting (Admin → Settings), else analytics.retention_days."""
+    from .. import instance
+
+    return instance.get("analytics_retention_days") or current_app.config["SHOEBOX"]["analytics"]["retention_days"]
+
+
 def prune_view_events() -> int:
     """Delete the events older than the retention period; returns how many went. Needs an app context."""
-    cutoff = utcnow() - timedelta(days=current_app.config["SHOEBOX"]["analytics"]["retention_days"])
+    cutoff = utcnow() - timedelta(days=retention_days())
     pruned = 0
     while True:
         oldest = select(ViewEvent.id).where(ViewEvent.at < cutoff).limit(SLICE)

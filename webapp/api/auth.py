@@ -9,10 +9,16 @@ from flask import g, request
 from flask_babel import gettext as _
 from limits import RateLimitItemPerHour
 
-from ..auth import tokens
-from ..errors import NotAuthenticated, RateLimited
+from .. import metering
+from ..auth import permissions, tokens
+from ..errors import Forbidden, NotAuthenticated, RateLimited
 from ..extensions import limiter
 from ..models import User
+
+# What someone whose groups do not hold use_api may still ask with a token: who they are, what they may do,
+# and to end the session (so that a client can say why nothing else answers).
+WITHOUT_USE_API = {("GET", "/api/v1/account"), ("GET", "/api/v1/account/permissions"),
+                   ("POST", "/api/v1/auth/logout")}
 
 
 def authenticate_request() -> User:
@@ -36,6 +42,9 @@ def authenticate_request() -> User:
     else:
         raise NotAuthenticated(_("Send an access token (Authorization: Bearer …) or an API key (X-API-Key)."),
                                code="unauthorized")
+    metering.record(user.id, api_requests=1)
+    if not permissions.has(user, "use_api") and (request.method, request.path) not in WITHOUT_USE_API:
+        raise Forbidden(_("Your account may not use the API; ask an administrator."), code="api_not_allowed")
     _take_hourly(f"api-user:{user.id}", _plan_hourly(user))
     g.api_user = user
     return user

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from functools import partial, wraps
 
-from flask import current_app, request
+from flask import request
 from flask_babel import gettext as _
 from spectree import Response, SpecTree
 
@@ -29,6 +29,9 @@ TAGS = [
     {"name": "jobs", "description": "Background work (backups, restores) and how far it has got."},
     {"name": "backups", "description": "Archives of your account (or, for admins, the whole instance): made, read "
                                         "back, downloaded, restored, and kept on a schedule."},
+    {"name": "admin", "description": "The admin panel's data: people, plans, groups, the dashboard's figures, "
+                                     "the audit log and instance settings. Each operation needs one permission; "
+                                     "without it the answer is 404."},
 ]
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
@@ -53,6 +56,8 @@ RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying aga
                                "schema": {"type": "integer", "minimum": 0}}}
 # Operations whose JSON body may be left out altogether (spectree marks every body required).
 OPTIONAL_BODIES: set[str] = set()
+# Other media types an operation's success may come as (an export as CSV, say), by operation id.
+OTHER_MEDIA: dict[str, dict[str, dict]] = {}
 
 
 def _refuse_invalid(_request, _response, error, _instance, _adapter, code: str | None = None) -> None:
@@ -71,7 +76,8 @@ spec = SpecTree(
 
 def operation(operation_id: str, ok: tuple, *, tag: str, also: tuple | None = None, query=None, json=None,
               form=None, public: bool = False, errors: dict[int, str | None] | None = None,
-              body_optional: bool = False, admit=None, invalid_code: str | None = None, streamed: bool = False):
+              body_optional: bool = False, admit=None, invalid_code: str | None = None, streamed: bool = False,
+              other_media: dict[str, dict] | None = None):
     """Declare one API operation: who may call it, its models, its answers.
 
     `ok` is (status, response model or None, description), `also` another success like it; `errors` maps each refusal status the operation
@@ -81,6 +87,7 @@ def operation(operation_id: str, ok: tuple, *, tag: str, also: tuple | None = No
     says `invalid_code` instead of the usual codes, where the operation has always had one code for all.
     A `streamed` operation (a file download, with no parameters to validate) answers with the view's response
     as it is: spectree reads a response whole into memory to check it, and an archive may be gigabytes.
+    `other_media` documents other media types of the success answer ({media type: schema}).
     """
     from .auth import authenticate_request  # the API's credentials; imported late, it imports this module's peers
 
@@ -97,6 +104,8 @@ def operation(operation_id: str, ok: tuple, *, tag: str, also: tuple | None = No
     assert not (streamed and any(models.values())), "a streamed operation validates no parameters"
     if body_optional:
         OPTIONAL_BODIES.add(operation_id)
+    if other_media:
+        OTHER_MEDIA[operation_id] = {media: {"schema": schema} for media, schema in other_media.items()}
 
     def decorate(view):
         @wraps(view)
@@ -137,8 +146,10 @@ def _refuse_body_that_is_not_an_object(optional: bool, form_too: bool) -> None:
 
 def document() -> dict:
     """The OpenAPI 3.1 document of every /api/v1 operation, with this instance's base URL as its server."""
+    from ..web import public_base_url
+
     generated = copy.deepcopy(spec.spec)
-    generated["servers"] = [{"url": current_app.config["SHOEBOX"]["server"]["base_url"]}]
+    generated["servers"] = [{"url": public_base_url()}]
     generated["tags"] = TAGS
     generated["components"]["securitySchemes"] = SECURITY_SCHEMES
     _drop_null_defaults(generated)
@@ -170,6 +181,9 @@ def _finish_operation(op: dict) -> None:
     for parameter in op.get("parameters", []):
         if not parameter.get("description"):
             parameter.pop("description", None)
+    for status, answer in op["responses"].items():
+        if status.startswith("2") and "content" in answer:
+            answer["content"].update(OTHER_MEDIA.get(op["operationId"], {}))
     if op["operationId"] in OPTIONAL_BODIES and "requestBody" in op:
         op["requestBody"]["required"] = False
 

@@ -20,6 +20,7 @@ def _refuse_oversized(user) -> None:
 @operation("uploadImage", (201, Image, "Stored."), tag="images", json=UrlUpload, form=FileUpload,
            admit=_refuse_oversized, errors={
                400: "Bad input, a corrupt image, or a URL that cannot be fetched; `error.message` says which.",
+               403: "The account's groups do not allow uploading (`upload_not_allowed`).",
                404: "No such album of yours.", 413: None,
                415: "Not an accepted image (and the instance does not accept other files).",
                429: "A limit is used up (the day's uploads, the hourly requests, or, as `too_many_url_uploads`, "

@@ -17,6 +17,7 @@ QUOTA = ("A limit is used up; see `Retry-After` (for the daily transformation qu
 @operation("transformImage", (201, Variant, "Made now; one unit of today's quota was used."), tag="images",
            json=TransformRequest, invalid_code="invalid_transformation",
            also=(200, Variant, "This transformation was made before: the stored variant, nothing charged."), errors={
+               403: "The account's groups do not allow transforming (`transform_not_allowed`).",
                404: "No such image, or not yours.", 415: "The file is not an image (`not_an_image`).",
                429: QUOTA, 503: "File storage is unreachable; nothing was stored or charged."})
 def transform_image(media_id: str, json: TransformRequest):

@@ -6,11 +6,26 @@ import hashlib
 
 from flask import request
 
-LOGIN_PER_ADDRESS = "10 per minute; 100 per hour"
+def login_per_address() -> str:
+    """Login attempts per client address: a burst limit, and the admin's hourly one (Admin → Settings)."""
+    from .. import instance
+
+    return f"10 per minute; {instance.get('login_per_hour')} per hour"
+
+
+def signup_per_address() -> str:
+    """Sign-ups per client address an hour, as the admin set it; a household behind one router shares it."""
+    from .. import instance
+
+    return f"{instance.get('signup_per_hour')} per hour"
+
+
+# Flask-Limiter calls these for each request, so a changed setting applies to the next one.
+LOGIN_PER_ADDRESS = login_per_address
 LOGIN_PER_ACCOUNT = "5 per minute; 30 per hour"
 # One bucket per account for the browser form and the API together (Flask-Limiter's shared scope).
 LOGIN_ACCOUNT_SCOPE = "login-per-account"
-SIGNUP_PER_ADDRESS = "10 per hour"
+SIGNUP_PER_ADDRESS = signup_per_address
 EMAIL_PER_ADDRESS = "10 per hour"
 EMAIL_PER_RECIPIENT = "3 per hour"
 SECOND_FACTOR = "5 per minute"

@@ -122,7 +122,7 @@ class User(Out):
     email: str = Field(json_schema_extra={"format": "email"})
     username: str
     display_name: str
-    role: Literal["admin", "user"]
+    role: Literal["admin", "user", "guest"]
     plan: str | None
     is_verified: bool
     two_factor: bool

@@ -378,14 +378,15 @@ def confirm_email_change(raw_token: str) -> User:
     return user
 
 
-def set_blocked(user: User, blocked: bool, actor: User | None = None) -> None:
+def set_blocked(user: User, blocked: bool, actor: User | None = None, *, commit: bool = True) -> None:
     """Block or unblock an account; blocking ends its sessions and tokens at once (keys are refused)."""
     user.is_blocked = blocked
     if blocked:
         tokens.revoke_everything(user, "blocked")
     audit.record("user_blocked" if blocked else "user_unblocked", actor.id if actor else None,
                  target=f"user:{user.id}")
-    db.session.commit()
+    if commit:
+        db.session.commit()
 
 
 # --- helpers ----------------------------------------------------------------------------------

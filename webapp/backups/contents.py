@@ -21,6 +21,9 @@ from .archive import ArchiveError
 # with this instance's keys (sessions, refresh tokens, emailed links) or that were sent already (outbox).
 NOT_BACKED_UP = {"jobs", "job_runs", "backups", "browser_sessions", "token_families", "refresh_tokens",
                  "account_tokens", "outbox"}
+# Settings that are another system's credentials, kept in plain text: never in an archive (entered again
+# after a restore), so that an unencrypted instance archive holds no password that works elsewhere.
+SECRET_SETTINGS = ("smtp_password",)
 # What an account archive keeps of the person's own row: who they are and their settings, no secrets.
 ACCOUNT_USER_COLUMNS = ("id", "email", "username", "display_name", "locale", "keep_location", "uploads_public",
                         "created_at")
@@ -57,7 +60,8 @@ def blobs(scope: str, user_id: int | None) -> list[Blob]:
 def select_rows(table: Table, scope: str, user_id: int | None):
     """The statement that reads `table`'s rows for the scope."""
     if scope == "instance":
-        return select(table).order_by(*table.primary_key.columns)
+        rows = select(table).order_by(*table.primary_key.columns)
+        return rows.where(table.c.key.not_in(SECRET_SETTINGS)) if table.name == "settings" else rows
     name = table.name
     if name == "users":
         mine = select(*[table.c[column] for column in ACCOUNT_USER_COLUMNS]).where(table.c.id == user_id)

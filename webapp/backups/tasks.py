@@ -50,6 +50,8 @@ def _failed(backup_id: str, error: str) -> None:
     backup = db.session.get(Backup, backup_id)
     if backup is not None and error:
         backup.status, backup.error, backup.finished_at = "failed", error, utcnow()
+        audit.record("backup_failed", backup.created_by, target=f"backup:{backup.id}", scope=backup.scope,
+                     error=error[:300])
         db.session.commit()
 
 

@@ -43,6 +43,7 @@ def _owned_image(media_id: str) -> Media:
 @login_required
 def editor(media_id: str):
     """The editor page for one of the person's own photos."""
+    variants.refuse_unless_may_transform(current_user)
     return render("media/editor.html", **_context(_owned_image(media_id)))
 
 

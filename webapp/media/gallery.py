@@ -140,7 +140,7 @@ def _act(action: str, ids: list[str]) -> str:
 def download_selection():
     """The selected photos as one zip, streamed as it is made."""
     chosen = service.get_many_for(current_user, request.form.getlist("ids"))
-    return send_zip(selection.zip_entries(chosen), "shoebox-photos.zip")
+    return send_zip(selection.zip_entries(chosen), "shoebox-photos.zip", owner_id=current_user.id)
 
 
 def _back_args() -> dict:

@@ -125,7 +125,17 @@ def _host(referer: str | None) -> str | None:
 
 
 def _own_host() -> str:
-    return urlsplit(current_app.config["SHOEBOX"]["server"]["base_url"]).hostname or ""
+    """The public address's host (Admin → Settings, else the config's), read as seldom as the list."""
+    from ..web import public_base_url
+
+    extensions = current_app.extensions
+    if "shoebox_own_host" not in extensions:
+        extensions["shoebox_own_host"] = service.ShortLived(LIST_SECONDS, max_entries=1)
+    host = extensions["shoebox_own_host"].get(("own",))
+    if host is None:
+        host = urlsplit(public_base_url()).hostname or ""
+        extensions["shoebox_own_host"].put(("own",), host)
+    return host
 
 
 def _remembered() -> service.ShortLived:

@@ -68,6 +68,7 @@ class Blob:
     public: bool
     filename: str
     data: bytes | None = None  # the bytes themselves, for small blobs kept in memory
+    owner_id: int | None = None  # whose photo: the bytes sent count against their plan's bandwidth
 
 
 class ShortLived:
@@ -104,6 +105,12 @@ class ShortLived:
         with self._lock:
             for key in [key for key in self._entries if key[0] == first]:
                 self._drop(key)
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self._entries.clear()
+            self._weight = 0
 
     def _drop(self, key) -> None:
         entry = self._entries.pop(key, None)
@@ -159,11 +166,25 @@ def _check_allowed(user: User, size: int) -> None:
         raise Forbidden(_("Confirm your email address before uploading."), code="email_unconfirmed")
 
 
+# The image types an admin accepts or refuses (setting "allowed_image_types"): its value -> (Pillow's format, name).
+IMAGE_TYPES = {"jpeg": ("JPEG", "JPEG"), "png": ("PNG", "PNG"), "gif": ("GIF", "GIF"), "webp": ("WEBP", "WebP"),
+               "avif": ("AVIF", "AVIF"), "heic": ("HEIF", "HEIC"), "bmp": ("BMP", "BMP"), "tiff": ("TIFF", "TIFF")}
+
+
+def refuse_unaccepted_image_type(fmt: str) -> None:
+    """UnsupportedMedia when the admin no longer accepts images of Pillow format `fmt` (Admin → Settings)."""
+    accepted = instance.get("allowed_image_types")
+    for value, (pillow_format, name) in IMAGE_TYPES.items():
+        if pillow_format == fmt and value not in accepted:
+            raise UnsupportedMedia(_("This server does not accept %(type)s images; its admin chose which kinds of "
+                                     "file it takes.", type=name), code="image_type_refused", field="file")
+
+
 def _probe(path: Path) -> imaging.ProbeResult | None:
     """What the content is; None for a non-image that the instance accepts as a plain file."""
     try:
         with IMAGE_WORK:
-            return imaging.probe(path, _image_limits())
+            probe = imaging.probe(path, _image_limits())
     except imaging.UnsupportedImage as error:
         if instance.get("allow_any_file"):
             return None
@@ -174,6 +195,8 @@ def _probe(path: Path) -> imaging.ProbeResult | None:
         raise TooLarge(error.message, code=error.code) from None
     except imaging.CorruptImage as error:
         raise InvalidInput(error.message, code=error.code) from None
+    refuse_unaccepted_image_type(probe.format)
+    return probe
 
 
 def _image_limits() -> imaging.Limits:
@@ -219,7 +242,7 @@ def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: 
             if album is not None:
                 albums.place_new_photo(album, media)
             _count(user.id, +1)
-            audit.record("media_uploaded", user.id, target=f"media:{media.id}", size=media.size)
+            audit.record("media_uploaded", user.id, target=f"media:{media.id}", size=media.size, kind=media.kind)
             if before_commit is not None:
                 before_commit(media)
             db.session.commit()
@@ -345,25 +368,32 @@ def preset_blob(media, variant, name: str, *, public: bool) -> Blob:
     """How a preset size of `media` is sent (its ETag names the photo's content and the size)."""
     return Blob(key=variant.storage_key, size=variant.size, mime_type=variant.mime_type,
                 etag=f"{media.sha256[:16]}-{name}", last_modified=variant.created_at, public=public,
-                filename=download_name(media, "webp"))
+                filename=download_name(media, "webp"), owner_id=media.user_id)
 
 
 def original_blob(media: Media, *, public: bool) -> Blob:
     """How the stored file itself is sent, under its original name."""
     return Blob(key=media.storage_key, size=media.size, mime_type=media.mime_type, etag=media.sha256,
-                last_modified=media.created_at, public=public, filename=download_name(media))
+                last_modified=media.created_at, public=public, filename=download_name(media), owner_id=media.user_id)
 
 
 def saved_blob(media: Media, saved: Variant, name: str, *, public: bool) -> Blob:
     """How a saved transformation ("<hash>.<ext>") is sent, under the original's name with its extension."""
     stem, ext = name.rsplit(".", 1)
     return Blob(key=saved.storage_key, size=saved.size, mime_type=saved.mime_type, etag=stem,
-                last_modified=saved.created_at, public=public, filename=download_name(media, ext))
+                last_modified=saved.created_at, public=public, filename=download_name(media, ext),
+                owner_id=media.user_id)
 
 
 def forget(media_id: str) -> None:
     """Drop what this instance remembers of a photo (after it changed or went)."""
     _public_blobs().forget(media_id)
+
+
+def forget_all() -> None:
+    """Drop every public photo this instance remembers (after an owner was blocked: which are theirs is not
+    known here, and blocking is rare enough that refilling the memory costs nothing)."""
+    _public_blobs().clear()
 
 
 def _public_blobs() -> ShortLived:
@@ -403,12 +433,14 @@ def _load(viewer, media_id: str, manage: bool = False, preset_name: str | None =
     query = select(Media, Variant).outerjoin(Variant, and_(Variant.media_id == Media.id,
                                                            Variant.spec == preset_name)) \
         if preset_name else select(Media, null())
+    # The owner's account state rides along (a join on its key): a blocked owner's public photos answer 404.
+    query = query.add_columns(User.is_blocked).join(User, User.id == Media.user_id)
     row = db.session.execute(query.where(Media.id == media_id)).first()
     if row is None:
         raise NotFound()
-    media = row[0]
+    media, owner_blocked = row[0], row[2]
     owner = viewer is not None and viewer.is_authenticated and viewer.id == media.user_id
-    if owner or (media.is_public and not manage):
+    if owner or (media.is_public and not manage and not owner_blocked):
         return media, row[1]
     raise NotFound()
 
@@ -445,6 +477,12 @@ def update_media(media: Media, *, title: str | None = None, description: str | N
             raise InvalidInput(_("A description has at most 5000 characters."), code="description_too_long",
                                field="description")
         media.description = description
+    changed = sorted(name for name, value in (("title", title), ("description", description)) if value is not None)
+    if changed:
+        audit.record("media_updated", media.user_id, target=f"media:{media.id}", fields=changed)
+    if is_public is not None and bool(is_public) != media.is_public:
+        audit.record("media_made_public" if is_public else "media_made_private", media.user_id,
+                     target=f"media:{media.id}", count=1)
     if is_public is not None:
         media.is_public = bool(is_public)
     db.session.commit()

@@ -9,6 +9,7 @@ from flask import Response, current_app, redirect, request, send_file, stream_wi
 from werkzeug.http import http_date, quote_etag
 from werkzeug.wsgi import wrap_file
 
+from .. import metering
 from ..extensions import blob_store
 from .service import Blob
 
@@ -16,8 +17,16 @@ from .service import Blob
 def send_blob(blob: Blob, *, attachment: bool, store=None) -> Response:
     """Send one blob with ETag/Last-Modified/Range support: from memory, disk, S3 (or a presigned redirect).
 
-    `store` is the file store unless given (backups live in their own).
+    `store` is the file store unless given (backups live in their own). The bytes sent from a photo
+    count against its owner's monthly bandwidth, and none are sent once it is used up.
     """
+    if blob.owner_id is not None:
+        metering.refuse_over_bandwidth(blob.owner_id)
+        return _metered(_send(blob, attachment, store), blob)
+    return _send(blob, attachment, store)
+
+
+def _send(blob: Blob, attachment: bool, store) -> Response:
     store = store or blob_store()
     settings = current_app.config["SHOEBOX"]["storage"]
     if store.scheme == "s3" and settings["redirect_to_presigned"] and blob.public:
@@ -42,6 +51,15 @@ def send_blob(blob: Blob, *, attachment: bool, store=None) -> Response:
     return response
 
 
+def _metered(response: Response, blob: Blob) -> Response:
+    """Count what the response sends: its length, the range's, the whole file for a presigned redirect, 0 for 304."""
+    if request.method == "HEAD" or response.status_code == 304:
+        return response
+    sent = blob.size if response.status_code in (301, 302) else response.content_length or 0
+    metering.record(blob.owner_id, bytes_out=sent)
+    return response
+
+
 def _from_memory(blob: Blob, attachment: bool) -> Response:
     """A small public blob kept in memory: the hot path of every gallery, so headers are built in one go."""
     headers = [("Content-Type", blob.mime_type), ("ETag", quote_etag(blob.etag)),
@@ -57,14 +75,32 @@ def _from_memory(blob: Blob, attachment: bool) -> Response:
 _CONDITIONAL = {"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
 
 
-def send_zip(entries: list[tuple[str, str]], filename: str) -> Response:
-    """A zip of (storage key, name) entries, streamed as it is made: nothing is built in memory or on disk."""
+def send_zip(entries: list[tuple[str, str]], filename: str, owner_id: int | None = None) -> Response:
+    """A zip of (storage key, name) entries, streamed as it is made: nothing is built in memory or on disk.
+
+    The bytes streamed count against `owner_id`'s monthly bandwidth (refused before the first once it is used up).
+    """
     from .selection import stream_zip
 
-    response = Response(stream_with_context(stream_zip(entries)), mimetype="application/zip")
+    chunks = stream_zip(entries)
+    if owner_id is not None:
+        metering.refuse_over_bandwidth(owner_id)
+        chunks = _counted(chunks, owner_id)
+    response = Response(stream_with_context(chunks), mimetype="application/zip")
     response.headers["Content-Disposition"] = _disposition(True, filename)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _counted(chunks, owner_id: int):
+    """The chunks as they are, counting the bytes that went out (also when the client leaves half way)."""
+    sent = 0
+    try:
+        for chunk in chunks:
+            sent += len(chunk)
+            yield chunk
+    finally:
+        metering.record(owner_id, bytes_out=sent)
 
 
 def _disposition(attachment: bool, filename: str) -> str:

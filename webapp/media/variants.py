@@ -22,8 +22,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .. import quota, transforms
-from ..errors import NotFound, UnsupportedMedia
+from .. import audit, quota, transforms
+from ..auth import permissions
+from ..errors import Forbidden, NotFound, UnsupportedMedia
 from ..extensions import blob_store, db
 from ..models import Media, User, Variant
 from ..storage import StorageError
@@ -63,6 +64,13 @@ def plan(media: Media, raw) -> transforms.Transformation:
     return transforms.parse(raw, source, limits())
 
 
+def refuse_unless_may_transform(user: User) -> None:
+    """Forbidden unless the account's groups hold the transform permission."""
+    if not permissions.has(user, "transform"):
+        raise Forbidden(_("Your account may not transform photos; ask an administrator."),
+                        code="transform_not_allowed")
+
+
 def daily_limit(user: User) -> int:
     """How many new variants the user may make per UTC day (0: unlimited)."""
     return user.plan.transforms_per_day if user.plan else 0
@@ -71,6 +79,7 @@ def daily_limit(user: User) -> int:
 def create_variant(user: User, media: Media, transformation: transforms.Transformation, *,
                    now: datetime | None = None) -> tuple[Variant, bool]:
     """The variant for `transformation`, and whether it was made now (and charged) or already existed."""
+    refuse_unless_may_transform(user)
     spec = SPEC_PREFIX + transformation.canonical
     existing = _find(media.id, spec)
     if existing is not None:
@@ -81,6 +90,7 @@ def create_variant(user: User, media: Media, transformation: transforms.Transfor
     try:
         variant = _made(media, transformation, spec, key)
         db.session.add(variant)
+        audit.record("transformation_saved", user.id, target=f"media:{media.id}", spec=transformation.canonical)
         db.session.commit()
     except IntegrityError:  # the same transformation asked for twice at once: the other request stored it
         db.session.rollback()
@@ -173,6 +183,7 @@ def delete_variant(media: Media, variant_id: int) -> None:
     if variant is None:
         raise NotFound(_("There is no such saved version of this photo."), code="variant_not_found")
     key = variant.storage_key
+    audit.record("transformation_deleted", media.user_id, target=f"media:{media.id}", spec=variant.spec)
     db.session.delete(variant)
     db.session.commit()
     blob_store().delete(key)  # after the commit: a crash leaves an orphan for the integrity check
@@ -182,6 +193,7 @@ def delete_variant(media: Media, variant_id: int) -> None:
 
 def preview(viewer: User, media: Media, transformation: transforms.Transformation) -> Preview:
     """Render `transformation` from the photo's 800 px size (made if need be): never charged, never stored."""
+    refuse_unless_may_transform(viewer)
     _media, small = service.get_preset_for(viewer, media.id, "small")
     smaller = transforms.for_preview(transformation, (small.width, small.height), PREVIEW_SIDE)
     with blob_store().open(small.storage_key) as blob:

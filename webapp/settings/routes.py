@@ -10,6 +10,7 @@ from flask import flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..admin import auditlog
 from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import db
 from ..auth import api_keys, deletion, logins, service, sessions, twofactor
@@ -41,7 +42,8 @@ def _section(name: str, new_key: str | None = None, also: tuple[str, ...] = (), 
     """The section `name` alone for htmx, else the whole settings page."""
     context = dict(forms=_forms(**posted), new_key=new_key, keys=api_keys.list_api_keys(current_user),
                    browser_sessions=sessions.active(current_user), current_session=sessions.current_id(),
-                   recovery_left=twofactor.remaining_recovery_codes(current_user) if current_user.has_two_factor else 0)
+                   recovery_left=twofactor.remaining_recovery_codes(current_user) if current_user.has_two_factor else 0,
+                   security_events=auditlog.security_events_for(current_user))
     return render("settings/index.html", fragment=f"settings/_{name}.html", also=also, **context)
 
 

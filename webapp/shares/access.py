@@ -21,7 +21,7 @@ from sqlalchemy import and_, bindparam, exists, func, null, or_, select, update
 
 from ..errors import Forbidden, Gone, NotAuthenticated, NotFound
 from ..extensions import db
-from ..models import AlbumItem, Media, ShareItem, ShareLink, Variant, utcnow
+from ..models import AlbumItem, Media, ShareItem, ShareLink, User, Variant, utcnow
 from . import service
 
 VISIT_SECONDS = 3600
@@ -34,7 +34,8 @@ class LinkGone(Gone):
     def __init__(self, reason: str):
         messages = {"revoked": _("The owner has withdrawn this link."),
                     "expired": _("This link has expired."),
-                    "used_up": _("This link has been opened as many times as its owner allowed.")}
+                    "used_up": _("This link has been opened as many times as its owner allowed."),
+                    "unavailable": _("This link is not available at the moment.")}
         super().__init__(messages[reason], code=f"link_{reason}")
         self.reason = reason
 
@@ -119,7 +120,9 @@ def enter(token: str, cookie: str | None, now: float, *, link=None) -> Entry:
 
 
 def _refuse_if_gone(link, visit: Visit | None) -> None:
-    """LinkGone unless the link opens: active, or used up by a visit still under way."""
+    """LinkGone unless the link opens: active, or used up by a visit still under way, and its owner not blocked."""
+    if owner_blocked(link):
+        raise LinkGone("unavailable")
     reason = service.status_of(link)
     if reason != "active" and not (reason == "used_up" and visit is not None):
         raise LinkGone(reason)
@@ -140,6 +143,17 @@ def admit(token: str, cookie: str | None, now: float, *, link=None) -> ShareLink
     if entry.needs_open:
         raise NotOpened(_("Open the link first."))
     return entry.link
+
+
+def owner_blocked(link) -> bool:
+    """Whether an administrator blocked the link's owner: their links answer as unavailable until unblocked.
+
+    size_of()'s row carries the answer; for a ShareLink it is read afresh, so it holds from the next request on.
+    """
+    blocked = getattr(link, "owner_blocked", None)
+    if blocked is None:
+        blocked = db.session.scalar(select(User.is_blocked).where(User.id == link.user_id))
+    return bool(blocked)
 
 
 def take_view(link: ShareLink) -> None:
@@ -209,8 +223,9 @@ def _size_query():
     columns = (ShareLink.id, ShareLink.token, ShareLink.user_id, ShareLink.password_hash,
                ShareLink.password_version, ShareLink.revoked_at, ShareLink.expires_at, ShareLink.max_views,
                ShareLink.views, Media.sha256, Media.original_name, Variant.storage_key,
-               Variant.size, Variant.mime_type, Variant.created_at)
+               Variant.size, Variant.mime_type, Variant.created_at, User.is_blocked.label("owner_blocked"))
     return (select(*columns).select_from(ShareLink)
+            .join(User, User.id == ShareLink.user_id)
             .join(Media, Media.id == bindparam("media_id"))
             .join(Variant, and_(Variant.media_id == Media.id, Variant.spec == bindparam("preset")))
             .where(ShareLink.token_hash == bindparam("token_hash"), _shows()))

@@ -79,7 +79,7 @@ def photo_answer(media: Media, bounds: tuple[int | None, int | None]) -> dict:
 def link_answer(token: str, bounds: tuple[int | None, int | None]) -> dict:
     """A share link that still opens: a photo for a plain one-photo link, else a link card."""
     link = access.find(token)
-    if service.status_of(link) != "active":
+    if service.status_of(link) != "active" or access.owner_blocked(link):
         raise _nothing_to_embed()
     owner_name = service.owner_name(link.user_id)
     if access.is_protected(link):
@@ -172,7 +172,9 @@ def _whole(raw: str | None, field: str) -> int | None:
 
 
 def _base_url() -> str:
-    return current_app.config["SHOEBOX"]["server"]["base_url"]
+    from ..web import public_base_url  # the admin's public address (Admin → Settings), else the config's
+
+    return public_base_url()
 
 
 def _nothing_to_embed() -> NotFound:

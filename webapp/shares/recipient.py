@@ -163,7 +163,7 @@ def download_all(token: str):
     if not chosen:
         raise NotFound(_("This link shows no photos any more."), code="nothing_to_download")
     _take_download(link, None)
-    return _private(send_zip(selection.zip_entries(chosen), ZIP_NAME), link)
+    return _private(send_zip(selection.zip_entries(chosen), ZIP_NAME, owner_id=link.user_id), link)
 
 
 @bp.get("/s/<token>/preview.webp")
