@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import functools
 import shutil
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from time import monotonic
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import bindparam, case, func, or_, select
 
 from .. import __version__
@@ -170,7 +172,41 @@ def _midnight(day: date) -> datetime:
 # --- series ---------------------------------------------------------------------------------------
 
 def series(first: date, last: date) -> dict[str, Series]:
-    """Each figure per UTC day from `first` to `last`, days without any as 0, in SERIES order."""
+    """Each figure per UTC day from `first` to `last`, days without any as 0, in SERIES order.
+
+    Days before `last` are over: their figures are kept for CLOSED_DAYS_SECONDS in this process (only a
+    deleted account or pruning changes them), so that a page view counts the last day alone.
+    """
+    found = _closed_days(first, last - timedelta(days=1)) if first < last else {name: {} for name in SERIES}
+    todays = _count_days(last, last)
+    every_day = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return {name: Series(name, [Point(d, todays[name].get(d, found[name].get(d, 0))) for d in every_day])
+            for name in SERIES}
+
+
+CLOSED_DAYS_SECONDS = 300
+CLOSED_DAYS = "shoebox_dashboard_closed_days"  # the app's extension: {(first, last): (expires, figures)}
+_closed_lock = threading.Lock()
+
+
+def _closed_days(first: date, last: date) -> dict[str, dict[date, int]]:
+    """_count_days for days that are over, remembered by the app for CLOSED_DAYS_SECONDS."""
+    kept_by_app = current_app.extensions.setdefault(CLOSED_DAYS, {})
+    now = monotonic()
+    with _closed_lock:
+        kept = kept_by_app.get((first, last))
+    if kept is not None and kept[0] > now:
+        return kept[1]
+    counted = _count_days(first, last)
+    with _closed_lock:
+        for stale in [key for key, (expires, _figures) in kept_by_app.items() if expires <= now]:
+            del kept_by_app[stale]
+        kept_by_app[(first, last)] = (now + CLOSED_DAYS_SECONDS, counted)
+    return counted
+
+
+def _count_days(first: date, last: date) -> dict[str, dict[date, int]]:
+    """Each figure on each UTC day from `first` to `last` that has any: one query per figure."""
     found: dict[str, dict[date, int]] = {}
     found["signups"] = _per_day(User.created_at, first, last)
     usage = db.session.execute(
@@ -182,8 +218,7 @@ def series(first: date, last: date) -> dict[str, Series]:
     found["api_requests"] = {_as_date(day): int(a or 0) for day, _n, _b, a in usage}
     found["views"] = _per_day_by_ranges(ViewEvent.at, first, last)
     found["failed_sign_ins"] = _per_day(AuditEvent.at, first, last, AuditEvent.action.in_(FAILED_SIGN_INS))
-    every_day = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    return {name: Series(name, [Point(d, found[name].get(d, 0)) for d in every_day]) for name in SERIES}
+    return found
 
 
 def _per_day(column, first: date, last: date, *where) -> dict[date, int]:
