@@ -13,7 +13,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import text
 
-from .. import __version__, scratch
+from .. import __version__, metering, scratch
 from ..extensions import blob_store, db
 from ..models import Backup, utcnow
 from ..storage import BlobNotFound, BlobStore
@@ -91,6 +91,7 @@ def make(backup: Backup, context=None) -> Backup:
     # process's scratch folder; do not wait for a restart or the daily check to remove it.
     scratch.sweep(current_app.config["SHOEBOX"]["data_dir"])
     passphrase = current_app.config["SHOEBOX"]["backups"]["passphrase"] if backup.scope == "instance" else ""
+    metering.flush()  # this process's bandwidth and API counts so far belong in the archive's daily usage
     started = time.monotonic()
     listed = contents.blobs(backup.scope, backup.user_id)
     progress = _Progress(context, sum(blob.size for blob in listed), len(listed))
