@@ -17,16 +17,13 @@ OUTBOX_PAGE_SIZE = 50
 JOBS_SHOWN = 50  # of each state on the jobs page
 
 
-def save_registration(admin: User, registration: str, unverified_may_upload: bool,
-                      allow_any_file: bool | None = None) -> bool:
-    """Set who may sign up, whether unverified accounts may upload, and whether any file type is accepted;
-    returns whether anything changed."""
+def save_registration(admin: User, registration: str, unverified_may_upload: bool) -> bool:
+    """Set who may sign up and whether unverified accounts may upload; returns whether anything changed.
+    (Which files are accepted is on the Settings page, webapp/admin/instance_settings.py.)"""
     if registration not in instance.REGISTRATION_MODES:
         raise InvalidInput(_("Choose open, invite only or closed."), code="invalid_registration",
                            field="registration")
     wanted = {"registration": registration, "unverified_may_upload": bool(unverified_may_upload)}
-    if allow_any_file is not None:
-        wanted["allow_any_file"] = bool(allow_any_file)
     changes = {key: [instance.get(key), value] for key, value in wanted.items() if instance.get(key) != value}
     if not changes:
         return False
