@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from flask import has_request_context, request
+from sqlalchemy import select
+
 from .extensions import db
 from .models import Setting
 
@@ -31,15 +34,30 @@ DEFAULTS = {
 
 
 def get(key: str):
-    """The current value of setting `key` (its default until an admin changes it)."""
+    """The current value of setting `key` (its default until an admin changes it).
+
+    In a request every setting is read in one query, the first time one is asked for: a page asks for
+    several (the public address for each link it builds, the site name, the limits), and a setting an
+    admin never changed has no row, which the session's identity map cannot remember.
+    """
+    if has_request_context():
+        stored = request.environ.get(_READ)
+        if stored is None:
+            stored = request.environ[_READ] = dict(db.session.execute(select(Setting.key, Setting.value)).all())
+        return stored.get(key, DEFAULTS[key])
     row = db.session.get(Setting, key)
     return DEFAULTS[key] if row is None else row.value
+
+
+_READ = "shoebox.settings"  # the request's settings, as get() read them
 
 
 def put(key: str, value) -> None:
     """Change setting `key`; the caller commits."""
     if key not in DEFAULTS:
         raise KeyError(key)
+    if has_request_context() and _READ in request.environ:
+        request.environ[_READ][key] = value
     row = db.session.get(Setting, key)
     if row is None:
         db.session.add(Setting(key=key, value=value))

@@ -114,7 +114,9 @@ class Meter:
                         self._month_bytes[key] = left
                     else:
                         self._month_bytes.pop(key, None)
-                    self._known.pop(user_id, None)  # what was just written is read with the month's total next
+                    known = self._known.get(user_id)
+                    if known is not None and known[1] == key[1]:  # what was just written joins the total read
+                        self._known[user_id] = (*known[:3], known[3] + sent)
             return len(batch)
 
     def _keep(self, batch: dict[tuple[int, date], list[int]], error: Exception) -> None:

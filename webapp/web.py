@@ -173,20 +173,18 @@ def public_base_url() -> str:
 def site_name() -> str:
     """The instance's name as the admin set it (page titles, the header, emails); "Shoebox" until then.
 
-    Read once per request; a page that renders while the database is down still gets a name.
+    A page that renders while the database is down (its error page) still gets a name.
     """
     from sqlalchemy.exc import SQLAlchemyError
 
     from . import instance
     from .extensions import db
 
-    if "shoebox_site_name" not in g:
-        try:
-            g.shoebox_site_name = instance.get("site_name")
-        except SQLAlchemyError:
-            db.session.rollback()
-            g.shoebox_site_name = instance.DEFAULTS["site_name"]
-    return g.shoebox_site_name
+    try:
+        return instance.get("site_name")
+    except SQLAlchemyError:
+        db.session.rollback()
+        return instance.DEFAULTS["site_name"]
 
 
 def absolute_url(endpoint: str, **values) -> str:

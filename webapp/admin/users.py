@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select, true, tuple_
 
@@ -107,8 +106,7 @@ def _filtered(filters: Filters):
         if len(filters.q) > MAX_QUERY:
             raise InvalidInput(_("A search has at most %(n)s characters.", n=MAX_QUERY), code="query_too_long",
                                field="q")
-        pattern = "%" + filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(*(func.lower(column).like(pattern, escape="\\")
+        query = query.where(or_(*(column.icontains(filters.q, autoescape=True)
                                   for column in (User.display_name, User.username, User.email))))
     if filters.group:
         query = query.where(_in_group(filters.group))
@@ -308,11 +306,12 @@ def update_user(actor: User, user: User, changes: Changes) -> User:
                                field="is_verified")
         if not user.is_verified:
             steps.append(lambda: _verify(actor, user))
+    newly_blocked = bool(changes.is_blocked) and not user.is_blocked
     for step in steps:
         step()
     db.session.commit()
     permissions.forget()
-    if changes.is_blocked:
+    if newly_blocked:  # this process's memory of public thumbnails may hold theirs
         media_service.forget_all()
     return user
 
@@ -453,24 +452,13 @@ def schedule_deletion(actor: User, user: User) -> datetime:
     """Delete `user` after the grace period (7 days) unless someone cancels; they are told by email."""
     _check_may_change(actor, user)
     _check_may_remove(actor, user, "delete")
-    if user.delete_scheduled_for is None:
-        user.delete_scheduled_for = utcnow() + deletion.DELETION_GRACE
-        audit.record("user_deletion_scheduled_by_admin", actor.id, target=f"user:{user.id}",
-                     scheduled_for=user.delete_scheduled_for.isoformat())
-        accounts.notify(user, "deletion_scheduled", _("Your Shoebox account will be deleted"),
-                        date=format_date(user.delete_scheduled_for, "long"),
-                        cancel_link=absolute_url("settings.index") + "#danger")
-        db.session.commit()
-    return user.delete_scheduled_for
+    return deletion.schedule_deletion(user, by=actor)
 
 
 def cancel_deletion(actor: User, user: User) -> None:
     """Keep `user` after all."""
     _check_may_change(actor, user)
-    if user.delete_scheduled_for is not None:
-        user.delete_scheduled_for = None
-        audit.record("user_deletion_cancelled_by_admin", actor.id, target=f"user:{user.id}")
-        db.session.commit()
+    deletion.cancel_deletion(user, by=actor)
 
 
 def delete_now(actor: User, user: User):
@@ -479,10 +467,12 @@ def delete_now(actor: User, user: User):
     _check_may_change(actor, user)
     _check_may_remove(actor, user, "delete")
     user.delete_scheduled_for = utcnow()
-    if not user.is_blocked:
+    newly_blocked = not user.is_blocked
+    if newly_blocked:
         accounts.set_blocked(user, True, actor, commit=False)
     audit.record("user_deleted_by_admin", actor.id, target=f"user:{user.id}", email=user.email)
     job = jobs.enqueue("account_purge", user_id=actor.id)
     db.session.commit()
-    media_service.forget_all()
+    if newly_blocked:
+        media_service.forget_all()
     return job

@@ -11,7 +11,7 @@ from limits import RateLimitItemPerHour
 
 from .. import metering
 from ..auth import permissions, tokens
-from ..errors import Forbidden, NotAuthenticated, RateLimited
+from ..errors import NotAuthenticated, RateLimited
 from ..extensions import limiter
 from ..models import User
 
@@ -43,8 +43,8 @@ def authenticate_request() -> User:
         raise NotAuthenticated(_("Send an access token (Authorization: Bearer …) or an API key (X-API-Key)."),
                                code="unauthorized")
     metering.record(user.id, api_requests=1)
-    if not permissions.has(user, "use_api") and (request.method, request.path) not in WITHOUT_USE_API:
-        raise Forbidden(_("Your account may not use the API; ask an administrator."), code="api_not_allowed")
+    if (request.method, request.path) not in WITHOUT_USE_API:
+        permissions.demand(user, "use_api")
     _take_hourly(f"api-user:{user.id}", _plan_hourly(user))
     g.api_user = user
     return user

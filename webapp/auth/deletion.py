@@ -25,21 +25,35 @@ def request_deletion(user: User, password: str) -> datetime:
     """Schedule the account for deletion after the grace period; returns when."""
     if not password_matches(user, password):
         raise InvalidInput(_("The password is not right."), code="wrong_password", field="password")
+    return schedule_deletion(user)
+
+
+def schedule_deletion(user: User, by: User | None = None) -> datetime:
+    """Delete the account after the grace period unless cancelled, and tell its owner; returns when.
+    `by` is the admin who asked, when it was not the owner."""
     if user.delete_scheduled_for is None:
         user.delete_scheduled_for = utcnow() + DELETION_GRACE
-        audit.record("deletion_requested", user.id, scheduled_for=user.delete_scheduled_for.isoformat())
+        _record("deletion_requested", "user_deletion_scheduled_by_admin", user, by,
+                scheduled_for=user.delete_scheduled_for.isoformat())
         notify(user, "deletion_scheduled", _("Your Shoebox account will be deleted"),
               date=format_date(user.delete_scheduled_for, "long"), cancel_link=absolute_url("settings.index") + "#danger")
         db.session.commit()
     return user.delete_scheduled_for
 
 
-def cancel_deletion(user: User) -> None:
-    """Keep the account after all."""
+def cancel_deletion(user: User, by: User | None = None) -> None:
+    """Keep the account after all (`by`: the admin who cancelled, when it was not the owner)."""
     if user.delete_scheduled_for is not None:
         user.delete_scheduled_for = None
-        audit.record("deletion_cancelled", user.id)
+        _record("deletion_cancelled", "user_deletion_cancelled_by_admin", user, by)
         db.session.commit()
+
+
+def _record(own_action: str, admin_action: str, user: User, by: User | None, **details) -> None:
+    if by is None or by.id == user.id:
+        audit.record(own_action, user.id, **details)
+    else:
+        audit.record(admin_action, by.id, target=f"user:{user.id}", **details)
 
 
 def purge_due_accounts(now: datetime | None = None) -> int:

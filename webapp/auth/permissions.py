@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..errors import NotFound
+from ..errors import Forbidden, NotFound
 from ..extensions import db
 from ..models import Group, GroupPermission, Permission, User, UserGroup
 
@@ -32,6 +32,13 @@ PERMISSIONS = {
     "share": _l("Make share links"),
     "transform": _l("Make transformed versions of photos"),
     "use_api": _l("Use the API with tokens and keys"),
+}
+# What someone refused a member permission is told, and the error code.
+REFUSALS = {
+    "upload": (_l("Your account may not upload; ask an administrator."), "upload_not_allowed"),
+    "share": (_l("Your account may not make share links; ask an administrator."), "share_not_allowed"),
+    "transform": (_l("Your account may not transform photos; ask an administrator."), "transform_not_allowed"),
+    "use_api": (_l("Your account may not use the API; ask an administrator."), "api_not_allowed"),
 }
 # The permissions that open the admin panel (any one shows it, with the pages it allows).
 ADMIN_PERMISSIONS = ("view_stats", "manage_users", "manage_plans", "view_audit", "manage_settings",
@@ -93,6 +100,14 @@ def require(user: User | None, permission: str) -> None:
     """NotFound unless `user` holds `permission` (the address then seems not to exist)."""
     if not has(user, permission):
         raise NotFound()
+
+
+def demand(user: User | None, permission: str) -> None:
+    """Forbidden, with the sentence that says what the account may not do, unless `user` holds `permission`
+    (for the member permissions, whose refusal the person should understand; admin pages use require())."""
+    if not has(user, permission):
+        message, code = REFUSALS[permission]
+        raise Forbidden(str(message), code=code)
 
 
 def is_staff(user: User | None) -> bool:

@@ -16,6 +16,7 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from .. import transforms
+from ..auth import permissions
 from ..errors import InvalidInput, UnsupportedMedia
 from ..extensions import limiter
 from ..models import Media
@@ -43,7 +44,7 @@ def _owned_image(media_id: str) -> Media:
 @login_required
 def editor(media_id: str):
     """The editor page for one of the person's own photos."""
-    variants.refuse_unless_may_transform(current_user)
+    permissions.demand(current_user, "transform")
     return render("media/editor.html", **_context(_owned_image(media_id)))
 
 

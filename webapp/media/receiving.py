@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from ..albums import service as albums
 from ..auth import permissions
-from ..errors import Forbidden, InvalidInput, TooLarge
+from ..errors import InvalidInput, TooLarge
 from ..models import Media, User
 from . import service
 from .fetch import FetchError
@@ -19,23 +19,17 @@ from .schemas import FileUpload, UrlUpload
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def refuse_unless_may_upload(user: User) -> None:
-    """Forbidden unless the account's groups hold the upload permission (Guests' do not)."""
-    if not permissions.has(user, "upload"):
-        raise Forbidden(_("Your account may not upload; ask an administrator."), code="upload_not_allowed")
-
-
 def refuse_oversized(user: User, content_length: int | None) -> None:
     """Forbidden without the upload permission, TooLarge from the Content-Length, before the body is parsed.
     (The server has already read it: bodies over the instance's cap are refused by waitress from the headers,
     see request_body_limit().)"""
-    refuse_unless_may_upload(user)
+    permissions.demand(user, "upload")
     service.refuse_if_too_large(user, content_length or 0, slack=MULTIPART_OVERHEAD)
 
 
 def receive_upload(user: User, sent: FileUpload | UrlUpload) -> Media:
     """Take the file part, or the file at the URL, through the pipeline with its title, visibility and album."""
-    refuse_unless_may_upload(user)
+    permissions.demand(user, "upload")
     with service.receiving() as work:
         album = albums.get_album_for(user, sent.album_id) if sent.album_id else None
         if isinstance(sent, UrlUpload):

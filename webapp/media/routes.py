@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from .. import analytics, quota
 from ..albums import service as albums
+from ..auth import permissions
 from ..auth.credentials import viewer
 from ..errors import InvalidInput
 from ..extensions import limiter
@@ -17,7 +18,7 @@ from ..models import Media, User
 from ..schemas import parse
 from ..web import render
 from . import bp, hotlinks, links, service, variants
-from .receiving import receive_upload, refuse_oversized, refuse_unless_may_upload
+from .receiving import receive_upload, refuse_oversized
 from .schemas import FileUpload, UrlUpload
 from .serving import send_blob
 from .shapes import image_json
@@ -75,7 +76,7 @@ def embed(media_id: str):
 def upload():
     """The upload page; POST takes one file (the page sends each file on its own, with progress)."""
     if request.method == "GET":
-        refuse_unless_may_upload(current_user)
+        permissions.demand(current_user, "upload")
         return render("media/upload.html", "media/_upload_quota.html", usage=quota.used_today(current_user.id),
                       plan=current_user.plan, albums=albums.albums_of(current_user))
     user = current_user._get_current_object()

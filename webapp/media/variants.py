@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import audit, quota, transforms
 from ..auth import permissions
-from ..errors import Forbidden, NotFound, UnsupportedMedia
+from ..errors import NotFound, UnsupportedMedia
 from ..extensions import blob_store, db
 from ..models import Media, User, Variant
 from ..storage import StorageError
@@ -64,13 +64,6 @@ def plan(media: Media, raw) -> transforms.Transformation:
     return transforms.parse(raw, source, limits())
 
 
-def refuse_unless_may_transform(user: User) -> None:
-    """Forbidden unless the account's groups hold the transform permission."""
-    if not permissions.has(user, "transform"):
-        raise Forbidden(_("Your account may not transform photos; ask an administrator."),
-                        code="transform_not_allowed")
-
-
 def daily_limit(user: User) -> int:
     """How many new variants the user may make per UTC day (0: unlimited)."""
     return user.plan.transforms_per_day if user.plan else 0
@@ -79,7 +72,7 @@ def daily_limit(user: User) -> int:
 def create_variant(user: User, media: Media, transformation: transforms.Transformation, *,
                    now: datetime | None = None) -> tuple[Variant, bool]:
     """The variant for `transformation`, and whether it was made now (and charged) or already existed."""
-    refuse_unless_may_transform(user)
+    permissions.demand(user, "transform")
     spec = SPEC_PREFIX + transformation.canonical
     existing = _find(media.id, spec)
     if existing is not None:
@@ -193,7 +186,7 @@ def delete_variant(media: Media, variant_id: int) -> None:
 
 def preview(viewer: User, media: Media, transformation: transforms.Transformation) -> Preview:
     """Render `transformation` from the photo's 800 px size (made if need be): never charged, never stored."""
-    refuse_unless_may_transform(viewer)
+    permissions.demand(viewer, "transform")
     _media, small = service.get_preset_for(viewer, media.id, "small")
     smaller = transforms.for_preview(transformation, (small.width, small.height), PREVIEW_SIDE)
     with blob_store().open(small.storage_key) as blob:

@@ -148,11 +148,12 @@ def admit(token: str, cookie: str | None, now: float, *, link=None) -> ShareLink
 def owner_blocked(link) -> bool:
     """Whether an administrator blocked the link's owner: their links answer as unavailable until unblocked.
 
-    size_of()'s row carries the answer; for a ShareLink it is read afresh, so it holds from the next request on.
+    size_of()'s row carries the answer; a ShareLink's owner is loaded into the request's session, where the
+    page's other uses of the owner (their name, say) then find it.
     """
     blocked = getattr(link, "owner_blocked", None)
     if blocked is None:
-        blocked = db.session.scalar(select(User.is_blocked).where(User.id == link.user_id))
+        blocked = link.owner.is_blocked
     return bool(blocked)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select, tuple_
 from .. import audit
 from ..albums import service as albums
 from ..auth import permissions
-from ..errors import Forbidden, InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..media import service as media_service
 from ..models import Album, Media, ShareItem, ShareLink, User, utcnow
@@ -103,8 +103,7 @@ def get_share_for(owner: User | None, share_id: str) -> ShareLink:
 
 def create_share(owner: User, target: Target, options: Options) -> ShareLink:
     """A new link to `target` with `options`; the target must be the owner's, and their groups must allow sharing."""
-    if not permissions.has(owner, "share"):
-        raise Forbidden(_("Your account may not make share links; ask an administrator."), code="share_not_allowed")
+    permissions.demand(owner, "share")
     link = ShareLink(id=media_service.new_media_id(), user_id=owner.id, views=0, downloads=0,
                      password_failures=0, password_version=0, uploaded_files=0, uploaded_bytes=0)
     link.token = new_token()
