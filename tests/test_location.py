@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pillow_heif
 import pytest
-from PIL import ExifTags, Image, PngImagePlugin, features
+from PIL import ExifTags, Image, IptcImagePlugin, PngImagePlugin, features
 
 from tests.fixtures.media import CORPUS, corpus_file
 from webapp.location import remove_location
@@ -90,6 +90,33 @@ def make_photo(tmp_path: Path, fmt: str, *, gps: bool = True, xmp: bytes | None 
     return path
 
 
+def iptc(*datasets: tuple[int, bytes]) -> bytes:
+    """IPTC-IIM record 2 with the given (dataset, value) pairs."""
+    return b"".join(struct.pack(">BBBH", 0x1C, 2, dataset, len(value)) + value for dataset, value in datasets)
+
+
+def photoshop_resources(iim: bytes) -> bytes:
+    """Photoshop image resources holding a caption-less 'copyright' flag and the IPTC-IIM block."""
+    flag = b"8BIM" + struct.pack(">HBxI", 0x040A, 0, 1) + b"\x01\x00"
+    return flag + b"8BIM" + struct.pack(">HBxI", 0x0404, 0, len(iim)) + iim + b"\x00" * (len(iim) % 2)
+
+
+PLACE_IPTC = iptc((90, b"Lutetia"), (101, b"Gaul"), (120, b"A bridge over the river"), (92, b"Ile de la Cite"))
+
+
+def with_segment(jpeg: Path, marker: bytes, payload: bytes) -> Path:
+    """The JPEG with one more segment placed right after its start-of-image marker."""
+    content = jpeg.read_bytes()
+    jpeg.write_bytes(content[:2] + marker + struct.pack(">H", len(payload) + 2) + payload + content[2:])
+    return jpeg
+
+
+def raw_profile(data: bytes, name: str) -> str:
+    """A PNG text profile as ImageMagick writes it: name, length, then hexadecimal lines."""
+    hexed = data.hex()
+    return f"\n{name}\n{len(data):8d}\n" + "\n".join(hexed[i:i + 72] for i in range(0, len(hexed), 72)) + "\n"
+
+
 def cleaned(src: Path, tmp_path: Path) -> Path:
     dest = tmp_path / f"cleaned{src.suffix}"
     assert remove_location(src, dest) is True
@@ -141,8 +168,13 @@ def assert_image_data_unchanged(src: Path, dest: Path) -> None:
             assert before[offset:offset + length] == after[offset:offset + length]
     else:  # WebP, HEIF, AVIF: every changed byte lies inside the EXIF or the XMP
         regions = metadata_regions(src, before)
-        changed = [i for i, (old, new) in enumerate(zip(before, after)) if old != new]
+        changed = changed_offsets(before, after)
         assert changed and all(any(start <= i < end for start, end in regions) for i in changed)
+
+
+def changed_offsets(before: bytes, after: bytes, block: int = 4096) -> list[int]:
+    return [i for at in range(0, len(before), block) if before[at:at + block] != after[at:at + block]
+            for i in range(at, min(at + block, len(before))) if before[i] != after[i]]
 
 
 def first_scan(jpeg: bytes) -> int:
@@ -232,12 +264,52 @@ def test_every_picture_of_a_multi_picture_jpeg_loses_its_gps(tmp_path):
             assert cleaned_im.tobytes() == original.tobytes()
 
 
+def test_iptc_places_in_a_jpeg_become_spaces_and_its_caption_stays(tmp_path):
+    app13 = b"Photoshop 3.0\x00" + photoshop_resources(PLACE_IPTC)
+    src = with_segment(make_photo(tmp_path, "JPEG"), b"\xff\xed", app13)
+    dest = cleaned(src, tmp_path)
+    with Image.open(dest) as im:
+        found = IptcImagePlugin.getiptcinfo(im)
+    assert found[(2, 120)] == b"A bridge over the river"
+    assert found[(2, 90)].strip() == found[(2, 101)].strip() == found[(2, 92)].strip() == b""
+    assert not any(word in dest.read_bytes() for word in PLACE_WORDS)
+    assert decoded(dest) == decoded(src)
+    assert_image_data_unchanged(src, dest)
+
+
+def test_iptc_places_in_a_tiff_become_spaces(tmp_path):
+    src = tmp_path / "photo.tif"
+    exif = Image.Exif()
+    exif.load(make_exif())
+    exif[33723] = PLACE_IPTC
+    picture().save(src, "TIFF", exif=exif.tobytes())
+    dest = cleaned(src, tmp_path)
+    assert b"A bridge over the river" in dest.read_bytes()
+    assert not any(word in dest.read_bytes() for word in PLACE_WORDS)
+    assert decoded(dest) == decoded(src)
+    assert_image_data_unchanged(src, dest)
+
+
 def test_compressed_png_xmp_with_location_is_left_out_and_the_image_data_kept(tmp_path):
     src = make_photo(tmp_path, "PNG", compress_xmp=True)
     assert b"Lutetia" in metadata(src)["xmp"]
     dest = cleaned(src, tmp_path)
     assert metadata(dest)["xmp"] == b""
     assert metadata(dest)["gps"] == {} and metadata(dest)["model"] == "Test Camera 1"
+    assert png_chunks(dest.read_bytes(), b"IDAT") == png_chunks(src.read_bytes(), b"IDAT")
+    assert decoded(dest) == decoded(src)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_png_raw_exif_profile_with_gps_is_left_out_and_the_image_data_kept(compressed, tmp_path):
+    src = tmp_path / "photo.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", raw_profile(b"Exif\x00\x00" + make_exif(), "exif"), zip=compressed)
+    picture().save(src, "PNG", pnginfo=info)
+    assert metadata(src)["gps"]
+    dest = cleaned(src, tmp_path)
+    assert metadata(dest)["gps"] == {}
+    assert b"Raw profile" not in dest.read_bytes()
     assert png_chunks(dest.read_bytes(), b"IDAT") == png_chunks(src.read_bytes(), b"IDAT")
     assert decoded(dest) == decoded(src)
 
@@ -298,6 +370,14 @@ def test_a_gps_directory_that_cannot_be_read_is_refused(exif, tmp_path):
     dest = tmp_path / "cleaned.jpg"
     assert remove_location(src, dest) is False
     assert not dest.exists()
+
+
+def test_a_jpeg_with_location_in_its_extended_xmp_is_refused(tmp_path):
+    # Extended XMP is split across segments at arbitrary points: blanking it in place is not attempted.
+    extension = LOCATION_XMP
+    payload = b"http://ns.adobe.com/xmp/extension/\x00" + b"0" * 32 + struct.pack(">II", len(extension), 0)
+    src = with_segment(make_photo(tmp_path, "JPEG", xmp=PLAIN_XMP), b"\xff\xe1", payload + extension)
+    assert remove_location(src, tmp_path / "cleaned.jpg") is False
 
 
 def test_tiff_location_that_would_overwrite_image_data_is_refused(tmp_path):

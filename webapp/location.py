@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-Patch = tuple[int, bytes]  # (offset, the bytes written there)
+_Patch = tuple[int, bytes]  # (offset, the bytes written there)
 
-_GPS_POINTER, _XMP_TAG, _MP_ENTRY = 0x8825, 700, 0xB002
+_GPS_POINTER, _XMP_TAG, _IPTC_TAG, _PHOTOSHOP_TAG, _MP_ENTRY = 0x8825, 700, 33723, 34377, 0xB002
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 _TIFF_PIXELS = ((273, 279), (324, 325), (513, 514))  # strips, tiles, old-style JPEG: offsets, lengths
 _MAX_GPS_VALUES = 64 * 1024  # a real GPS directory holds a few hundred bytes
@@ -33,14 +33,22 @@ _XMP_ELEMENT = re.compile(rb"<(" + _LOCATION_NAME + rb")(?=[\s/>])(?:[^>\"']|\"[
 _XMP_ATTRIBUTE = re.compile(rb"(?<=\s)" + _LOCATION_NAME + rb"\s*=\s*(?:\"[^\"]*\"|'[^']*')")
 _XMP_LOCATION_LEFT = re.compile(_LOCATION_NAME + rb"(?![\w.-])")
 
+# IPTC-IIM datasets of record 2 that say where: location code and name, city, sublocation,
+# province or state, country code and name.
+_IPTC_LOCATION = {26, 27, 90, 92, 95, 100, 101}
+_PHOTOSHOP_IPTC, _PHOTOSHOP_XMP = 0x0404, 0x0424
+_PHOTOSHOP_SIGNATURES = {b"8BIM", b"PHUT", b"DCSR", b"AgHg", b"MeSa"}
+
 _JPEG_EXIF, _JPEG_XMP = b"Exif\x00", b"http://ns.adobe.com/xap/1.0/\x00"
+_JPEG_PHOTOSHOP = b"Photoshop 3.0\x00"
 _JPEG_EXTENDED_XMP = b"http://ns.adobe.com/xmp/extension/\x00"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_TEXT = (b"tEXt", b"zTXt", b"iTXt")
 _PNG_XMP_KEYS = {b"XML:com.adobe.xmp"}
 _PNG_EXIF_KEYS = {b"exif"}  # Pillow reads a text chunk named "exif" as raw EXIF
 _PNG_RAW_PROFILES = {b"Raw profile type exif": "exif", b"Raw profile type APP1": "exif",
-                     b"Raw profile type xmp": "xmp"}
+                     b"Raw profile type xmp": "xmp", b"Raw profile type iptc": "iptc",
+                     b"Raw profile type 8bim": "iptc"}
 _HEIF_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 
 
@@ -52,7 +60,7 @@ class _CannotEdit(Exception):
 class _Plan:
     """What to change in a copy: bytes written over at offsets, and whole ranges left out."""
 
-    patches: list[Patch] = field(default_factory=list)
+    patches: list[_Patch] = field(default_factory=list)
     cuts: list[tuple[int, int]] = field(default_factory=list)  # (offset, length), in file order
 
 
@@ -115,7 +123,7 @@ def _copy_range(source: BinaryIO, out: BinaryIO, length: int) -> None:
     while length > 0:
         chunk = source.read(min(length, 1024 * 1024))
         if not chunk:
-            raise _CannotEdit("the file ended early")
+            raise OSError("the image became shorter while it was being copied")
         out.write(chunk)
         length -= len(chunk)
 
@@ -167,7 +175,6 @@ class _Entry:
     kind: int
     count: int
     field: bytes  # the 4-byte value or offset field
-    position: int
 
 
 class _Tiff:
@@ -199,7 +206,7 @@ class _Tiff:
         count = self.uint(self.read(offset, 2))
         table = self.read(offset + 2, 12 * count)
         return [_Entry(self.uint(table[i:i + 2]), self.uint(table[i + 2:i + 4]), self.uint(table[i + 4:i + 8]),
-                       table[i + 8:i + 12], offset + 2 + i) for i in range(0, 12 * count, 12)]
+                       table[i + 8:i + 12]) for i in range(0, 12 * count, 12)]
 
     def directories(self):
         """The entries of IFD0 (which must be readable) and of each directory chained after it."""
@@ -242,46 +249,42 @@ class _Tiff:
         return [self.uint(data[i:i + width]) for i in range(0, len(data), width)]
 
 
-def _tiff_patches(tiff: _Tiff) -> list[Patch]:
-    """Patches (offsets within the structure) that empty every GPS directory and blank XMP places."""
+def _tiff_patches(tiff: _Tiff) -> list[_Patch]:
+    """Patches (offsets within the structure) that empty every GPS directory and blank the places
+    in XMP and IPTC tags."""
     patches = []
     for entries in tiff.directories():
         for entry in entries:
             if entry.tag == _GPS_POINTER and entry.count:
                 patches += _emptied_gps(tiff, entry)
-            elif entry.tag == _XMP_TAG and entry.kind in (1, 7) and entry.count:
-                where = tiff.value_range(entry)
-                if where is not None:
-                    patches += _shifted(_xmp_patches(tiff.read(*where)), where[0])
+            elif entry.tag in _TIFF_BLOBS and (where := tiff.value_range(entry)):
+                patches += _shifted(_TIFF_BLOBS[entry.tag](tiff.read(*where)), where[0])
     return patches
 
 
-def _emptied_gps(tiff: _Tiff, pointer: _Entry) -> list[Patch]:
+def _emptied_gps(tiff: _Tiff, pointer: _Entry) -> list[_Patch]:
     """Zero every value of the GPS directory, then its entry table, leaving it with no entries."""
     if pointer.kind not in (4, 13) or pointer.count != 1:
         raise _CannotEdit("the GPS pointer is not a single directory offset")
     offset = tiff.uint(pointer.field)
     entries = tiff.entries(offset)
-    patches = [(offset, bytes(2 + 12 * len(entries)))]
-    for entry in entries:
-        if where := tiff.value_range(entry):
-            patches.append((where[0], bytes(where[1])))
-    if sum(len(data) for _, data in patches) > _MAX_GPS_VALUES:
+    ranges = [(offset, 2 + 12 * len(entries))] + list(filter(None, map(tiff.value_range, entries)))
+    if sum(length for _, length in ranges) > _MAX_GPS_VALUES:
         raise _CannotEdit("the GPS directory is implausibly large")
-    return patches
+    return [(start, bytes(length)) for start, length in ranges]
 
 
-def _exif_blob_patches(blob: bytes) -> list[Patch]:
+def _exif_blob_patches(blob: bytes) -> list[_Patch]:
     """Patches within an EXIF blob that starts with the TIFF header or with 'Exif\\0\\0' before it."""
     skip = 6 if blob.startswith(b"Exif\x00") else 0
     return _shifted(_tiff_patches(_Tiff.of(blob[skip:])), skip)
 
 
-def _shifted(patches: list[Patch], by: int) -> list[Patch]:
+def _shifted(patches: list[_Patch], by: int) -> list[_Patch]:
     return [(offset + by, data) for offset, data in patches]
 
 
-def _applied(data: bytes, patches: list[Patch]) -> bytes:
+def _applied(data: bytes, patches: list[_Patch]) -> bytes:
     edited = bytearray(data)
     for offset, replacement in patches:
         edited[offset:offset + len(replacement)] = replacement
@@ -290,7 +293,7 @@ def _applied(data: bytes, patches: list[Patch]) -> bytes:
 
 # --- XMP -------------------------------------------------------------------------------------------
 
-def _xmp_patches(xmp: bytes) -> list[Patch]:
+def _xmp_patches(xmp: bytes) -> list[_Patch]:
     """Spaces over every location element and attribute; refused if a location name is left over."""
     spans = [match.span() for match in _XMP_ELEMENT.finditer(xmp)]
     spans += [match.span() for match in _XMP_ATTRIBUTE.finditer(xmp)]
@@ -300,9 +303,54 @@ def _xmp_patches(xmp: bytes) -> list[Patch]:
     return patches
 
 
+# --- IPTC and Photoshop resources ----------------------------------------------------------------
+
+def _iptc_patches(iim: bytes) -> list[_Patch]:
+    """Spaces over the value of every IPTC-IIM dataset that names a place."""
+    patches, cursor = [], _Cursor(iim)
+    while cursor.position < len(iim) and iim[cursor.position] == 0x1C:
+        _, record, dataset = cursor.take(3)
+        length = cursor.uint(2)
+        if length & 0x8000:
+            raise _CannotEdit("an IPTC dataset of extended length")
+        start = cursor.position
+        cursor.take(length)
+        if record == 2 and dataset in _IPTC_LOCATION:
+            patches.append((start, b" " * length))
+    if iim[cursor.position:].strip(b"\x00"):
+        raise _CannotEdit("IPTC data that is not a list of datasets")
+    return patches
+
+
+def _photoshop_patches(resources: bytes) -> list[_Patch]:
+    """Patches inside the IPTC and XMP resources of Photoshop image resource blocks."""
+    patches, cursor = [], _Cursor(resources)
+    while cursor.position < len(resources):
+        if cursor.take(4) not in _PHOTOSHOP_SIGNATURES:
+            raise _CannotEdit("Photoshop resources that are not resource blocks")
+        resource, name_length = cursor.uint(2), cursor.uint(1)
+        cursor.take(name_length + (name_length + 1) % 2)  # the name and its length fill an even count
+        size = cursor.uint(4)
+        start, data = cursor.position, cursor.take(size)
+        cursor.position = min(cursor.position + size % 2, len(resources))
+        if resource == _PHOTOSHOP_IPTC:
+            patches += _shifted(_iptc_patches(data), start)
+        elif resource == _PHOTOSHOP_XMP:
+            patches += _shifted(_xmp_patches(data), start)
+    return patches
+
+
+def _iptc_or_photoshop_patches(data: bytes) -> list[_Patch]:
+    return _photoshop_patches(data) if data[:4] in _PHOTOSHOP_SIGNATURES else _iptc_patches(data)
+
+
+_TIFF_BLOBS = {_XMP_TAG: _xmp_patches, _IPTC_TAG: _iptc_patches, _PHOTOSHOP_TAG: _photoshop_patches}
+_PNG_READERS = {"xmp": _xmp_patches, "exif": _exif_blob_patches, "iptc": _iptc_or_photoshop_patches}
+
+
 # --- containers ------------------------------------------------------------------------------------
 
-def _jpeg_patches(file: BinaryIO, start: int, *, follow_pictures: bool) -> list[Patch]:
+def _jpeg_patches(file: BinaryIO, start: int, *, follow_pictures: bool) -> list[_Patch]:
     """Patches for the metadata segments before the first scan; then for the other pictures (MPF)."""
     if _read_at(file, start, 2) != b"\xff\xd8":
         raise _CannotEdit("a JPEG picture does not start where its index says")
@@ -316,7 +364,7 @@ def _jpeg_patches(file: BinaryIO, start: int, *, follow_pictures: bool) -> list[
         length = int.from_bytes(_read_at(file, position, 2), "big")
         if length < 2:
             raise _CannotEdit("a JPEG segment has an impossible length")
-        if marker in (0xE1, 0xE2):
+        if marker in (0xE1, 0xE2, 0xED):
             payload = _read_at(file, position + 2, length - 2)
             patches += _shifted(_jpeg_segment_patches(payload, extended_xmp), position + 2)
             if marker == 0xE2 and payload.startswith(b"MPF\x00") and follow_pictures:
@@ -338,11 +386,13 @@ def _next_marker(file: BinaryIO, position: int) -> tuple[int, int]:
     return byte[0], position + 2
 
 
-def _jpeg_segment_patches(payload: bytes, extended_xmp: list[bytes]) -> list[Patch]:
+def _jpeg_segment_patches(payload: bytes, extended_xmp: list[bytes]) -> list[_Patch]:
     if payload.startswith(_JPEG_EXIF):
         return _shifted(_tiff_patches(_Tiff.of(payload[6:])), 6)
     if payload.startswith(_JPEG_XMP):
         return _shifted(_xmp_patches(payload[len(_JPEG_XMP):]), len(_JPEG_XMP))
+    if payload.startswith(_JPEG_PHOTOSHOP):
+        return _shifted(_photoshop_patches(payload[len(_JPEG_PHOTOSHOP):]), len(_JPEG_PHOTOSHOP))
     if payload.startswith(_JPEG_EXTENDED_XMP):
         extended_xmp.append(payload[len(_JPEG_EXTENDED_XMP) + 40:])  # after GUID, full length, offset
     return []
@@ -351,7 +401,7 @@ def _jpeg_segment_patches(payload: bytes, extended_xmp: list[bytes]) -> list[Pat
 def _mpf_pictures(index: bytes, base: int) -> list[int]:
     """File offsets of the pictures after the first, from a Multi-Picture index (offsets from `base`)."""
     tiff = _Tiff.of(index)
-    entries = next(tiff.directories())
+    entries = next(tiff.directories(), [])
     table = next((tiff.value(entry) for entry in entries if entry.tag == _MP_ENTRY), b"")
     offsets = (tiff.uint(table[i + 8:i + 12]) for i in range(0, len(table) - 15, 16))
     return [base + offset for offset in offsets if offset]
@@ -380,7 +430,7 @@ def _png_chunk_edit(kind: bytes, data: bytes) -> bytes | None:
     """The chunk's data without location (unchanged if it has none), or None to leave the chunk out."""
     if kind == b"eXIf":
         return _applied(data, _exif_blob_patches(data))
-    keyword, _, rest = data.partition(b"\x00")
+    keyword = data.partition(b"\x00")[0]
     if keyword not in _PNG_XMP_KEYS | _PNG_EXIF_KEYS | set(_PNG_RAW_PROFILES):
         return data
     where, text, compressed = _png_text(kind, data, len(keyword) + 1)
@@ -392,12 +442,11 @@ def _png_chunk_edit(kind: bytes, data: bytes) -> bytes | None:
 
 def _png_text(kind: bytes, data: bytes, start: int) -> tuple[int, bytes, bool]:
     """(where the text starts in the chunk, the text as stored, whether it is compressed)."""
-    cursor = _Cursor(data, start)
     if kind == b"tEXt":
         return start, data[start:], False
-    if kind == b"zTXt":
-        cursor.take(1)
-        return cursor.position, data[cursor.position:], True
+    if kind == b"zTXt":  # after the compression method
+        return start + 1, data[start + 1:], True
+    cursor = _Cursor(data, start)
     compressed = cursor.uint(1) == 1
     cursor.take(1)
     cursor.text(), cursor.text()  # language, translated keyword
@@ -415,12 +464,12 @@ def _png_text_is_harmless(keyword: bytes, text: bytes, compressed: bool) -> bool
         if keyword in _PNG_RAW_PROFILES:
             text = bytes.fromhex("".join(text.decode("latin-1").split("\n")[3:]))
         kind = _PNG_RAW_PROFILES.get(keyword) or ("xmp" if keyword in _PNG_XMP_KEYS else "exif")
-        return not (_xmp_patches(text) if kind == "xmp" else _exif_blob_patches(text))
+        return not _PNG_READERS[kind](text)
     except (_CannotEdit, zlib.error, ValueError):
         return False
 
 
-def _webp_patches(file: BinaryIO, size: int) -> list[Patch]:
+def _webp_patches(file: BinaryIO, size: int) -> list[_Patch]:
     patches, position = [], 12
     end = 8 + int.from_bytes(_read_at(file, 4, 4), "little")
     if end > size:
@@ -438,7 +487,7 @@ def _webp_patches(file: BinaryIO, size: int) -> list[Patch]:
     return patches
 
 
-def _tiff_file_patches(file: BinaryIO, size: int) -> list[Patch]:
+def _tiff_file_patches(file: BinaryIO, size: int) -> list[_Patch]:
     """The file is the TIFF structure; a patch that would touch image data is refused."""
     tiff = _Tiff(lambda offset, length: _read_at(file, offset, length), size)
     patches = _tiff_patches(tiff)
@@ -463,7 +512,7 @@ def _tiff_pixel_ranges(tiff: _Tiff) -> list[tuple[int, int]]:
 
 # --- HEIF and AVIF (ISO base media file format) ------------------------------------------------------
 
-def _heif_patches(file: BinaryIO, size: int) -> list[Patch]:
+def _heif_patches(file: BinaryIO, size: int) -> list[_Patch]:
     """Patches inside the Exif and XMP items that the meta box's iinf and iloc locate."""
     meta_start, meta = _top_level_meta(file, size)
     boxes = {kind: (start, end) for kind, start, end in _boxes(meta, 4, len(meta))}  # after version, flags
@@ -580,7 +629,7 @@ def _in_file(extents: list[tuple[int, int]], method: int, reference: int, idat: 
     return placed
 
 
-def _heif_exif_patches(blob: bytes) -> list[Patch]:
+def _heif_exif_patches(blob: bytes) -> list[_Patch]:
     """An Exif item: a 4-byte offset to the TIFF header (usually past 'Exif\\0\\0'), then EXIF."""
     start = 4 + int.from_bytes(_Cursor(blob).take(4), "big")
     if blob[start:start + 6] == b"Exif\x00\x00":
@@ -588,7 +637,7 @@ def _heif_exif_patches(blob: bytes) -> list[Patch]:
     return _shifted(_tiff_patches(_Tiff.of(blob[start:])), start)
 
 
-def _placed(patches: list[Patch], extents: list[tuple[int, int]]) -> list[Patch]:
+def _placed(patches: list[_Patch], extents: list[tuple[int, int]]) -> list[_Patch]:
     """Patches at offsets within the joined extents, as patches at file offsets (split where needed)."""
     placed = []
     for offset, data in patches:
