@@ -624,7 +624,7 @@ def test_the_unchanged_instance_archive_restores_into_an_empty_instance(make_app
     job = restore(app, None, "instance", data)
     assert job.state == "done", job.error
     assert count(app, Media) == 3
-    assert len(stored_keys(app)) == 9  # three originals, a thumbnail and a medium size each
+    assert len(stored_keys(app)) == 9  # three originals, a thumbnail and a preview each
 
 
 def assert_still_empty(app) -> None:

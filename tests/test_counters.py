@@ -151,7 +151,7 @@ def test_an_upload_charges_nothing_until_its_row_is_committed(app, kim, monkeypa
 
     monkeypatch.setattr(BlobStore, "put", watching_put)
     body = kim.upload(make_jpeg()).get_json()
-    assert len(seen) == 3 and set(seen) == {(0, 0, 0)}  # original, thumb and medium sizes written
+    assert len(seen) == 2 and set(seen) == {(0, 0, 0)}  # original and thumbnail written (the preview comes later)
     assert counters(app, kim.id) == (body["size"], 1, 1)
 
 
@@ -171,7 +171,7 @@ def test_parallel_uploads_never_exceed_the_storage_allowance_and_refused_ones_le
         statuses = list(pool.map(attempt, range(10)))
     assert statuses.count(201) == 3 and statuses.count(413) == 7
     assert counters(app, kim.id) == (3 * first["size"], 3, 4)  # 4: the deleted first upload still counts today
-    assert media_count(app) == 3 and len(stored_keys(app)) == 9
+    assert media_count(app) == 3 and len(stored_keys(app)) == 6  # an original and a thumbnail each
 
 
 def test_the_instance_cap_bounds_uploads_on_a_plan_without_its_own_limit(make_app, make_user):
@@ -194,7 +194,7 @@ def test_the_instance_cap_bounds_uploads_on_a_plan_without_its_own_limit(make_ap
         assert response.status_code == 413 and error["code"] == "file_too_large"
         assert "this server accepts" in error["message"]
     assert upload(make_jpeg()).status_code == 201
-    assert len(stored_keys(app)) == 3
+    assert len(stored_keys(app)) == 2  # the original and its thumbnail
 
 
 # --- kill -9 mid-upload, for real ------------------------------------------------------------------
@@ -267,8 +267,9 @@ def test_kill_9_while_an_upload_is_being_stored_charges_nothing_and_restart_remo
     try:
         wait_until_healthy(process, url)
         sender = _upload_in_background(url, _login(url), _big_png())
-        # The original is in storage (blobs first, row last): the moment the old code had charged.
-        assert _wait_for(lambda: any((data_dir / "files" / "originals").glob("*/*")))
+        # The original is normalised and its thumbnail is being made (seconds for 24 MP), before any blob is
+        # written or anything charged: the moment an older pipeline had charged already.
+        assert _wait_for(lambda: any((data_dir / "tmp").glob("*/*/original")))
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         sender.join(timeout=10)

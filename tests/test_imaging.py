@@ -85,6 +85,13 @@ def mean_difference(a: Image.Image, b: Image.Image) -> float:
     return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / 3
 
 
+def accepted(path, limits=Limits()) -> imaging.ProbeResult:
+    """What the upload pipeline checks before it keeps an image: the header, then the thumbnail's decode."""
+    result = imaging.probe(path, limits)
+    imaging.render(path, 400)
+    return result
+
+
 def normalised(tmp_path, source, *, keep_location=False, name="original"):
     """Probe and normalise source; return (stored path, mime_type, ext)."""
     dest = tmp_path / name
@@ -146,7 +153,7 @@ def test_multi_picture_jpeg_is_a_jpeg(tmp_path):
     landscape().save(path, "MPO", save_all=True, append_images=[landscape()])
     with Image.open(path) as im:
         assert im.format == "MPO"  # Pillow's own name for it
-    result = imaging.probe(path)
+    result = accepted(path)
     assert (result.format, result.mime_type, result.frames, result.animated) == ("JPEG", "image/jpeg", 1, False)
 
 
@@ -174,7 +181,7 @@ def test_sniff_refuses_everything_else(head):
 ])
 def test_every_broken_corpus_file_is_refused_with_the_right_error(name, error):
     with pytest.raises(error) as raised:
-        imaging.probe(corpus_file("broken", name))
+        accepted(corpus_file("broken", name))
     assert re.fullmatch(r"[a-z]+(_[a-z]+)*", raised.value.code)
     assert raised.value.message.endswith(".")
 
@@ -199,20 +206,20 @@ def test_every_broken_corpus_file_is_specified():
 ])
 def test_files_that_are_not_images_are_unsupported(tmp_path, name, content):
     with pytest.raises(UnsupportedImage) as raised:
-        imaging.probe(make_file(tmp_path, name, content))
+        accepted(make_file(tmp_path, name, content))
     assert raised.value.message
 
 
 def test_empty_file_says_it_is_empty(tmp_path):
     with pytest.raises(UnsupportedImage) as raised:
-        imaging.probe(make_file(tmp_path, "empty.jpg", b""))
+        accepted(make_file(tmp_path, "empty.jpg", b""))
     assert (raised.value.code, raised.value.message) == ("empty_file", "The file is empty.")
 
 
 def test_truncated_jpeg_is_corrupt(tmp_path):
     whole = make_jpeg(tmp_path, size=(400, 300), quality=95).read_bytes()
     with pytest.raises(CorruptImage):
-        imaging.probe(make_file(tmp_path, "cut.jpg", whole[: len(whole) // 2]))
+        accepted(make_file(tmp_path, "cut.jpg", whole[: len(whole) // 2]))
 
 
 def test_truncated_animation_is_corrupt(tmp_path):
@@ -220,7 +227,7 @@ def test_truncated_animation_is_corrupt(tmp_path):
     whole = make_image(tmp_path, "anim.gif", fmt="GIF", image=frames[0], save_all=True,
                        append_images=frames[1:]).read_bytes()
     with pytest.raises(CorruptImage):
-        imaging.probe(make_file(tmp_path, "cut.gif", whole[:-40]))
+        accepted(make_file(tmp_path, "cut.gif", whole[:-40]))
 
 
 # --- limits --------------------------------------------------------------------------------------
@@ -234,7 +241,7 @@ def test_too_many_pixels_is_refused_before_decoding(tmp_path):
     with pytest.raises(ImageTooLarge):
         imaging.probe(tmp_path / "big.png", Limits(max_pixels=1_000_000))
     with pytest.raises(CorruptImage):
-        imaging.probe(header_only)
+        accepted(header_only)
 
 
 def test_too_long_a_side_is_refused(tmp_path):
@@ -257,14 +264,14 @@ def test_decompression_bomb_warning_is_an_error_not_a_warning(tmp_path, monkeypa
     path = make_image(tmp_path, "wide.png", fmt="PNG", image=Image.new("RGB", (40, 40)))
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1600 pixels: over it, yet under twice it
     with pytest.raises(ImageTooLarge):
-        imaging.probe(path)
+        accepted(path)
 
 
 def test_animation_needing_more_memory_than_the_bound_is_refused_with_one_sentence(tmp_path):
     # 20 KB in the file, 400 frames of 1000x1000 once decoded: 1.6 GB.
     path = make_file(tmp_path, "attack.webp", make_sparse_webp((1000, 1000), 400, orientation=6))
     with pytest.raises(ImageTooLarge) as refused:
-        imaging.probe(path)
+        accepted(path)
     assert refused.value.message == ("The animation would need 1.5 GB of memory to process; "
                                      "Shoebox accepts up to 256 MB.")
 
@@ -273,7 +280,7 @@ def test_88_megapixel_png_is_refused_from_its_header(tmp_path):
     # The header alone: a decode would find no pixels, so only the header can have decided.
     path = make_file(tmp_path, "huge.png", make_flat_png(9380, 9380, rows=0))
     with pytest.raises(ImageTooLarge) as refused:
-        imaging.probe(path)
+        accepted(path)
     assert refused.value.message == "The image would need 335.6 MB of memory to process; Shoebox accepts up to 256 MB."
 
 
@@ -297,7 +304,7 @@ def test_a_fifty_megapixel_photo_is_within_the_default_memory_bound(tmp_path):
         + whole[start_of_frame + 4:whole.index(b"\xff\xda")]
     # Past the limits, the decode finds no pixels: corrupt, not too large.
     with pytest.raises(CorruptImage):
-        imaging.probe(make_file(tmp_path, "50mp.jpg", header))
+        accepted(make_file(tmp_path, "50mp.jpg", header))
 
 
 def four_frames() -> list[Image.Image]:
@@ -456,15 +463,25 @@ def test_removing_gps_from_a_jpeg_keeps_its_quality(tmp_path):
     assert abs(stripped.stat().st_size - source.stat().st_size) < source.stat().st_size * 0.1
 
 
-def test_heic_with_location_becomes_a_jpeg_without_it(tmp_path):
+def test_heic_with_location_stays_a_heic_without_it_and_with_the_same_pixels(tmp_path):
     source = corpus_file("photos", "IMG_5195.HEIC")
     stripped, mime_type, ext = normalised(tmp_path, source, keep_location=False)
-    assert (mime_type, ext) == ("image/jpeg", "jpg")
-    with Image.open(stripped) as im:
-        assert (im.format, im.size) == ("JPEG", (2566, 3313))
-        assert im.getexif().get_ifd(ExifTags.IFD.GPSInfo) == {}
-        assert im.getexif().get(ExifTags.Base.Model) == "iPhone 11 Pro Max"
+    assert (mime_type, ext) == ("image/heic", "heic")
+    assert stripped.stat().st_size == source.stat().st_size  # the metadata edited in place
+    with Image.open(stripped) as after, Image.open(source) as before:
+        assert (after.format, after.size) == ("HEIF", (2566, 3313))
+        assert after.getexif().get_ifd(ExifTags.IFD.GPSInfo) == {}
+        assert after.getexif().get(ExifTags.Base.Model) == "iPhone 11 Pro Max"
+        assert after.tobytes() == before.tobytes()
     assert imaging.read_metadata(stripped).taken_at == imaging.read_metadata(source).taken_at
+
+
+def test_removing_location_from_a_jpeg_leaves_its_pixels_bit_identical(tmp_path):
+    source = corpus_file("photos", "DSCN0010.jpg")
+    stripped, _, _ = normalised(tmp_path, source)
+    with Image.open(source) as before, Image.open(stripped) as after:
+        assert after.tobytes() == before.tobytes()
+        assert after.getexif().get_ifd(ExifTags.IFD.GPSInfo) == {}
 
 
 def test_heic_kept_with_location_is_stored_as_heic(tmp_path):
@@ -667,10 +684,10 @@ def test_thumbnail_of_sixteen_bit_grey_is_not_white(tmp_path):
 
 def test_placeholder_colour_is_the_average_colour(tmp_path):
     solid = make_image(tmp_path, "red.png", fmt="PNG", image=Image.new("RGB", (50, 50), (200, 30, 40)))
-    assert imaging.placeholder_colour(solid) == "#c81e28"
+    assert imaging.render(solid, 400).placeholder == "#c81e28"
 
 
 @pytest.mark.parametrize("folder, name", [("photos", "HMD_Nokia_8.3_5G.jpg"), ("photos", "IMG_5195.HEIC"),
                                           ("formats", "animated-42-frames.webp"), ("formats", "hopper.bmp")])
 def test_placeholder_colour_is_hex_for_any_image(folder, name):
-    assert re.fullmatch(r"#[0-9a-f]{6}", imaging.placeholder_colour(corpus_file(folder, name)))
+    assert re.fullmatch(r"#[0-9a-f]{6}", imaging.render(corpus_file(folder, name), 400).placeholder)

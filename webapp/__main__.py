@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check-config", help="load and validate the configuration, then exit")
     args = parser.parse_args(argv)
 
+    from .allocator import give_memory_back
+
+    give_memory_back()  # before any thread starts: workers, scheduler, waitress
     import sqlalchemy.exc
 
     from . import create_app, logs

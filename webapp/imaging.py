@@ -21,6 +21,8 @@ from pathlib import Path
 import pillow_heif
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, features
 
+from . import location
+
 pillow_heif.register_heif_opener()
 
 ACCEPTED = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif"),
@@ -111,21 +113,6 @@ class Limits:
 
 
 @dataclass
-class ProbeResult:
-    """What an accepted image is; width and height as displayed (EXIF orientation applied)."""
-
-    format: str
-    mime_type: str
-    ext: str
-    width: int
-    height: int
-    frames: int
-    animated: bool
-    orientation: int
-    has_location: bool
-
-
-@dataclass
 class PhotoMetadata:
     """Facts from EXIF.
 
@@ -139,6 +126,22 @@ class PhotoMetadata:
     lens: str
     latitude: float | None
     longitude: float | None
+
+
+@dataclass
+class ProbeResult:
+    """What an accepted image is; width and height as displayed (EXIF orientation applied)."""
+
+    format: str
+    mime_type: str
+    ext: str
+    width: int
+    height: int
+    frames: int
+    animated: bool
+    orientation: int
+    has_location: bool
+    metadata: PhotoMetadata
 
 
 # --- what a file is ----------------------------------------------------------------------------
@@ -179,29 +182,45 @@ def _opened(path: str | Path):
 
 
 def probe(path: str | Path, limits: Limits = Limits()) -> ProbeResult:
-    """Identify an uploaded file by its content, check its limits, then decode it fully."""
+    """Identify an uploaded file by its content and check its limits from the header.
+
+    A still image's pixels are not decoded here: render() decodes what the thumbnail needs, and
+    that decode is what refuses a damaged or truncated file. An animation's frames are all decoded
+    here, since its thumbnail shows only the first (and a TIFF, see below).
+    """
     with open(path, "rb") as file:
         head = file.read(64)
     _refuse_known_non_images(head)
-    try:
+    with _decoding(head):
         with _opened(path) as im:
             fmt = _CANONICAL.get(im.format, im.format)
             frames = _check_limits(im, fmt, limits)
-            _decode(im, frames)  # first: reading a PNG's EXIF may decode it, and must not hide an error
+            # An animation's frames, and a TIFF, which Pillow turns upright as it decodes (then its size and
+            # orientation are known). First: reading a PNG's EXIF may decode it, and must not hide an error.
+            if frames > 1 or fmt == "TIFF":
+                _decode(im, frames)
             orientation, has_location = _orientation(im), _has_location(im)
+            metadata = _metadata(im)
             width, height = im.size
+    if orientation >= 5:
+        width, height = height, width
+    mime_type, ext = ACCEPTED[fmt]
+    return ProbeResult(fmt, mime_type, ext, width, height, frames, frames > 1, orientation, has_location, metadata)
+
+
+@contextmanager
+def _decoding(head: bytes):
+    """Whatever a decoder raises on untrusted bytes, as an ImageError: the signature decides what it was."""
+    try:
+        yield
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge("The image has too many pixels to be processed safely.") from exc
-    except Exception as exc:  # whatever a decoder raises on untrusted bytes: the signature decides what it was
+    except Exception as exc:
         if sniff_is_image(head):
             raise CorruptImage("The image is damaged or incomplete and cannot be read.") from exc
         raise UnsupportedImage("The file is not an image type Shoebox accepts.") from exc
-    if orientation >= 5:
-        width, height = height, width
-    mime_type, ext = ACCEPTED[fmt]
-    return ProbeResult(fmt, mime_type, ext, width, height, frames, frames > 1, orientation, has_location)
 
 
 def _check_limits(im: Image.Image, fmt: str, limits: Limits) -> int:
@@ -262,15 +281,37 @@ def normalise(src_path: str | Path, dest_path: str | Path, probe_result: ProbeRe
               keep_location: bool) -> tuple[str, str]:
     """Write the image to keep as the original at dest_path; return its (mime_type, ext).
 
-    The bytes are kept unchanged unless the image must be turned upright or lose its location.
+    The pixels are re-encoded only when the image must be turned upright. Its location is removed
+    from the metadata in place (location.remove_location), leaving the compressed pixels as they
+    were; only a file whose metadata that cannot edit is re-encoded without it instead.
     """
     strip = probe_result.has_location and not keep_location
+    with _opened(src_path) as im:
+        # Also turned: a meaningless Orientation (0) and a TIFF's, which Pillow applies as it decodes.
+        upright = _orientation_tag(im) in (None, 1)
+    if upright and not strip:
+        _write_atomically(dest_path, lambda tmp: shutil.copyfile(src_path, tmp))
+        return probe_result.mime_type, probe_result.ext
+    if upright and _write_atomically(dest_path, lambda tmp: _located_nowhere(src_path, tmp)):
+        return probe_result.mime_type, probe_result.ext
+    return _reencode(src_path, dest_path, probe_result, strip=strip)
+
+
+def _located_nowhere(src_path: str | Path, tmp: str) -> bool:
+    """Whether the copy at tmp, its location removed in place, reads back as having none."""
+    if not location.remove_location(Path(src_path), Path(tmp)):
+        return False
+    try:
+        with _opened(tmp) as im:
+            return not _has_location(im)
+    except Exception:
+        return False
+
+
+def _reencode(src_path, dest_path, probe_result: ProbeResult, *, strip: bool) -> tuple[str, str]:
+    """Decode and save the image upright (and without its location when `strip`); a HEIF becomes a JPEG."""
     fmt = "JPEG" if probe_result.format == "HEIF" else probe_result.format
     with _opened(src_path) as im:
-        # Also rewritten: a meaningless Orientation (0) and a TIFF's, which Pillow applies as it decodes.
-        if not strip and _orientation_tag(im) in (None, 1):
-            _write_atomically(dest_path, lambda tmp: shutil.copyfile(src_path, tmp))
-            return probe_result.mime_type, probe_result.ext
         metadata = _metadata_to_keep(im, strip=strip)
         if fmt == "JPEG" and im.format == "JPEG" and probe_result.orientation == 1:
             # Same pixels, same quantisation tables: the closest to lossless Pillow can do.
@@ -371,14 +412,22 @@ class _UprightFrames(Image.Image):
         return self._frame
 
 
-def _write_atomically(dest_path: str | Path, write) -> None:
-    """Call write(temp_path) next to dest_path, then move the result into place in one step."""
+def _write_atomically(dest_path: str | Path, write):
+    """Call write(temp_path) next to dest_path, then move the result into place in one step.
+
+    A write that returns False is given up: the temporary file goes and dest_path is left alone.
+    Returns what write returned.
+    """
     dest = Path(dest_path)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        write(tmp)
-        os.replace(tmp, dest)
+        written = write(tmp)
+        if written is False:
+            Path(tmp).unlink(missing_ok=True)
+        else:
+            os.replace(tmp, dest)
+        return written
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -390,8 +439,15 @@ def read_metadata(path: str | Path) -> PhotoMetadata:
     """Capture time, camera, lens and position from EXIF; whatever cannot be read is left empty."""
     try:
         with _opened(path) as im:
-            exif = im.getexif()
-            base, details, gps = dict(exif), _ifd(exif, ExifTags.IFD.Exif), _ifd(exif, ExifTags.IFD.GPSInfo)
+            return _metadata(im)
+    except Exception:
+        return PhotoMetadata(None, "", "", None, None)
+
+
+def _metadata(im: Image.Image) -> PhotoMetadata:
+    try:
+        exif = im.getexif()
+        base, details, gps = dict(exif), _ifd(exif, ExifTags.IFD.Exif), _ifd(exif, ExifTags.IFD.GPSInfo)
     except Exception:
         return PhotoMetadata(None, "", "", None, None)
     latitude, longitude = _position(gps)
@@ -460,10 +516,25 @@ def _degrees(dms, ref: str, negative: str, bound: float) -> float | None:
 
 # --- derived images ------------------------------------------------------------------------------
 
-def thumbnail(src_path: str | Path, max_side: int, *, format: str = "WEBP",
-              quality: int = 80) -> tuple[bytes, int, int]:
-    """An upright image fitting max_side x max_side (never enlarged) as (encoded bytes, width, height)."""
-    with _opened(src_path) as im:
+@dataclass
+class Rendition:
+    """An encoded, upright, smaller copy of an image, and the image's average colour ('#rrggbb')."""
+
+    data: bytes
+    width: int
+    height: int
+    placeholder: str
+
+
+def render(src_path: str | Path, max_side: int, *, format: str = "WEBP", quality: int = 80) -> Rendition:
+    """An upright image fitting max_side x max_side (never enlarged), from one decode scaled to need.
+
+    The decode reads every byte of the pixel data (libjpeg at 1/2, 1/4 or 1/8 scale still reads the
+    whole stream), so a damaged or truncated file is refused here as CorruptImage.
+    """
+    with open(src_path, "rb") as file:
+        head = file.read(64)
+    with _decoding(head), _opened(src_path) as im:
         if im.format in ("JPEG", "MPO"):
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale, never below the target size.
             im.draft("RGB", _fitted(im.size, max_side))
@@ -475,7 +546,14 @@ def thumbnail(src_path: str | Path, max_side: int, *, format: str = "WEBP",
         options["icc_profile"] = icc_profile
     buffer = io.BytesIO()
     small.save(buffer, format, quality=quality, **options)
-    return buffer.getvalue(), small.width, small.height
+    return Rendition(buffer.getvalue(), small.width, small.height, _average_colour(small))
+
+
+def thumbnail(src_path: str | Path, max_side: int, *, format: str = "WEBP",
+              quality: int = 80) -> tuple[bytes, int, int]:
+    """render() as (encoded bytes, width, height)."""
+    made = render(src_path, max_side, format=format, quality=quality)
+    return made.data, made.width, made.height
 
 
 def _fitted(size: tuple[int, int], max_side: int) -> tuple[int, int]:
@@ -493,13 +571,8 @@ def _display_mode(im: Image.Image, *, alpha: bool) -> Image.Image:
     return im if im.mode == mode else im.convert(mode)
 
 
-def placeholder_colour(src_path: str | Path) -> str:
-    """The image's average colour as '#rrggbb', from a tiny decode of it."""
-    with _opened(src_path) as im:
-        if im.format in ("JPEG", "MPO"):
-            im.draft("RGB", (32, 32))
-        im.thumbnail((32, 32))
-        tiny = _display_mode(im, alpha=True).resize((1, 1), Image.Resampling.BOX)
+def _average_colour(im: Image.Image) -> str:
+    tiny = im.resize((1, 1), Image.Resampling.BOX)
     if tiny.mode == "RGBA":  # transparent parts count as the white page behind them
         tiny = Image.alpha_composite(Image.new("RGBA", tiny.size, "white"), tiny)
     red, green, blue = tiny.convert("RGB").getpixel((0, 0))

@@ -9,7 +9,7 @@ def init_app(app: Flask) -> None:
     """Serve the media pages, check integrity daily, and let the account purge find the photos' files."""
     from .. import jobs
     from ..auth import deletion
-    from . import editor, gallery, integrity, routes, service  # noqa: F401  (their pages register on bp)
+    from . import editor, gallery, integrity, previews, routes, service  # noqa: F401  (pages on bp, job handler)
 
     app.register_blueprint(bp)
     jobs.register("integrity_check", integrity.run_integrity_check, "cron", hour=4, minute=7)

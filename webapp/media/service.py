@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, delete, null, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, imaging, instance, quota, scratch
+from .. import audit, imaging, instance, jobs, quota, scratch
 from ..errors import Forbidden, InvalidInput, NotFound, TooLarge, UnsupportedMedia
 from ..extensions import blob_store, db
 from ..i18n import human_size
@@ -45,7 +45,8 @@ IMAGE_WORK = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 # Preset sizes anyone allowed to see an image may ask for: a fixed, small set, so that nobody
 # can make the server do unbounded work by varying a URL.
 PRESETS = {"thumb": 400, "small": 800, "medium": 1600, "large": 2560}
-MADE_AT_UPLOAD = ("thumb", "medium")
+MADE_AT_UPLOAD = ("thumb",)
+PREVIEW, PREVIEW_JOB = "medium", "make_preview"  # made after the upload's answer, see previews.py
 MAX_SELECTION = 1000
 
 # How long an instance may answer for a public photo from memory. Other instances learn of a
@@ -233,8 +234,8 @@ def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: 
     undo = ExitStack()
     with undo, tempfile.TemporaryDirectory(dir=_work_dir()) as work:
         try:
-            media = _prepare(user, incoming, probe, Path(work), title, is_public)
-            written = _write_blobs(media, incoming, probe, Path(work), undo)
+            media, thumb = _prepare(user, incoming, probe, Path(work), title, is_public)
+            written = _write_blobs(media, Path(work), thumb, undo)
             quota.take(user.id, "uploads", uploads_limit, commit=False)
             quota.reserve_storage(user.id, media.size, storage_limit, commit=False)
             db.session.add(media)
@@ -245,6 +246,8 @@ def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: 
             audit.record("media_uploaded", user.id, target=f"media:{media.id}", size=media.size, kind=media.kind)
             if before_commit is not None:
                 before_commit(media)
+            if thumb is not None:  # the preview is made after the answer (previews.py)
+                jobs.enqueue(PREVIEW_JOB, {"media_id": media.id}, user_id=user.id)
             db.session.commit()
         except BaseException:
             db.session.rollback()  # nothing was charged: the counters change only in this transaction
@@ -265,12 +268,13 @@ def receiving():
         yield work
 
 
-def _prepare(user, incoming, probe, work: Path, title, is_public) -> Media:
-    """The row for the file, with the stored version of the original normalised in `work`."""
+def _prepare(user, incoming, probe, work: Path, title, is_public) -> tuple[Media, imaging.Rendition | None]:
+    """The row for the file, with the stored version of the original normalised in `work`, and its
+    thumbnail (None for a file that is not an image)."""
     media = Media(id=new_media_id(), user_id=user.id, original_name=clean_name(incoming.original_name),
                   title=" ".join(str(title or "").split())[:200],
                   is_public=user.uploads_public if is_public is None else bool(is_public))
-    stored = work / "original"
+    stored, thumb = work / "original", None
     if probe is None:
         media.kind, media.mime_type = "file", "application/octet-stream"
         media.ext = _safe_ext(media.original_name)
@@ -280,46 +284,59 @@ def _prepare(user, incoming, probe, work: Path, title, is_public) -> Media:
         with IMAGE_WORK:
             media.mime_type, media.ext = imaging.normalise(incoming.path, stored, probe,
                                                            keep_location=user.keep_location)
-            _fill_image_facts(media, stored, incoming.path, probe, user.keep_location)
+            thumb = _render(stored, PRESETS["thumb"])  # the one decode: it also refuses damaged pixels
+        _fill_image_facts(media, probe, thumb, user.keep_location)
     media.size = stored.stat().st_size
     media.sha256 = _sha256(stored)
     media.storage_key = f"originals/{media.id[:2]}/{media.id}.{media.ext}" if media.ext else \
         f"originals/{media.id[:2]}/{media.id}"
-    return media
+    return media, thumb
 
 
-def _fill_image_facts(media: Media, stored: Path, received: Path, probe, keep_location: bool) -> None:
-    meta = imaging.read_metadata(received)
+def _render(source: Path, max_side: int) -> imaging.Rendition:
+    """imaging.render(), its refusals as the API's errors (the caller holds an IMAGE_WORK slot)."""
+    try:
+        return imaging.render(source, max_side)
+    except imaging.ImageTooLarge as error:
+        raise TooLarge(error.message, code=error.code) from None
+    except imaging.ImageError as error:
+        raise InvalidInput(error.message, code=error.code) from None
+
+
+def _fill_image_facts(media: Media, probe: imaging.ProbeResult, thumb: imaging.Rendition,
+                      keep_location: bool) -> None:
+    meta = probe.metadata
     media.width, media.height, media.frames = probe.width, probe.height, probe.frames
     media.taken_at, media.camera, media.lens = meta.taken_at, meta.camera[:120], meta.lens[:120]
     media.captured_at = meta.taken_at or media.created_at
     if keep_location:
         media.latitude, media.longitude = meta.latitude, meta.longitude
-    media.placeholder = imaging.placeholder_colour(stored)
+    media.placeholder = thumb.placeholder
 
 
-def _write_blobs(media: Media, incoming, probe, work: Path, undo: ExitStack) -> list[Variant]:
-    """Put the original and the upload-time sizes into storage; each put is undone on failure."""
+def _write_blobs(media: Media, work: Path, thumb: imaging.Rendition | None, undo: ExitStack) -> list[Variant]:
+    """Put the original and its thumbnail into storage; each put is undone on failure."""
     store = blob_store()
     store.put(media.storage_key, work / "original")
     undo.callback(store.delete, media.storage_key)
-    if media.kind != "image":
+    if thumb is None:
         return []
-    variants = []
-    for name in MADE_AT_UPLOAD:
-        variant = _render_preset(media, work / "original", name)
-        undo.callback(store.delete, variant.storage_key)
-        variants.append(variant)
-    return variants
+    variant = _store_preset(media, "thumb", thumb)
+    undo.callback(store.delete, variant.storage_key)
+    return [variant]
 
 
-def _render_preset(media: Media, source: Path, name: str) -> Variant:
-    with IMAGE_WORK:
-        data, width, height = imaging.thumbnail(source, PRESETS[name])
+def _store_preset(media: Media, name: str, made: imaging.Rendition) -> Variant:
     key = f"variants/{media.id}/{name}.webp"
-    blob_store().put(key, data, content_type="image/webp")
-    return Variant(media_id=media.id, spec=name, storage_key=key, mime_type="image/webp", size=len(data),
-                   width=width, height=height)
+    blob_store().put(key, made.data, content_type="image/webp")
+    return Variant(media_id=media.id, spec=name, storage_key=key, mime_type="image/webp", size=len(made.data),
+                   width=made.width, height=made.height)
+
+
+def _render_preset(media: Media, source: Path, name: str, slot: threading.BoundedSemaphore) -> Variant:
+    with slot:
+        made = _render(source, PRESETS[name])
+    return _store_preset(media, name, made)
 
 
 # --- finding and deciding who may see ----------------------------------------------------------
@@ -445,13 +462,14 @@ def _load(viewer, media_id: str, manage: bool = False, preset_name: str | None =
     raise NotFound()
 
 
-def make_preset(media: Media, name: str) -> Variant:
-    """Render and cache preset `name`; a request racing this one for the same size wins harmlessly."""
+def make_preset(media: Media, name: str, *, slot: threading.BoundedSemaphore = IMAGE_WORK) -> Variant:
+    """Render and cache preset `name` (decoding in one of `slot`'s places); a request racing this one for the same
+    size wins harmlessly."""
     with tempfile.TemporaryDirectory(dir=_work_dir()) as work:
         source = Path(work) / "original"
         with blob_store().open(media.storage_key) as blob, source.open("wb") as out:
             _copy_stream(blob, out)
-        variant = _render_preset(media, source, name)
+        variant = _render_preset(media, source, name, slot)
     db.session.add(variant)
     try:
         db.session.commit()
