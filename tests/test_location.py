@@ -435,8 +435,9 @@ def assert_still_without_gps(path: Path) -> None:
     assert ExifTags.GPS.GPSLatitude not in gps and ExifTags.GPS.GPSLongitude not in gps
 
 
-def test_a_png_chunk_checksum_is_recomputed_after_the_edit(tmp_path):
-    dest = cleaned(make_photo(tmp_path, "PNG"), tmp_path)
+@pytest.mark.parametrize("compress_xmp", [False, True], ids=["xmp blanked", "xmp left out"])
+def test_every_png_chunk_checksum_is_right_after_the_edit(compress_xmp, tmp_path):
+    dest = cleaned(make_photo(tmp_path, "PNG", compress_xmp=compress_xmp), tmp_path)
     content, position = dest.read_bytes(), 8
     while position < len(content):
         length = int.from_bytes(content[position:position + 4], "big")

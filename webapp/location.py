@@ -26,8 +26,10 @@ _MAX_GPS_VALUES = 64 * 1024  # a real GPS directory holds a few hundred bytes
 _MAX_METADATA = 16 * 1024**2  # larger EXIF or XMP is refused rather than read into memory
 _MAX_DIRECTORIES = 10_000
 
-_LOCATION_NAME = (rb"[A-Za-z_][\w.-]*:(?:(?i:gps)\w*|LocationCreated|LocationShown|City|State|Country"
-                  rb"|CountryCode|Location|Sublocation)")
+# A qualified XML name that says where: exif:GPSLatitude, drone-dji:GpsLongitude, photoshop:City... A
+# namespace declaration (xmlns:gps="...") is not one: blanking it would orphan the elements using it.
+_LOCATION_NAME = (rb"(?<![\w.-])(?!xmlns:)[A-Za-z_][\w.-]*:(?:(?i:gps)\w*|LocationCreated|LocationShown|City"
+                  rb"|State|Country|CountryCode|Location|Sublocation)")
 _XMP_ELEMENT = re.compile(rb"<(" + _LOCATION_NAME + rb")(?=[\s/>])(?:[^>\"']|\"[^\"]*\"|'[^']*')*?"
                           rb"(?:/>|>.*?</\1\s*>)", re.DOTALL)
 _XMP_ATTRIBUTE = re.compile(rb"(?<=\s)" + _LOCATION_NAME + rb"\s*=\s*(?:\"[^\"]*\"|'[^']*')")
