@@ -115,3 +115,23 @@ def test_the_server_gives_big_blocks_back_to_the_system():
     if not re.search(r"glibc", os.confstr("CS_GNU_LIBC_VERSION") or ""):
         pytest.skip("the C library is not glibc")
     assert allocator.give_memory_back()
+
+
+def test_finished_preview_jobs_are_pruned_after_a_day_and_failed_ones_kept(app, kim):
+    from datetime import timedelta
+
+    from webapp.extensions import db
+    from webapp.media import previews
+    from webapp.models import Job, utcnow
+
+    for n in range(3):
+        kim.upload(photo((600, 400)), f"{n}.jpg")
+    jobs.work_until_idle(app)
+    with app.app_context():
+        old, recent, failed = db.session.scalars(db.select(Job).where(Job.name == "make_preview")).all()
+        old.finished_at = utcnow() - timedelta(days=1, minutes=1)
+        failed.state, failed.finished_at = "failed", utcnow() - timedelta(days=3)
+        db.session.commit()
+        assert previews.prune_finished() == 1
+        left = db.session.scalars(db.select(Job.state).where(Job.name == "make_preview").order_by(Job.id)).all()
+    assert left == ["done", "failed"]

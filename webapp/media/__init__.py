@@ -13,4 +13,6 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     jobs.register("integrity_check", integrity.run_integrity_check, "cron", hour=4, minute=7)
+    jobs.register("prune_preview_jobs", previews.prune_finished, "cron", hour=4, minute=53,
+                  title="Prune finished preview jobs")
     deletion.register_blob_owner(app, service.owned_keys)

@@ -13,13 +13,14 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from .. import jobs
 from ..extensions import db
-from ..models import Media, Variant
+from ..models import Job, Media, Variant, utcnow
 from . import service
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 # Its own decode slot, not one of service.IMAGE_WORK: a thread at nice 19 may wait long for the CPU
 # while uploads run, and must not keep one of theirs meanwhile.
 SLOT = threading.BoundedSemaphore(1)
+KEEP_FINISHED = timedelta(days=1)
 
 
 @jobs.handler(service.PREVIEW_JOB, title="Photo preview", max_attempts=3)
@@ -47,6 +49,16 @@ def _make_in_app(app: Flask, media_id: str) -> dict:
             return {"made": True}
         finally:
             db.session.remove()
+
+
+def prune_finished() -> int:
+    """Delete the rows of preview jobs that ended a day ago or more (one per upload: an import of 10,000
+    photos would keep 10,000); returns how many. A failed one is kept for the admin to see."""
+    cutoff = utcnow() - KEEP_FINISHED
+    deleted = db.session.execute(delete(Job).where(Job.name == service.PREVIEW_JOB, Job.state == "done",
+                                                   Job.finished_at < cutoff)).rowcount
+    db.session.commit()
+    return deleted
 
 
 _POOL: ThreadPoolExecutor | None = None
