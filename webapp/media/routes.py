@@ -17,7 +17,7 @@ from ..extensions import limiter
 from ..models import Media, User
 from ..schemas import parse
 from ..web import render
-from . import bp, hotlinks, links, service, variants
+from . import bp, hotlinks, links, service, variants, views
 from .receiving import receive_upload, refuse_oversized
 from .schemas import FileUpload, UrlUpload
 from .serving import send_blob
@@ -45,7 +45,7 @@ def original(media_id: str, ext: str | None = None):
 def _count_view(media: Media, who: User | None) -> None:
     # The owner's own looks, HEAD requests and resumed downloads are not views.
     if (who is None or who.id != media.user_id) and request.method == "GET" and "Range" not in request.headers:
-        service.count_view(media)
+        views.count(media.id)
         analytics.record("view", owner_id=media.user_id, media_id=media.id)
 
 

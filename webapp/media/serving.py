@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import mmap
 import unicodedata
 from urllib.parse import quote
 
-from flask import Response, current_app, redirect, request, send_file, stream_with_context
-from werkzeug.http import http_date, quote_etag
+from flask import Response, current_app, redirect, request, stream_with_context
+from waitress.buffers import ReadOnlyFileBasedBuffer
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.http import http_date, is_resource_modified, quote_etag
 from werkzeug.wsgi import wrap_file
 
 from .. import metering
@@ -15,7 +19,8 @@ from .service import Blob
 
 
 def send_blob(blob: Blob, *, attachment: bool, store=None) -> Response:
-    """Send one blob with ETag/Last-Modified/Range support: from memory, disk, S3 (or a presigned redirect).
+    """Send one blob with ETag/Last-Modified/Range support: from memory, disk, S3, a presigned redirect
+    or (server.accel_redirect) an X-Accel-Redirect that has nginx send it.
 
     `store` is the file store unless given (backups live in their own). The bytes sent from a photo
     count against its owner's monthly bandwidth, and none are sent once it is used up.
@@ -27,52 +32,143 @@ def send_blob(blob: Blob, *, attachment: bool, store=None) -> Response:
 
 
 def _send(blob: Blob, attachment: bool, store) -> Response:
+    settings = current_app.config["SHOEBOX"]
+    files = store is None  # the photos' store, the one an nginx location can serve
     store = store or blob_store()
-    settings = current_app.config["SHOEBOX"]["storage"]
-    if store.scheme == "s3" and settings["redirect_to_presigned"] and blob.public:
-        return redirect(store.url(blob.key, settings["presign_seconds"]), 302)
+    if store.scheme == "s3" and settings["storage"]["redirect_to_presigned"] and blob.public:
+        return redirect(store.url(blob.key, settings["storage"]["presign_seconds"]), 302)
     if blob.data is not None:
         return _from_memory(blob, attachment)
-    path = store.local_path(blob.key)
-    if path is not None:
-        response = send_file(path, mimetype=blob.mime_type, as_attachment=attachment, download_name=blob.filename,
-                             etag=blob.etag, last_modified=blob.last_modified)
-    else:
-        # A stream has no file to stat: give the stored facts, so that Range and 304 work too.
-        response = Response(wrap_file(request.environ, store.open(blob.key)), mimetype=blob.mime_type,
-                            direct_passthrough=True)
-        response.content_length = blob.size
-        response.set_etag(blob.etag)
-        response.last_modified = blob.last_modified
-        response.headers["Content-Disposition"] = _disposition(attachment, blob.filename)
-        response = response.make_conditional(request.environ, accept_ranges=True, complete_length=blob.size)
-    response.headers.update(_hardening(blob.public))
-    response.vary.add("Cookie")
-    return response
-
-
-def _metered(response: Response, blob: Blob) -> Response:
-    """Count what the response sends: its length, the range's, the whole file for a presigned redirect, 0 for 304."""
-    if request.method == "HEAD" or response.status_code == 304:
-        return response
-    sent = blob.size if response.status_code in (301, 302) else response.content_length or 0
-    metering.record(blob.owner_id, bytes_out=sent)
-    return response
+    if files and store.scheme == "file" and settings["server"]["accel_redirect"]:
+        return _by_proxy(blob, attachment, settings["server"]["accel_redirect"])
+    return _from_store(blob, attachment, store)
 
 
 def _from_memory(blob: Blob, attachment: bool) -> Response:
-    """A small public blob kept in memory: the hot path of every gallery, so headers are built in one go."""
-    headers = [("Content-Type", blob.mime_type), ("ETag", quote_etag(blob.etag)),
-               ("Last-Modified", http_date(blob.last_modified)), ("Accept-Ranges", "bytes"),
-               ("Content-Disposition", _disposition(attachment, blob.filename)), ("Vary", "Cookie"),
-               *_hardening(blob.public)]
-    response = Response(blob.data, headers=headers)
+    """A small public blob kept in memory: the hot path of every gallery."""
+    response = Response(blob.data, headers=_headers(blob, attachment))
     if _CONDITIONAL.intersection(request.headers.keys()):
         response.make_conditional(request.environ, accept_ranges=True, complete_length=blob.size)
     return response
 
 
+def _from_store(blob: Blob, attachment: bool, store) -> Response:
+    """A stored file, streamed by the server's file wrapper (waitress sends it from the file, ranges too)."""
+    stream = store.open(blob.key)
+    body = _MappedFile(stream) if _mappable(stream, blob.size) else wrap_file(request.environ, stream)
+    # The stored facts stand in for a stat of the file, so disk and S3 are answered alike.
+    response = _StreamedFile(body, headers=_headers(blob, attachment), direct_passthrough=True)
+    response.content_length = blob.size
+    if _CONDITIONAL.intersection(request.headers.keys()):
+        try:
+            response.make_conditional(request.environ, accept_ranges=True, complete_length=blob.size)
+        except RequestedRangeNotSatisfiable:
+            response.close()  # the 416 is another response: this one's file would stay open
+            raise
+    return response
+
+
+def _mappable(stream, size: int) -> bool:
+    """Whether waitress serves this request and `stream` is a file on disk with something in it."""
+    return request.environ.get("wsgi.file_wrapper") is ReadOnlyFileBasedBuffer and size > 0 \
+        and isinstance(stream, io.BufferedReader)
+
+
+class _MappedFile(ReadOnlyFileBasedBuffer):
+    """waitress's file wrapper, handing out views of the file mapped into memory instead of reads of it.
+
+    waitress reads as much as the socket's send buffer holds (megabytes on loopback) into a new bytes
+    object, sends what the socket takes and reads the rest again on the next turn. A view of the
+    mapped file costs no read and no copy: the kernel copies from the page cache into the socket once.
+    Stored files are never rewritten in place (writes go to a new file that replaces the old), so
+    the mapping never sees the file shrink under it.
+    """
+
+    def __init__(self, file):
+        super().__init__(file)
+        self._mapped = memoryview(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ))
+
+    def get(self, numbytes: int = -1, skip: bool = False) -> memoryview:
+        if numbytes == -1 or numbytes > self.remain:
+            numbytes = self.remain
+        start = self.file.tell()
+        if skip:
+            self.file.seek(numbytes, io.SEEK_CUR)
+            self.remain -= numbytes
+        return self._mapped[start:start + numbytes]
+
+    def close(self) -> None:
+        super().close()
+        # Views waitress still holds keep the mapping; it is unmapped when the last of them goes.
+        self._mapped = memoryview(b"")
+
+
 _CONDITIONAL = {"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
+
+
+class _StreamedFile(Response):
+    """A response whose body is a wrapped file; a range of it stays a file for waitress to send.
+
+    werkzeug wraps a range in an iterator of 32 KiB blocks, which waitress copies block by block into
+    its own buffers (spilling past 1 MB to a temporary file). waitress's file wrapper sends from the
+    file's position up to Content-Length, so a seek to the range's start is all it needs.
+    """
+
+    def _wrap_range_response(self, start: int, length: int) -> None:
+        if self.status_code == 206 and isinstance(self.response, ReadOnlyFileBasedBuffer):
+            self.response.seek(start)
+        else:
+            super()._wrap_range_response(start, length)
+
+
+def _by_proxy(blob: Blob, attachment: bool, prefix: str) -> Response:
+    """Headers and no body: nginx sends the file that X-Accel-Redirect names inside `prefix`, ranges included.
+
+    Revalidation is answered here, against the stored ETag and date, so nginx is only asked for bytes.
+    """
+    response = Response(headers=[h for h in _headers(blob, attachment) if h[0] != "Accept-Ranges"])  # nginx's own
+    response.make_conditional(request.environ)
+    if response.status_code == 200:
+        response.headers["X-Accel-Redirect"] = prefix + quote(blob.key, safe="/")
+    return response
+
+
+def _metered(response: Response, blob: Blob) -> Response:
+    """Count what is sent: the response's length or the range's, the whole file for a presigned redirect,
+    what nginx sends for an X-Accel-Redirect, nothing for a 304 or a HEAD."""
+    if request.method == "HEAD" or response.status_code == 304:
+        return response
+    if response.status_code in (301, 302):
+        sent = blob.size
+    elif "X-Accel-Redirect" in response.headers:
+        sent = _proxied_length(blob)
+    else:
+        sent = response.content_length or 0
+    metering.record(blob.owner_id, bytes_out=sent)
+    return response
+
+
+def _proxied_length(blob: Blob) -> int:
+    """How many bytes nginx sends for this request: the ranges asked for (when If-Range allows), or all."""
+    ranges = request.range
+    if ranges is None or "If-Range" in request.headers and is_resource_modified(
+            request.environ, blob.etag, last_modified=blob.last_modified, ignore_if_range=False):
+        return blob.size
+    return min(blob.size, sum(_span(start, stop, blob.size) for start, stop in ranges.ranges))
+
+
+def _span(start: int, stop: int | None, size: int) -> int:
+    if start < 0:  # the last -start bytes
+        return min(-start, size)
+    return max(0, min(size if stop is None else stop, size) - start)
+
+
+def _headers(blob: Blob, attachment: bool) -> list[tuple[str, str]]:
+    """Every header of a stored file's answer, built in one go."""
+    return [("Content-Type", blob.mime_type), ("ETag", quote_etag(blob.etag)),
+            ("Last-Modified", http_date(blob.last_modified)), ("Accept-Ranges", "bytes"),
+            ("Content-Disposition", _disposition(attachment, blob.filename)), ("Vary", "Cookie"),
+            *_hardening(blob.public)]
 
 
 def send_zip(entries: list[tuple[str, str]], filename: str, owner_id: int | None = None) -> Response:
