@@ -80,3 +80,35 @@ def guarded(names: tuple[str, ...], function, *args) -> list[dict]:
         traceback.print_exc()
         return [{"name": name, "error": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
                 for name in names]
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average, from /proc/loadavg."""
+    with open("/proc/loadavg") as figures:
+        return float(figures.read().split()[0])
+
+
+def in_rounds(measure_round, *, minimum: int = 3, maximum: int = 7) -> list[dict]:
+    """Rounds of measure_round(index), each a dict with a 'ratio', with the load average at its end.
+
+    At least `minimum` rounds; then more until a round's ratio falls within those already seen (the spread
+    is known), at most `maximum`.
+    """
+    done: list[dict] = []
+    while len(done) < maximum:
+        figures = measure_round(len(done))
+        figures["load_average_1min"] = load_average()
+        earlier = [one["ratio"] for one in done]
+        done.append(figures)
+        if len(done) >= minimum and min(earlier) <= figures["ratio"] <= max(earlier):
+            break
+    return done
+
+
+def summary(rounds: list[dict]) -> dict:
+    """The median ratio of the rounds, its min/median/max, and the load average at each round."""
+    ratios = [one["ratio"] for one in rounds]
+    return {"ratio": round(median(ratios), 3),
+            "ratio_spread": {"min": round(min(ratios), 3), "median": round(median(ratios), 3),
+                             "max": round(max(ratios), 3)},
+            "load_average_1min": [one["load_average_1min"] for one in rounds], "rounds": rounds}

@@ -1,4 +1,5 @@
-"""The test images: a 12 MP camera-like JPEG and a ~30 MB PNG, made fresh with Pillow."""
+"""The test images, made fresh with Pillow: a 12 MP camera-like JPEG (GPS, EXIF orientation, an ICC profile, as
+a phone's are), a ~30 MB PNG, and the corpus iPhone photo's pixels as JPEG, AVIF and PNG."""
 
 from __future__ import annotations
 
@@ -6,19 +7,77 @@ import io
 import os
 from pathlib import Path
 
-from PIL import Image, ImageChops, ImageFilter
+from PIL import Image, ImageChops, ImageCms, ImageFilter
 
 from common import MB, ROOT
 
-PHOTO = ROOT.parent / "shared" / "corpus" / "photos" / "HMD_Nokia_8.3_5G.jpg"
+CORPUS = ROOT.parent / "shared" / "corpus"
+PHOTO = CORPUS / "photos" / "HMD_Nokia_8.3_5G.jpg"
+IPHONE_HEIC = CORPUS / "photos" / "IMG_5195.HEIC"  # 2566x3313, with GPS and a Display P3 profile
+ANIMATED_WEBP = CORPUS / "formats" / "animated-42-frames.webp"
 SIZE_12MP = (4000, 3000)
+ROTATED = 6  # EXIF orientation "rotate 90° clockwise to show", a phone held upright
+GPS = {1: "N", 2: (52.0, 31.0, 12.5), 3: "E", 4: (13.0, 24.0, 36.25), 5: 0, 6: 34.0}  # GPSInfo IFD tags
 
 
-def photo_12mp(dest: Path) -> Path:
-    """A 4000x3000 JPEG (quality 90): a real photo upscaled, with sensor-like noise added."""
-    base = _base_picture().resize(SIZE_12MP, Image.Resampling.LANCZOS)
-    noisy = ImageChops.add(base, _noise(SIZE_12MP, sigma=6), offset=-128)
-    noisy.save(dest, "JPEG", quality=90)
+def photo_12mp(dest: Path, size: tuple[int, int] = SIZE_12MP, quality: int = 90) -> Path:
+    """A 4000x3000 JPEG: a real photo upscaled, with sensor-like noise, GPS, orientation 6 and an ICC profile."""
+    base = _base_picture().resize(size, Image.Resampling.LANCZOS)
+    noisy = ImageChops.add(base, _noise(size, sigma=6), offset=-128)
+    noisy.save(dest, "JPEG", quality=quality, exif=camera_exif(ROTATED), icc_profile=icc_profile())
+    return dest
+
+
+def camera_exif(orientation: int) -> Image.Exif:
+    """EXIF as a phone writes it: a camera, an orientation and a GPS position."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "Bench", "Phone", orientation  # Make, Model, Orientation
+    exif.get_ifd(0x8825).update(GPS)
+    return exif
+
+
+def icc_profile() -> bytes:
+    """The corpus iPhone photo's profile (Display P3) when the corpus is there, else Little CMS's sRGB."""
+    if IPHONE_HEIC.exists():
+        with _open_heic(IPHONE_HEIC) as im:
+            if im.info.get("icc_profile"):
+                return im.info["icc_profile"]
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _open_heic(path: Path) -> Image.Image:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    return Image.open(path)
+
+
+def iphone_variants(folder: Path) -> dict[str, Path]:
+    """The corpus iPhone HEIC and its pixels as a JPEG (quality 90), an AVIF and a PNG, each with its GPS EXIF
+    and ICC profile; {} without the corpus."""
+    if not IPHONE_HEIC.exists():
+        return {}
+    with _open_heic(IPHONE_HEIC) as im:
+        pixels, icc = im.convert("RGB"), im.info.get("icc_profile")
+        exif = im.getexif()
+    exif[0x0112] = 1  # the decoder has already turned the pixels upright
+    made = {"heic": IPHONE_HEIC, "jpeg": folder / "iphone.jpg", "avif": folder / "iphone.avif",
+            "png": folder / "iphone.png"}
+    pixels.save(made["jpeg"], "JPEG", quality=90, exif=exif, icc_profile=icc)
+    pixels.save(made["avif"], "AVIF", quality=75, speed=8, exif=exif, icc_profile=icc)
+    pixels.save(made["png"], "PNG", compress_level=6, exif=exif, icc_profile=icc)
+    return made
+
+
+def jpeg_of_about(dest: Path, target_bytes: int = 3 * MB) -> Path:
+    """A camera-like JPEG (GPS, orientation, ICC) of target_bytes, ±10 %: the 12 MP one's recipe, scaled."""
+    side = SIZE_12MP[0]
+    for _ in range(6):
+        photo_12mp(dest, (side, side * 3 // 4))
+        size = dest.stat().st_size
+        if abs(size - target_bytes) <= target_bytes // 10:
+            break
+        side = int(side * (target_bytes / size) ** 0.5)
     return dest
 
 

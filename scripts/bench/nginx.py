@@ -31,6 +31,7 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         root {root};
+{locations}
     }}
 }}
 """
@@ -62,16 +63,13 @@ class Nginx:
 
     def _let_workers_through(self) -> None:
         """Add o+x to our own directories above the web root (mkdtemp makes them 0700)."""
-        for path in (self.www, *self.www.parents):
-            if path == SCRATCH.parent or path.stat().st_uid != os.geteuid():
-                break
-            path.chmod(path.stat().st_mode | 0o011)
+        let_workers_through(self.www)
 
-    def start(self) -> None:
-        """Write the config and start nginx; wait until it answers."""
+    def start(self, locations: str = "") -> None:
+        """Write the config (with more `location` blocks, if given) and start nginx; wait until it answers."""
         self.home.mkdir(parents=True, exist_ok=True)
         config = self.home / "nginx.conf"
-        config.write_text(CONFIG.format(home=self.home, port=self.port, root=self.www))
+        config.write_text(CONFIG.format(home=self.home, port=self.port, root=self.www, locations=locations))
         command = [binary(), "-p", str(self.home), "-e", str(self.home / "error.log"), "-c", str(config),
                    "-g", "daemon off;"]
         self.process = track(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
@@ -103,3 +101,14 @@ class Nginx:
         """'nginx/1.x.y'."""
         done = subprocess.run([binary(), "-v"], capture_output=True, text=True)
         return (done.stderr or done.stdout).strip().split(": ")[-1]
+
+
+def let_workers_through(path: Path) -> None:
+    """Let nginx's unprivileged workers reach `path`: o+x on our own directories above it, o+r on a file."""
+    if path.is_file():
+        path.chmod(path.stat().st_mode | 0o044)
+    for folder in (path, *path.parents):
+        if folder == SCRATCH.parent or folder.stat().st_uid != os.geteuid():
+            break
+        if folder.is_dir():
+            folder.chmod(folder.stat().st_mode | 0o011)

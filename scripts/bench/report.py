@@ -8,7 +8,7 @@ from pathlib import Path
 
 from common import ROOT
 
-HEADERS = ("benchmark", "figure", "reference", "ratio", "goal", "verdict")
+HEADERS = ("benchmark", "figure", "reference", "ratio median (min-max)", "load 1m", "goal", "verdict")
 
 
 def verdict(result: dict) -> str:
@@ -19,6 +19,8 @@ def verdict(result: dict) -> str:
         return f"skipped: {result['skipped']}"
     if "holds" in result:  # a goal about what happened (the bench fails when it does not); the figures inform
         return "meets" if result["holds"] else "misses"
+    if "goal_min" not in result and "goal_max" not in result:
+        return "no goal (a reference for comparison)"
     if "goal_min" in result:
         return "meets" if result["ratio"] >= result["goal_min"] else "misses"
     return "meets" if result["ratio"] <= result["goal_max"] else "misses"
@@ -28,8 +30,17 @@ def row(result: dict) -> tuple[str, ...]:
     """One table row: what was measured, against what, and how it compares."""
     figure, reference = _figures(result)
     ratio = f"{result['ratio']:.2f}" if "ratio" in result else "-"
+    if "ratio_spread" in result:
+        spread = result["ratio_spread"]
+        ratio = f"{spread['median']:.2f} ({spread['min']:.2f}-{spread['max']:.2f}, {len(result['rounds'])} rounds)"
     goal = result.get("goal", "").split(" (")[0]
-    return result["name"], figure, reference, ratio, goal, _shorten(result["verdict"], 90)
+    return result["name"], figure, reference, ratio, _load(result), goal, _shorten(result["verdict"], 90)
+
+
+def _load(result: dict) -> str:
+    """The 1-minute load averages the row was measured under, lowest-highest."""
+    loads = result.get("load_average_1min") or []
+    return f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-"
 
 
 def _shorten(text: str, limit: int) -> str:

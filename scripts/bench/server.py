@@ -35,8 +35,9 @@ with app.app_context():
 class Shoebox:
     """One server process on a free loopback port, with its data dir under `home`."""
 
-    def __init__(self, home: Path, threads: int = 8):
+    def __init__(self, home: Path, threads: int = 8, settings: dict | None = None):
         self.home = home
+        self.settings = settings or {}  # more SHOEBOX_* variables, e.g. {"SERVER__ACCEL_REDIRECT": "true"}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.threads = threads
@@ -45,15 +46,19 @@ class Shoebox:
         self.start_rss_mb = 0.0
 
     def env(self) -> dict:
-        """The environment of spawn_shoebox in tests/fixtures/processes.py: no SHOEBOX_* from outside."""
+        """The environment of spawn_shoebox in tests/fixtures/processes.py: no SHOEBOX_* from outside.
+
+        The logging level is the config's default, as scripts/run leaves it: each request costs what it costs
+        in use."""
         config = self.home / "empty.toml"
         config.touch()
         environment = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
         environment.update({
             "SHOEBOX_CONFIG": str(config), "SHOEBOX_DATA_DIR": str(self.home / "data"),
-            "SHOEBOX_SCHEDULER__ENABLED": "false", "SHOEBOX_LOGGING__LEVEL": "warning",
+            "SHOEBOX_SCHEDULER__ENABLED": "false",
             "SHOEBOX_SERVER__PORT": str(self.port), "SHOEBOX_SERVER__HOST": "127.0.0.1",
             "SHOEBOX_SERVER__THREADS": str(self.threads), "SHOEBOX_SERVER__BASE_URL": self.url})
+        environment.update({f"SHOEBOX_{name}": value for name, value in self.settings.items()})
         return environment
 
     def start(self) -> None:
@@ -99,9 +104,9 @@ class Shoebox:
         self.api_key = done.stdout.strip().splitlines()[-1]
         return self.api_key
 
-    def upload(self, path: Path, body: bytes | None = None) -> dict:
-        """POST one public image to /api/v1/images; the API's JSON for it."""
-        body, content_type = multipart_body(path) if body is None else body
+    def upload(self, path: Path, body: bytes | None = None, public: bool | None = True) -> dict:
+        """POST one image to /api/v1/images (public, private, or None: the account's default); the API's JSON."""
+        body, content_type = multipart_body(path, public) if body is None else body
         status, data = post(self.url + "/api/v1/images", body, content_type, self.api_key)
         if status != 201:
             raise RuntimeError(f"upload of {path.name} answered {status}: {data[:500]!r}")
@@ -129,11 +134,12 @@ class Shoebox:
             return False
 
 
-def multipart_body(path: Path) -> tuple[bytes, str]:
-    """A multipart/form-data body with the file and is_public=true, and its content type."""
+def multipart_body(path: Path, public: bool | None = True) -> tuple[bytes, str]:
+    """A multipart/form-data body with the file and is_public (left out for None), and its content type."""
     boundary = uuid.uuid4().hex
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"is_public\"\r\n\r\ntrue\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
+    flag = "" if public is None else \
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"is_public\"\r\n\r\n{str(public).lower()}\r\n"
+    head = (f"{flag}--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
             "Content-Type: application/octet-stream\r\n\r\n").encode()
     return head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
