@@ -2,9 +2,10 @@
 
 Every edit keeps its bytes' length, so no offset in any container changes (JPEG segments, PNG and
 WebP chunks, TIFF directories, HEIF/AVIF item locations): the EXIF GPS directory is emptied and its
-values zeroed, and location fields in XMP become spaces, which keeps the XML well-formed. The one
-exception is a compressed or hex-encoded PNG text chunk holding location, which is left out whole.
-A file whose structure cannot be read with certainty is refused (False), never guessed at.
+values zeroed, and the places named in XMP and IPTC become spaces, which keeps the XML well-formed.
+The one exception is a compressed or hex-encoded PNG text chunk holding a location, which is left out
+whole. A file whose structure cannot be read with certainty is refused (False), never guessed at;
+GIF and BMP are refused too (they are left to the caller's re-encoding).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ _MAX_DIRECTORIES = 10_000
 # namespace declaration (xmlns:gps="...") is not one: blanking it would orphan the elements using it.
 _LOCATION_NAME = (rb"(?<![\w.-])(?!xmlns:)[A-Za-z_][\w.-]*:(?:(?i:gps)\w*|LocationCreated|LocationShown|City"
                   rb"|State|Country|CountryCode|Location|Sublocation)")
-_XMP_ELEMENT = re.compile(rb"<(" + _LOCATION_NAME + rb")(?=[\s/>])(?:[^>\"']|\"[^\"]*\"|'[^']*')*?"
-                          rb"(?:/>|>.*?</\1\s*>)", re.DOTALL)
-_XMP_ATTRIBUTE = re.compile(rb"(?<=\s)" + _LOCATION_NAME + rb"\s*=\s*(?:\"[^\"]*\"|'[^']*')")
+# Where a location tag or attribute starts; where it ends is found with str.find, so that hostile
+# XMP (thousands of unclosed tags) costs one pass, not one pass per tag.
+_XMP_LOCATION_TAG = re.compile(rb"<(/?)(" + _LOCATION_NAME + rb")(?=[\s/>])")
+_XMP_LOCATION_ATTRIBUTE = re.compile(rb"(?<=\s)" + _LOCATION_NAME + rb"\s*=\s*([\"'])")
 _XMP_LOCATION_LEFT = re.compile(_LOCATION_NAME + rb"(?![\w.-])")
 
 # IPTC-IIM datasets of record 2 that say where: location code and name, city, sublocation,
@@ -297,12 +299,46 @@ def _applied(data: bytes, patches: list[_Patch]) -> bytes:
 
 def _xmp_patches(xmp: bytes) -> list[_Patch]:
     """Spaces over every location element and attribute; refused if a location name is left over."""
-    spans = [match.span() for match in _XMP_ELEMENT.finditer(xmp)]
-    spans += [match.span() for match in _XMP_ATTRIBUTE.finditer(xmp)]
-    patches = [(start, b" " * (end - start)) for start, end in spans]
+    if not _XMP_LOCATION_LEFT.search(xmp):
+        return []
+    patches = [(start, b" " * (end - start)) for start, end in _element_spans(xmp) + _attribute_spans(xmp)]
     if _XMP_LOCATION_LEFT.search(_applied(xmp, patches)):
         raise _CannotEdit("the XMP holds a location in a form this module does not edit")
     return patches
+
+
+def _element_spans(xmp: bytes) -> list[tuple[int, int]]:
+    """(start, end) of every location element, from its start tag to the end of its end tag."""
+    spans, open_tags, read_up_to = [], {}, 0
+    for match in _XMP_LOCATION_TAG.finditer(xmp):
+        if match.start() < read_up_to:
+            continue  # inside a tag already read
+        read_up_to = _found(xmp, b">", match.end()) + 1
+        closing, name = match.group(1), match.group(2)
+        if closing and open_tags.get(name):
+            spans.append((open_tags[name].pop(), read_up_to))
+        elif not closing and xmp[read_up_to - 2:read_up_to - 1] == b"/":
+            spans.append((match.start(), read_up_to))
+        elif not closing:
+            open_tags.setdefault(name, []).append(match.start())
+    return spans  # an element never closed keeps its name, which _xmp_patches then refuses
+
+
+def _attribute_spans(xmp: bytes) -> list[tuple[int, int]]:
+    """(start, end) of every location attribute, name to closing quote."""
+    spans, read_up_to = [], 0
+    for match in _XMP_LOCATION_ATTRIBUTE.finditer(xmp):
+        if match.start() >= read_up_to:
+            read_up_to = _found(xmp, match.group(1), match.end()) + 1
+            spans.append((match.start(), read_up_to))
+    return spans
+
+
+def _found(data: bytes, what: bytes, start: int) -> int:
+    position = data.find(what, start)
+    if position < 0:
+        raise _CannotEdit("XMP that ends inside a tag")
+    return position
 
 
 # --- IPTC and Photoshop resources ----------------------------------------------------------------
@@ -602,9 +638,11 @@ def _item_places(iloc: bytes, wanted: set[int], idat: tuple[int, int] | None,
     version = cursor.uint(4) >> 24
     offset_size, length_size = divmod(cursor.uint(1), 16)
     base_size, index_size = divmod(cursor.uint(1), 16)
+    index_size = index_size if version else 0
     if version > 2 or not {offset_size, length_size, base_size, index_size} <= {0, 4, 8}:
         raise _CannotEdit("an item location box of an unknown form")
-    index_size = index_size if version else 0
+    if not offset_size + length_size + index_size:  # extents of no bytes: a count could loop for nothing
+        raise _CannotEdit("an item location box whose extents say nothing")
     places = {}
     for _ in range(cursor.uint(2 if version < 2 else 4)):
         item = cursor.uint(2 if version < 2 else 4)
