@@ -13,6 +13,7 @@ import pytest
 from PIL import ExifTags, Image, IptcImagePlugin, PngImagePlugin, features
 
 from tests.fixtures.media import CORPUS, corpus_file
+from webapp import imaging
 from webapp.location import remove_location
 
 pillow_heif.register_heif_opener()
@@ -23,6 +24,8 @@ EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tif", "AVIF"
 CORPUS_PHOTOS_WITH_GPS = ["formats/exif_gps.jpg", "photos/Canon_40D.jpg", "photos/DSCN0010.jpg",
                           "photos/HMD_Nokia_8.3_5G.jpg", "photos/IMG_5195.HEIC", "photos/iphone_hdr_YES.jpg"]
 PLACE_WORDS = [b"48,51", b"2,21", b"Lutetia", b"Gaul", b"Ile de la Cite", b"35/1"]
+LOCATION_TRACES = PLACE_WORDS + [b"GPS", b"LocationShown", b"photoshop:City", b"photoshop:Country",
+                                 b"Iptc4xmpCore:Location"]
 LOCATION_XMP = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/">
  <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
@@ -96,7 +99,7 @@ def iptc(*datasets: tuple[int, bytes]) -> bytes:
 
 
 def photoshop_resources(iim: bytes) -> bytes:
-    """Photoshop image resources holding a caption-less 'copyright' flag and the IPTC-IIM block."""
+    """Photoshop image resources: a copyright flag, then the IPTC-IIM block."""
     flag = b"8BIM" + struct.pack(">HBxI", 0x040A, 0, 1) + b"\x01\x00"
     return flag + b"8BIM" + struct.pack(">HBxI", 0x0404, 0, len(iim)) + iim + b"\x00" * (len(iim) % 2)
 
@@ -141,16 +144,12 @@ def decoded(path: Path) -> tuple:
 
 
 def assert_no_location_in_xmp(xmp: bytes) -> None:
-    for word in PLAIN_WORDS_AND_NAMES:
-        assert word not in xmp
+    for trace in LOCATION_TRACES:
+        assert trace not in xmp
     root = ElementTree.fromstring(xmp)  # still well-formed XML
     description = root.find(".//{http://www.w3.org/1999/02/22-rdf-syntax-ns#}Description")
     assert description.get("{http://ns.adobe.com/xap/1.0/}CreatorTool") == "Shoebox test"
     assert description.find("{http://ns.adobe.com/xap/1.0/}Rating").text == "4"
-
-
-PLAIN_WORDS_AND_NAMES = PLACE_WORDS + [b"GPS", b"LocationShown", b"photoshop:City", b"photoshop:Country",
-                                       b"Iptc4xmpCore:Location"]
 
 
 def assert_image_data_unchanged(src: Path, dest: Path) -> None:
@@ -220,6 +219,7 @@ def test_every_corpus_photo_with_gps_loses_it_and_keeps_its_pixels_and_camera(na
     dest = cleaned(src, tmp_path)
     before, after = metadata(src), metadata(dest)
     assert before["gps"] and after["gps"] == {}
+    assert imaging.probe(dest).has_location is False
     assert (after["make"], after["model"], after["taken"]) == (before["make"], before["model"], before["taken"])
     assert decoded(dest) == decoded(src)
     assert_image_data_unchanged(src, dest)
@@ -242,8 +242,9 @@ def test_gps_and_xmp_location_leave_a_photo_whose_pixels_and_camera_stay(fmt, tm
     src = make_photo(tmp_path, fmt)
     assert metadata(src)["gps"] and b"Lutetia" in metadata(src)["xmp"]
     dest = cleaned(src, tmp_path)
+    assert imaging.probe(src).has_location is True
     after = metadata(dest)
-    assert after["gps"] == {}
+    assert after["gps"] == {} and imaging.probe(dest).has_location is False
     assert (after["make"], after["model"], after["taken"]) == ("Shoebox", "Test Camera 1", "2024:05:01 10:00:00")
     assert_no_location_in_xmp(after["xmp"])
     assert b"Lutetia" not in dest.read_bytes()  # nor anywhere else in the file (GPSAreaInformation)
