@@ -66,9 +66,13 @@ def api_headers(app, username: str) -> dict:
 
 
 def upload(app, headers: dict, data: bytes, name: str) -> str:
+    """Upload a photo and make its preview, as a server's job worker would soon after."""
+    from webapp import jobs
+
     body, content_type = multipart({"file": (data, name)})
     response = app.test_client().post("/api/v1/images", headers=headers, data=body, content_type=content_type)
     assert response.status_code == 201, response.get_json()
+    assert jobs.work_until_idle(app, ["make_preview"]) == 1
     return response.get_json()["id"]
 
 

@@ -99,6 +99,7 @@ def library(app, kim):
     """kim with ten photos of noise (a few hundred KB each, so an archive takes many writes), two in an album."""
     from PIL import Image
 
+    from webapp import jobs
     from webapp.albums import service as albums
     from webapp.extensions import db
     from webapp.media import service as media_service
@@ -111,6 +112,7 @@ def library(app, kim):
         response = kim.upload(data.getvalue(), name=f"noise{n}.jpg")
         assert response.status_code == 201, response.get_json()
         ids.append(response.get_json()["id"])
+    assert jobs.work_until_idle(app, ["make_preview"]) == 10  # as a server's job worker would soon after
     with app.app_context():
         user = db.session.get(User, kim.id)
         album = albums.create_album(user, "Static")
