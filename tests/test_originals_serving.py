@@ -129,6 +129,44 @@ def test_views_still_waiting_are_written_when_the_app_stops(app, kim):
         assert db.session.get(Media, media_id).views == 1
 
 
+# --- a public original remembered for a few seconds ---------------------------------------------------
+
+def test_a_public_original_made_private_is_404_at_once(app, kim):
+    media_id = kim.upload(make_jpeg(), is_public="true").get_json()["id"]
+    anyone = app.test_client()
+    assert anyone.get(f"/i/{media_id}").status_code == 200  # now remembered
+    assert kim.test_client.patch(f"/api/v1/images/{media_id}", headers=kim.headers,
+                                 json={"is_public": False}).status_code == 200
+    assert anyone.get(f"/i/{media_id}").status_code == 404
+    assert anyone.get(f"/i/{media_id}.jpg").status_code == 404
+    assert kim.get(f"/i/{media_id}").status_code == 200
+    assert views_of(app, media_id) == 1
+
+
+def test_a_deleted_public_original_is_404_at_once(app, kim):
+    media_id = kim.upload(make_jpeg(), is_public="true").get_json()["id"]
+    anyone = app.test_client()
+    assert anyone.get(f"/i/{media_id}").status_code == 200
+    assert kim.delete(f"/api/v1/images/{media_id}").status_code == 204
+    assert anyone.get(f"/i/{media_id}").status_code == 404
+
+
+def test_a_remembered_original_still_checks_the_credentials_sent(app, kim):
+    media_id = kim.upload(make_jpeg(), is_public="true").get_json()["id"]
+    assert app.test_client().get(f"/i/{media_id}").status_code == 200
+    assert app.test_client().get(f"/i/{media_id}", headers={"X-API-Key": "sbx_not-a-key"}).status_code == 401
+
+
+def test_private_originals_are_never_remembered(app, kim):
+    media_id = kim.upload(make_jpeg()).get_json()["id"]
+    assert kim.get(f"/i/{media_id}").status_code == 200
+    with app.app_context():
+        from webapp.media import service
+
+        assert service._public_blobs().get((media_id, "original")) is None
+    assert app.test_client().get(f"/i/{media_id}").status_code == 404
+
+
 # --- ranges and revalidation from disk --------------------------------------------------------------
 
 def test_an_original_on_disk_answers_ranges_and_revalidation(on_disk):

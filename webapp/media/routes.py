@@ -14,7 +14,7 @@ from ..auth import permissions
 from ..auth.credentials import viewer
 from ..errors import InvalidInput
 from ..extensions import limiter
-from ..models import Media, User
+from ..models import User
 from ..schemas import parse
 from ..web import render
 from . import bp, hotlinks, links, service, variants, views
@@ -37,16 +37,16 @@ def original(media_id: str, ext: str | None = None):
             raise InvalidInput(_("size must be one of thumb, small, medium or large."), code="unknown_size")
         return send_blob(service.preset_blob_for(viewer, media_id, size), attachment=download)
     who = viewer()
-    media = service.get_media_for(who, media_id)
-    _count_view(media, who)
-    return send_blob(service.original_blob(media, public=media.is_public), attachment=download or media.kind != "image")
+    blob, kind = service.original_blob_for(who, media_id)
+    _count_view(media_id, blob.owner_id, who)
+    return send_blob(blob, attachment=download or kind != "image")
 
 
-def _count_view(media: Media, who: User | None) -> None:
+def _count_view(media_id: str, owner_id: int, who: User | None) -> None:
     # The owner's own looks, HEAD requests and resumed downloads are not views.
-    if (who is None or who.id != media.user_id) and request.method == "GET" and "Range" not in request.headers:
-        views.count(media.id)
-        analytics.record("view", owner_id=media.user_id, media_id=media.id)
+    if (who is None or who.id != owner_id) and request.method == "GET" and "Range" not in request.headers:
+        views.count(media_id)
+        analytics.record("view", owner_id=owner_id, media_id=media_id)
 
 
 @bp.get("/info/<media_id>")

@@ -31,6 +31,18 @@ def send_blob(blob: Blob, *, attachment: bool, store=None) -> Response:
     return _send(blob, attachment, store)
 
 
+def send_immutable(blob: Blob) -> Response:
+    """send_blob() for an address that names its content and carries its own permission (signed.py):
+    one browser may keep it for a year, whoever is logged in there (no Vary: Cookie)."""
+    response = send_blob(blob, attachment=False)
+    response.headers["Cache-Control"] = IMMUTABLE
+    response.vary.discard("Cookie")
+    return response
+
+
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
 def _send(blob: Blob, attachment: bool, store) -> Response:
     settings = current_app.config["SHOEBOX"]
     files = store is None  # the photos' store, the one an nginx location can serve
@@ -127,7 +139,8 @@ def _by_proxy(blob: Blob, attachment: bool, prefix: str) -> Response:
     Revalidation is answered here, against the stored ETag and date, so nginx is only asked for bytes.
     """
     response = Response(headers=[h for h in _headers(blob, attachment) if h[0] != "Accept-Ranges"])  # nginx's own
-    response.make_conditional(request.environ)
+    if _CONDITIONAL.intersection(request.headers.keys()):
+        response.make_conditional(request.environ)
     if response.status_code == 200:
         response.headers["X-Accel-Redirect"] = prefix + quote(blob.key, safe="/")
     return response
