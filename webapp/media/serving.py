@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import mmap
+import os
 import unicodedata
 from urllib.parse import quote
 
@@ -67,7 +68,7 @@ def _from_memory(blob: Blob, attachment: bool) -> Response:
 def _from_store(blob: Blob, attachment: bool, store) -> Response:
     """A stored file, streamed by the server's file wrapper (waitress sends it from the file, ranges too)."""
     stream = store.open(blob.key)
-    body = _MappedFile(stream) if _mappable(stream, blob.size) else wrap_file(request.environ, stream)
+    body = _MappedFile(stream) if _mappable(stream) else wrap_file(request.environ, stream)
     # The stored facts stand in for a stat of the file, so disk and S3 are answered alike.
     response = _StreamedFile(body, headers=_headers(blob, attachment), direct_passthrough=True)
     response.content_length = blob.size
@@ -80,10 +81,10 @@ def _from_store(blob: Blob, attachment: bool, store) -> Response:
     return response
 
 
-def _mappable(stream, size: int) -> bool:
+def _mappable(stream) -> bool:
     """Whether waitress serves this request and `stream` is a file on disk with something in it."""
-    return request.environ.get("wsgi.file_wrapper") is ReadOnlyFileBasedBuffer and size > 0 \
-        and isinstance(stream, io.BufferedReader)
+    return request.environ.get("wsgi.file_wrapper") is ReadOnlyFileBasedBuffer \
+        and isinstance(stream, io.BufferedReader) and os.fstat(stream.fileno()).st_size > 0
 
 
 class _MappedFile(ReadOnlyFileBasedBuffer):
