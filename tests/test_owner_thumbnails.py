@@ -206,6 +206,20 @@ def test_the_gallery_shows_the_owner_signed_thumbnails(app, kim, make_user):
     assert all(stranger.get(src).status_code == 200 for src in sources)
 
 
+def test_the_owners_album_photo_and_editor_pages_show_signed_sizes(app, kim):
+    media_id = private_photo(kim)
+    album = kim.test_client.post("/api/v1/albums", headers=kim.headers, json={"title": "Trip"}).get_json()
+    kim.test_client.post(f"/api/v1/albums/{album['id']}/images", headers=kim.headers, json={"image_ids": [media_id]})
+    browser = app.test_client()
+    AuthActions(browser).login("kim")
+    expected = {"/albums": "thumb", f"/albums/{album['id']}": "thumb", f"/photos/{media_id}": "medium",
+                f"/i/{media_id}/edit": "small"}
+    for page, size in expected.items():
+        html = browser.get(page).get_data(as_text=True)
+        assert signed_url(app, media_id, size) in html, page
+        assert f"/i/{media_id}?size=" not in html, page
+
+
 def test_other_viewers_never_see_a_signature(app, kim, make_user):
     media_id = kim.upload(make_jpeg(), is_public="true").get_json()["id"]
     link = make_link(app, kim.id, media_id=media_id)
