@@ -9,7 +9,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, get_flashed_messages, make_response, render_template, request
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 log = logging.getLogger("webapp.requests")
 
@@ -70,7 +70,26 @@ def render_oob_flashes() -> str:
 
 
 class SessionInterface(SecureCookieSessionInterface):
-    """Signed-cookie sessions whose Secure flag can follow the connection ("auto")."""
+    """Signed-cookie sessions whose Secure flag can follow the connection ("auto").
+
+    Paths passed to skip() get none: their cookie is never decoded, and nothing is ever saved or
+    sent back (no Set-Cookie, no Vary: Cookie), so nobody is logged in there.
+    """
+
+    def __init__(self):
+        self.skipped: list[re.Pattern] = []
+
+    def skip(self, path: re.Pattern) -> None:
+        """Open no session for request paths that fully match `path`."""
+        self.skipped.append(path)
+
+    def open_session(self, app: Flask, request) -> SecureCookieSession | None:
+        if any(path.fullmatch(request.path) for path in self.skipped):
+            return _Unsaved()
+        return super().open_session(app, request)
+
+    def is_null_session(self, obj) -> bool:
+        return isinstance(obj, _Unsaved) or super().is_null_session(obj)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         setting = app.config["SHOEBOX"]["security"]["secure_cookies"]
@@ -79,6 +98,11 @@ class SessionInterface(SecureCookieSessionInterface):
         # Browsers accept Secure cookies over https and from localhost; a plain-http LAN
         # address would silently drop them and nobody could log in.
         return is_trustworthy_origin()
+
+
+class _Unsaved(SecureCookieSession):
+    """The empty session of a skipped path. An error page may still write its CSRF token into it;
+    it is never saved, so the browser's real session cookie is left as it was."""
 
 
 def is_trustworthy_origin() -> bool:

@@ -6,12 +6,16 @@ bp = Blueprint("media", __name__)
 
 
 def init_app(app: Flask) -> None:
-    """Serve the media pages, check integrity daily, and let the account purge find the photos' files."""
+    """Serve the media pages (an owner's sizes without a session), check integrity daily, and let the account
+    purge find the photos' files."""
     from .. import jobs
     from ..auth import deletion
-    from . import editor, gallery, integrity, previews, routes, service  # noqa: F401  (pages on bp, job handler)
+    # Imported for what they register: pages on bp, the preview job's handler.
+    from . import editor, gallery, integrity, links, previews, routes, service, thumb_routes  # noqa: F401
 
     app.register_blueprint(bp)
+    app.session_interface.skip(thumb_routes.SESSIONLESS)
+    app.add_template_global(links.shown_size_url)
     jobs.register("integrity_check", integrity.run_integrity_check, "cron", hour=4, minute=7)
     jobs.register("prune_preview_jobs", previews.prune_finished, "cron", hour=4, minute=53,
                   title="Prune finished preview jobs")

@@ -1,15 +1,19 @@
 """A photo's addresses, and the snippets that show it on other sites.
 
 Every page, fragment and JSON answer builds a photo's URLs here, so they agree (absolute, on the
-configured base URL).
+configured base URL; an owner's signed sizes are paths, for this site's own pages).
 """
 
 from __future__ import annotations
 
 import html
 
+from flask import url_for
+from flask_login import current_user
+
 from ..models import Media
 from ..web import absolute_url
+from . import signed
 
 # Stored types every browser in use shows in an <img>. HEIC and TIFF are shown by Safari alone;
 # AVIF only by recent browsers (not Edge before 121, Safari before 16, many in-app viewers), so a
@@ -29,6 +33,19 @@ def direct_url(media: Media) -> str:
 def size_url(media: Media, size: str) -> str:
     """One of the preset sizes (thumb, small, medium, large)."""
     return f"{absolute_url('media.original', media_id=media.id)}?size={size}"
+
+
+def owner_size_url(media: Media, size: str) -> str:
+    """A preset size at its owner's signed, immutable address (signed.py): only for pages its owner sees."""
+    return url_for("media.owner_size", **signed.address(media, size))
+
+
+def shown_size_url(media: Media, size: str) -> str:
+    """Where this request's page shows a preset size: the signed address to the photo's owner, the public one
+    (answered by the usual checks) to anyone else, so that no other viewer ever sees a signature."""
+    if current_user.is_authenticated and current_user.id == media.user_id:
+        return owner_size_url(media, size)
+    return url_for("media.original", media_id=media.id, size=size)
 
 
 def shows_in_browser(media: Media) -> bool:

@@ -394,6 +394,20 @@ def original_blob(media: Media, *, public: bool) -> Blob:
                 last_modified=media.created_at, public=public, filename=download_name(media), owner_id=media.user_id)
 
 
+def original_blob_for(viewer: User | None, media_id: str) -> tuple[Blob, str]:
+    """What to send for the file itself, and its kind ("image" or "file"): get_media_for(), remembered
+    for a few seconds when public, as preset_blob_for() does (the same memory, forgotten the same way)."""
+    cache = _public_blobs()
+    found = cache.get((media_id, "original"))
+    if found is not None:
+        return found
+    media = get_media_for(viewer, media_id)
+    found = original_blob(media, public=media.is_public), media.kind
+    if media.is_public:
+        cache.put((media_id, "original"), found)
+    return found
+
+
 def saved_blob(media: Media, saved: Variant, name: str, *, public: bool) -> Blob:
     """How a saved transformation ("<hash>.<ext>") is sent, under the original's name with its extension."""
     stem, ext = name.rsplit(".", 1)
@@ -408,9 +422,15 @@ def forget(media_id: str) -> None:
 
 
 def forget_all() -> None:
-    """Drop every public photo this instance remembers (after an owner was blocked: which are theirs is not
+    """Drop every photo this instance remembers (after an owner was blocked: which are theirs is not
     known here, and blocking is rare enough that refilling the memory costs nothing)."""
     _public_blobs().clear()
+
+
+def memory() -> ShortLived:
+    """What this instance answers from without a query: public sizes, and owners' signed sizes (signed.py),
+    within one byte budget; forget() and forget_all() empty both."""
+    return _public_blobs()
 
 
 def _public_blobs() -> ShortLived:
