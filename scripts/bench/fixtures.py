@@ -20,19 +20,22 @@ ROTATED = 6  # EXIF orientation "rotate 90° clockwise to show", a phone held up
 GPS = {1: "N", 2: (52.0, 31.0, 12.5), 3: "E", 4: (13.0, 24.0, 36.25), 5: 0, 6: 34.0}  # GPSInfo IFD tags
 
 
-def photo_12mp(dest: Path, size: tuple[int, int] = SIZE_12MP, quality: int = 90) -> Path:
-    """A 4000x3000 JPEG: a real photo upscaled, with sensor-like noise, GPS, orientation 6 and an ICC profile."""
+def photo_12mp(dest: Path, size: tuple[int, int] = SIZE_12MP, exif: Image.Exif | None = None) -> Path:
+    """A 4000x3000 JPEG (quality 90): a real photo upscaled, with sensor-like noise, an ICC profile and `exif`
+    (by default a phone's: GPS and orientation 6)."""
     base = _base_picture().resize(size, Image.Resampling.LANCZOS)
     noisy = ImageChops.add(base, _noise(size, sigma=6), offset=-128)
-    noisy.save(dest, "JPEG", quality=quality, exif=camera_exif(ROTATED), icc_profile=icc_profile())
+    noisy.save(dest, "JPEG", quality=90, exif=camera_exif(ROTATED) if exif is None else exif,
+               icc_profile=icc_profile())
     return dest
 
 
-def camera_exif(orientation: int) -> Image.Exif:
+def camera_exif(orientation: int, gps: bool = True) -> Image.Exif:
     """EXIF as a phone writes it: a camera, an orientation and a GPS position."""
     exif = Image.Exif()
     exif[0x010F], exif[0x0110], exif[0x0112] = "Bench", "Phone", orientation  # Make, Model, Orientation
-    exif.get_ifd(0x8825).update(GPS)
+    if gps:
+        exif.get_ifd(0x8825).update(GPS)
     return exif
 
 
@@ -70,10 +73,11 @@ def iphone_variants(folder: Path) -> dict[str, Path]:
 
 
 def jpeg_of_about(dest: Path, target_bytes: int = 3 * MB) -> Path:
-    """A camera-like JPEG (GPS, orientation, ICC) of target_bytes, ±10 %: the 12 MP one's recipe, scaled."""
+    """An upright JPEG with an ICC profile and no location of target_bytes, ±10 %: the 12 MP one's recipe, scaled.
+    Nothing in it asks the upload pipeline to change it, so the stored original is this file."""
     side = SIZE_12MP[0]
     for _ in range(6):
-        photo_12mp(dest, (side, side * 3 // 4))
+        photo_12mp(dest, (side, side * 3 // 4), camera_exif(1, gps=False))
         size = dest.stat().st_size
         if abs(size - target_bytes) <= target_bytes // 10:
             break

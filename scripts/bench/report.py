@@ -97,10 +97,14 @@ def notes(results: list[dict]) -> str:
             stages = result["shoebox_stages"]
             lines.append(f"- thumbnail, Shoebox's stages: JPEG draft decode {stages['decode_ms']:.1f} ms, "
                          f"resize {stages['resize_ms']:.1f} ms, WebP encode {stages['encode_ms']:.1f} ms")
+        if "codecs" in result:
+            lines.append("- thumbnail, the codecs each side ran: " +
+                         ", ".join(f"{name} {version}" for name, version in result["codecs"].items()))
         if "concurrent_receiving_only" in result:
             single, receiving = result["single_upload"], result["concurrent_receiving_only"]
             lines.append(f"- memory: server RSS {result['rss_at_start_mb']:.0f} MB at start; one upload "
                          f"+{single['delta_mb']:.0f} MB; as many concurrent uploads of a file as big but with "
                          f"64x64 pixels +{receiving['delta_mb']:.0f} MB (receiving alone, no decoding); "
-                         f"{result['server_threads']} server threads")
+                         f"{result['server_threads']} server threads; RSS {result['rss_60s_after_mb']:.0f} MB "
+                         f"a minute after the last upload")
     return "\nNotes:\n" + "\n".join(lines) if lines else ""
