@@ -34,6 +34,7 @@ DEFAULTS: dict = {
         "connection_limit": 1000,
         "header_timeout": 20,
         "read_timeout": 60,
+        "accel_redirect": "",
     },
     "database": {
         "url": "",
@@ -191,6 +192,13 @@ def _http_url(value, *, empty_ok=True):
     return value
 
 
+def _internal_prefix(value):
+    value = _text(value)
+    if value and not (re.fullmatch(r"/[A-Za-z0-9._~/-]+", value) and value.strip("/")):
+        raise ValueError(f"must be empty or a path such as \"/_shoebox/files/\", not {value!r}")
+    return value.rstrip("/") + "/" if value else ""
+
+
 def _database_url(value):
     value = _text(value)
     if not value:
@@ -253,6 +261,7 @@ CHECKS = {
     "server.connection_limit": _whole(10, 100_000),
     "server.header_timeout": _whole(1, 3600),
     "server.read_timeout": _whole(1, 24 * 3600),
+    "server.accel_redirect": _internal_prefix,
     "database.url": _database_url,
     "database.auto_migrate": _flag,
     "database.echo": _flag,
