@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from .. import __version__, metering, scratch
 from ..extensions import blob_store, db
+from ..media import views
 from ..models import Backup, utcnow
 from ..storage import BlobNotFound, BlobStore
 from . import archive, contents, crypto
@@ -92,6 +93,7 @@ def make(backup: Backup, context=None) -> Backup:
     scratch.sweep(current_app.config["SHOEBOX"]["data_dir"])
     passphrase = current_app.config["SHOEBOX"]["backups"]["passphrase"] if backup.scope == "instance" else ""
     metering.flush()  # this process's bandwidth and API counts so far belong in the archive's daily usage
+    views.flush()  # and its photos' views so far in their rows
     started = time.monotonic()
     listed = contents.blobs(backup.scope, backup.user_id)
     progress = _Progress(context, sum(blob.size for blob in listed), len(listed))

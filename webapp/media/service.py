@@ -499,12 +499,6 @@ def make_preset(media: Media, name: str, *, slot: threading.BoundedSemaphore = I
     return variant
 
 
-def count_view(media: Media) -> None:
-    """Count one more view of `media` (one UPDATE: views that arrive together are all counted)."""
-    db.session.execute(update(Media).where(Media.id == media.id).values(views=Media.views + 1))
-    db.session.commit()
-
-
 def update_media(media: Media, *, title: str | None = None, description: str | None = None,
                  is_public: bool | None = None) -> None:
     """Change what the owner may change about a photo."""
