@@ -57,3 +57,35 @@ def test_instances_with_memory_limits_count_separately(start_instance):
     a, b = two_instances(start_instance)
     statuses = [failed_login(a if n % 2 else b, n) for n in range(12)]
     assert statuses == [200] * 12
+
+
+def test_the_default_limit_holds_pages_but_never_photos_health_or_signed_sizes(make_app):
+    """Views marked unlimited are skipped before the limiter resolves anything; the others still count."""
+    from tests.fixtures.media import make_jpeg, multipart
+    from webapp.extensions import db
+    from webapp.media import links
+    from webapp.models import Media
+
+    app = make_app(limits={"default": "3 per minute"})
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/").status_code != 429
+    assert client.get("/").status_code == 429
+    with app.app_context():
+        from webapp.auth import api_keys, service
+
+        user = service.create_user("lim@example.com", "lim", "correct horse battery staple", verified=True)
+        key = api_keys.create_api_key(user, "k")[1]
+    body, content_type = multipart({"file": (make_jpeg(), "a.jpg"), "is_public": "true"})
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "10.0.0.9"
+    created = other.post("/api/v1/images", headers={"X-API-Key": key}, data=body, content_type=content_type)
+    assert created.status_code == 201, created.get_json()
+    media_id = created.get_json()["id"]
+    with app.test_request_context():
+        signed = links.owner_size_url(db.session.get(Media, media_id), "thumb")
+    for _ in range(10):  # from the address already over its page limit
+        assert client.get("/health").status_code == 200
+        assert client.get(f"/i/{media_id}?size=thumb").status_code == 200
+        assert client.get(f"/i/{media_id}.jpg").status_code == 200
+        assert client.get(signed).status_code == 200

@@ -8,7 +8,7 @@ import swagger_ui
 from flask import render_template, send_from_directory
 from pydantic import ConfigDict
 
-from ..extensions import limiter
+from ..extensions import unlimited
 from ..schemas import Out
 from . import bp
 from .contract import document, operation
@@ -25,7 +25,7 @@ class OpenAPIDocument(Out):
 
 
 @bp.get("/api/v1/openapi.json")
-@limiter.exempt
+@unlimited
 @operation("openapi", (200, OpenAPIDocument, "The OpenAPI 3.1 document."), tag="operations", public=True)
 def openapi():
     """This document: every /api/v1 operation, generated from the code (on first request, then kept)."""
@@ -39,7 +39,7 @@ def docs():
 
 
 @bp.get("/api/docs/assets/<name>")
-@limiter.exempt
+@unlimited
 def docs_asset(name: str):
     """Swagger UI's files, from the installed swagger-ui-py package."""
     if name not in SWAGGER_UI_FILES:

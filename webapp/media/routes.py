@@ -13,7 +13,7 @@ from ..albums import service as albums
 from ..auth import permissions
 from ..auth.credentials import viewer
 from ..errors import InvalidInput
-from ..extensions import limiter
+from ..extensions import unlimited
 from ..models import User
 from ..schemas import parse
 from ..web import render
@@ -26,7 +26,7 @@ from .shapes import image_json
 
 @bp.get("/i/<media_id>")
 @bp.get("/i/<media_id>.<ext>")
-@limiter.exempt  # a gallery page asks for dozens at once; nothing here is costly to repeat
+@unlimited  # a gallery page asks for dozens at once; nothing here is costly to repeat
 def original(media_id: str, ext: str | None = None):
     """The file itself, or a preset size (?size=thumb|small|medium|large); ?download=1 to save it."""
     size = request.args.get("size")
@@ -87,7 +87,7 @@ def upload():
 
 
 @bp.get("/i/<media_id>/t/<name>")
-@limiter.exempt  # only variants that already exist are served: nobody makes new work through this URL
+@unlimited  # only variants that already exist are served: nobody makes new work through this URL
 def variant(media_id: str, name: str):
     """A saved transformation ("<hash>.<ext>"), served like the photo to whoever may see the photo."""
     hotlinks.refuse_foreign_page(request.referrer, viewer, media_id)

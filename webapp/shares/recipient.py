@@ -14,7 +14,7 @@ from flask_login import current_user
 
 from .. import analytics
 from ..errors import InvalidInput, NotFound
-from ..extensions import db, limiter
+from ..extensions import db, limiter, unlimited
 from ..media import service as media_service
 from ..media import selection, variants
 from ..media.serving import send_blob, send_zip
@@ -112,7 +112,7 @@ def viewer(token: str, media_id: str):
 
 
 @bp.get("/s/<token>/p/<media_id>/<size>")
-@limiter.exempt  # an album's grid asks for dozens at once, and only sizes that exist or a preset are made
+@unlimited  # an album's grid asks for dozens at once, and only sizes that exist or a preset are made
 def sized(token: str, media_id: str, size: str):
     """A preset size of one of the link's photos (thumb, small, medium, large)."""
     row = access.size_of(token, _cookie(), time.time(), media_id, size) if size in SIZES else None
