@@ -221,7 +221,7 @@ def mixed_memory(home: Path, photo: Path, same_pixels: dict) -> list[dict]:
     after = summary([{**r, "ratio": round(r["settled_mb"] / memory.SETTLED_GOAL_MB, 3)} for r in rounds])
     peak_mb, after_mb = (median([r[key] for r in rounds]) for key in ("peak_mb", "settled_mb"))
     return [{**row, **shared, **figures} for row, figures in zip(
-        memory.goal_rows(f"memory: {MIXED_UPLOADS} mixed uploads", peak_mb, after_mb, {}), (peak, after))]
+        memory.goal_rows(f"memory: {MIXED_UPLOADS} mixed uploads", peak_mb, after_mb, {}), (peak, after), strict=True)]
 
 
 def _memory_round(server: Shoebox, bodies: list) -> dict:
