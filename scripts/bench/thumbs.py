@@ -30,12 +30,25 @@ def shoebox_thumbnail(path: Path) -> bytes:
 
 def load_pyvips():
     """pyvips with its operation cache off, or the reason it cannot be used."""
+    _load_pillow_codecs()
     try:
         import pyvips
     except (ImportError, OSError) as error:
         return None, f"pyvips not available ({error})"
     pyvips.cache_set_max(0)  # every run does the whole work, like Shoebox does
     return pyvips, None
+
+
+def _load_pillow_codecs() -> None:
+    """Load Pillow's and pillow-heif's own codec libraries before libvips: libvips brings the system's libjpeg,
+    libwebp and libheif into the process's global symbols, and whatever loads after it binds to those (Pillow's
+    WebP then reports libvips' libwebp; pillow-heif opening a HEIC crashes)."""
+    from PIL import features
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    for codec in ("jpg", "webp", "avif"):
+        features.check(codec)
 
 
 def draft_shrink(path: Path) -> int:
@@ -66,7 +79,7 @@ def codec_versions(pyvips) -> dict:
 
 
 def _system_libraries(names: tuple[str, ...]) -> dict:
-    """Debian package versions of the system libraries of these names mapped into this process."""
+    """{Debian package: version} of the system libraries of these names mapped into this process."""
     with open("/proc/self/maps") as maps:
         paths = {line.split()[-1] for line in maps if any(f"/{name}" in line for name in names)}
     found = {}
@@ -74,8 +87,10 @@ def _system_libraries(names: tuple[str, ...]) -> dict:
         owner = subprocess.run(["dpkg-query", "-S", os.path.realpath(path)], capture_output=True, text=True)
         package = owner.stdout.split(":")[0] if owner.returncode == 0 else ""
         version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
-        key = next(name for name in names if f"/{name}" in path)
-        found[key] = f"{package} {version.stdout}" if package and version.returncode == 0 else os.path.basename(path)
+        if package and version.returncode == 0:
+            found[package] = version.stdout
+        else:
+            found[os.path.basename(path)] = "(not from a Debian package)"
     return found
 
 
