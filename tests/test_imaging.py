@@ -392,18 +392,26 @@ def test_corpus_images_needing_no_change_are_stored_byte_identical(tmp_path, fol
 
 
 @pytest.mark.parametrize("n", range(9))
-def test_every_orientation_is_stored_upright(tmp_path, n):
+def test_every_jpeg_orientation_is_kept_as_it_is_and_displays_upright(tmp_path, n):
+    """A JPEG keeps its bytes and its EXIF orientation, which browsers, viewers and every size apply; only the
+    meaningless Orientation 0 is rewritten as 1."""
     source = corpus_file("orientation", f"Landscape_{n}.jpg")
     result = imaging.probe(source)
     assert (result.width, result.height) == (1800, 1200)  # as displayed
     stored, mime_type, _ = normalised(tmp_path, source)
     assert mime_type == "image/jpeg"
     with Image.open(stored) as im:
-        assert im.width > im.height
         orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
-    assert orientation == 1  # even Landscape_0's meaningless 0 is set right
+        shown = ImageOps.exif_transpose(im)
+        assert shown.width > shown.height
+    if n == 0:
+        assert orientation == 1
+    else:
+        assert orientation == n and stored.read_bytes() == source.read_bytes()
     reference = small_rgb(corpus_file("orientation", "Landscape_1.jpg"))
-    assert mean_difference(small_rgb(stored), reference) < 3
+    assert mean_difference(small_rgb(shown), reference) < 3
+    data, width, height = imaging.thumbnail(stored, 400)
+    assert width > height and mean_difference(small_rgb(io.BytesIO(data)), reference) < 3
 
 
 @pytest.mark.parametrize("fmt, name", [("PNG", "turned.png"), ("WEBP", "turned.webp"), ("TIFF", "turned.tif"),

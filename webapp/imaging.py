@@ -281,18 +281,23 @@ def normalise(src_path: str | Path, dest_path: str | Path, probe_result: ProbeRe
               keep_location: bool) -> tuple[str, str]:
     """Write the image to keep as the original at dest_path; return its (mime_type, ext).
 
-    The pixels are re-encoded only when the image must be turned upright. Its location is removed
-    from the metadata in place (location.remove_location), leaving the compressed pixels as they
-    were; only a file whose metadata that cannot edit is re-encoded without it instead.
+    The pixels are re-encoded only when an image other than a JPEG must be turned upright. Its
+    location is removed from the metadata in place (location.remove_location), leaving the
+    compressed pixels as they were; only a file whose metadata that cannot edit is re-encoded
+    without it instead.
     """
     strip = probe_result.has_location and not keep_location
     with _opened(src_path) as im:
         # Also turned: a meaningless Orientation (0) and a TIFF's, which Pillow applies as it decodes.
         upright = _orientation_tag(im) in (None, 1)
-    if upright and not strip:
+    # A JPEG keeps its EXIF orientation, which browsers and photo viewers apply (CSS image-orientation
+    # is from-image by default since 2020), as every size made from it does: re-encoding each photo a
+    # phone took held upright would cost a full decode and encode and a generation of quality.
+    as_it_is = upright or (probe_result.format == "JPEG" and probe_result.orientation != 1)
+    if as_it_is and not strip:
         _write_atomically(dest_path, lambda tmp: shutil.copyfile(src_path, tmp))
         return probe_result.mime_type, probe_result.ext
-    if upright and _write_atomically(dest_path, lambda tmp: _located_nowhere(src_path, tmp)):
+    if as_it_is and _write_atomically(dest_path, lambda tmp: _located_nowhere(src_path, tmp)):
         return probe_result.mime_type, probe_result.ext
     return _reencode(src_path, dest_path, probe_result, strip=strip)
 
