@@ -89,3 +89,12 @@ def test_the_default_limit_holds_pages_but_never_photos_health_or_signed_sizes(m
         assert client.get(f"/i/{media_id}?size=thumb").status_code == 200
         assert client.get(f"/i/{media_id}.jpg").status_code == 200
         assert client.get(signed).status_code == 200
+
+
+def test_one_apps_default_limit_never_holds_another_app(make_app):
+    limited = make_app(limits={"default": "2 per minute"})
+    for _ in range(2):
+        limited.test_client().get("/")
+    assert limited.test_client().get("/").status_code == 429
+    unlimited = make_app()
+    assert all(unlimited.test_client().get("/").status_code != 429 for _ in range(10))

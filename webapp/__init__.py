@@ -85,7 +85,6 @@ def _flask_config(settings: dict) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "RATELIMIT_STORAGE_URI": settings["limits"]["storage_url"],
         "RATELIMIT_HEADERS_ENABLED": True,
-        "RATELIMIT_DEFAULT": settings["limits"]["default"] or None,
         "BABEL_DEFAULT_LOCALE": settings["i18n"]["default_locale"],
         "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
         "JSON_SORT_KEYS": False,

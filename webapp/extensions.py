@@ -33,7 +33,15 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=client_address)
+def default_limit() -> str:
+    """The app's own [limits] default ("" for none), read per request: the limiter is one object for every app
+    in the process, and a default given to it by one app's config would hold for the apps made after it."""
+    from flask import current_app
+
+    return current_app.config["SHOEBOX"]["limits"]["default"]
+
+
+limiter = Limiter(key_func=client_address, default_limits=[default_limit])
 htmx = Htmx()
 babel = Babel()
 
