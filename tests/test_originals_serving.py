@@ -163,7 +163,7 @@ def test_private_originals_are_never_remembered(app, kim):
     with app.app_context():
         from webapp.media import service
 
-        assert service._public_blobs().get((media_id, "original")) is None
+        assert service.memory().get((media_id, "original")) is None
     assert app.test_client().get(f"/i/{media_id}").status_code == 404
 
 

@@ -50,7 +50,7 @@ def test_private_thumbnails_are_never_answered_from_memory(app, kim):
     with app.app_context():
         from webapp.media import service
 
-        assert service._public_blobs().get((body["id"], "thumb")) is None
+        assert service.memory().get((body["id"], "thumb")) is None
     assert app.test_client().get(f"/i/{body['id']}?size=thumb").status_code == 404
 
 

@@ -367,18 +367,24 @@ def preset_blob_for(viewer: Callable[[], User | None], media_id: str, name: str)
     kept, so nothing private is ever served from here; `viewer` is called only when it matters.
     A change made on this instance forgets the entry at once (see forget()).
     """
-    cache = _public_blobs()
+    cache = memory()
     blob = cache.get((media_id, name))
     if blob is not None:
         return blob
     media, variant = get_preset_for(viewer(), media_id, name)
     blob = preset_blob(media, variant, name, public=media.is_public)
     if media.is_public:
-        if blob.size <= SMALL_BLOB_BYTES:
-            with blob_store().open(blob.key) as stream:
-                blob = replace(blob, data=stream.read(SMALL_BLOB_BYTES + 1))
+        blob = with_small_bytes(blob)
         cache.put((media_id, name), blob, weight=len(blob.data or b""))
     return blob
+
+
+def with_small_bytes(blob: Blob) -> Blob:
+    """The blob with its bytes in it when it is small enough to keep in memory (SMALL_BLOB_BYTES)."""
+    if blob.size > SMALL_BLOB_BYTES:
+        return blob
+    with blob_store().open(blob.key) as stream:
+        return replace(blob, data=stream.read(SMALL_BLOB_BYTES + 1))
 
 
 def preset_blob(media, variant, name: str, *, public: bool) -> Blob:
@@ -397,7 +403,7 @@ def original_blob(media: Media, *, public: bool) -> Blob:
 def original_blob_for(viewer: User | None, media_id: str) -> tuple[Blob, str]:
     """What to send for the file itself, and its kind ("image" or "file"): get_media_for(), remembered
     for a few seconds when public, as preset_blob_for() does (the same memory, forgotten the same way)."""
-    cache = _public_blobs()
+    cache = memory()
     found = cache.get((media_id, "original"))
     if found is not None:
         return found
@@ -418,22 +424,18 @@ def saved_blob(media: Media, saved: Variant, name: str, *, public: bool) -> Blob
 
 def forget(media_id: str) -> None:
     """Drop what this instance remembers of a photo (after it changed or went)."""
-    _public_blobs().forget(media_id)
+    memory().forget(media_id)
 
 
 def forget_all() -> None:
     """Drop every photo this instance remembers (after an owner was blocked: which are theirs is not
     known here, and blocking is rare enough that refilling the memory costs nothing)."""
-    _public_blobs().clear()
+    memory().clear()
 
 
 def memory() -> ShortLived:
-    """What this instance answers from without a query: public sizes, and owners' signed sizes (signed.py),
-    within one byte budget; forget() and forget_all() empty both."""
-    return _public_blobs()
-
-
-def _public_blobs() -> ShortLived:
+    """What this instance answers from without a query: public sizes and originals, and owners' signed sizes
+    (signed.py), within one byte budget; forget() and forget_all() empty it."""
     extensions = current_app.extensions
     if "shoebox_public_blobs" not in extensions:
         extensions["shoebox_public_blobs"] = ShortLived(PUBLIC_BLOB_SECONDS, max_weight=PUBLIC_BLOB_MEMORY)

@@ -20,14 +20,13 @@ import base64
 import hashlib
 import hmac
 import threading
-from dataclasses import replace
 
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import and_, select
 
 from ..errors import NotFound
-from ..extensions import blob_store, db
+from ..extensions import db
 from ..models import Media, User, Variant
 from . import service
 from .service import Blob
@@ -66,9 +65,7 @@ def _remember(memory, media_id: str, size: str, sig: str) -> Blob:
     """Read the photo's row, check the address still names it, and keep its blob (small ones with their bytes)."""
     media, variant = _current(media_id, size, sig)
     blob = service.preset_blob(media, variant or service.make_preset(media, size), size, public=False)
-    if blob.size <= service.SMALL_BLOB_BYTES:
-        with blob_store().open(blob.key) as stream:
-            blob = replace(blob, data=stream.read(service.SMALL_BLOB_BYTES + 1))
+    blob = service.with_small_bytes(blob)
     memory.put((media_id, size, sig), blob, weight=len(blob.data or b""))
     return blob
 
