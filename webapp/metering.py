@@ -12,11 +12,9 @@ read from the database at most once per owner every CACHE_SECONDS, on a short co
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 import time
-import weakref
 from collections import defaultdict
 from datetime import date, datetime, timezone
 
@@ -27,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from .errors import RateLimited
 from .extensions import db
+from .flushing import Flusher
 from .i18n import human_size
 from .models import DailyUsage, Plan, User
 
@@ -65,16 +64,13 @@ class Meter:
 
     def __init__(self, app: Flask):
         self.app = app
-        self._lock = threading.Lock()  # guards the tallies, the cache and the thread
+        self._lock = threading.Lock()  # guards the tallies and the cache
         self._writing = threading.Lock()  # one flush at a time
         self._pending: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])  # [bytes_out, api_requests]
         self._month_bytes: dict[tuple[int, tuple[int, int]], int] = defaultdict(int)  # unwritten bytes this month
         self._known: dict[int, tuple[float, tuple[int, int], int, int]] = {}  # user: (until, month, limit, written)
-        self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
-        self._stopped = False
         self._failures = 0
-        atexit.register(_stop_at_exit, weakref.ref(self))
+        self.flusher = Flusher("shoebox-meter", FLUSH_SECONDS, self.flush, lambda: bool(self._pending))
 
     # --- counting ---------------------------------------------------------------------------------
 
@@ -89,9 +85,7 @@ class Meter:
             counts[1] += api_requests
             if bytes_out:
                 self._month_bytes[(user_id, _month(day))] += bytes_out
-            if self._thread is None and not self._stopped:
-                self._thread = threading.Thread(target=self._run, name="shoebox-meter", daemon=True)
-                self._thread.start()
+        self.flusher.poke()
 
     def flush(self) -> int:
         """Add every waiting count to daily_usage now; returns how many (user, day) rows were written."""
@@ -122,7 +116,7 @@ class Meter:
     def _keep(self, batch: dict[tuple[int, date], list[int]], error: Exception) -> None:
         """Put counts that could not be written back for the next flush, unless the database has been gone long."""
         self._failures += 1
-        if self._failures >= MOST_FAILURES or self._stopped:
+        if self._failures >= MOST_FAILURES or self.flusher.stopped:
             log.warning("Could not write the bandwidth and API counts of %d accounts; they are dropped (%s).",
                         len(batch), error.__class__.__name__)
             self._failures = 0
@@ -189,35 +183,6 @@ class Meter:
             else:
                 self._known.pop(owner_id, None)
 
-    # --- the thread -------------------------------------------------------------------------------
-
-    def stop(self) -> None:
-        """End the thread and write what waits (at exit)."""
-        with self._lock:
-            self._stopped = True
-            thread = self._thread
-        self._wake.set()
-        if thread is not None:
-            thread.join(timeout=2 * FLUSH_SECONDS)
-        self.flush()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(FLUSH_SECONDS)
-            with self._lock:
-                # A quiet spell (or stop()) ends the thread; the next count starts another.
-                if self._stopped or not self._pending:
-                    self._thread = None
-                    return
-            self.flush()
-
-
-def _stop_at_exit(reference: weakref.ref) -> None:
-    meter = reference()
-    if meter is not None:
-        meter.stop()
-
-
 def meter_of(app: Flask | None = None) -> Meter:
     """The app's meter, made on first use."""
     app = app or current_app._get_current_object()
@@ -241,7 +206,7 @@ def stop(app: Flask) -> None:
     """Write what waits and end the app's thread, if it has a meter (an app going away, in tests)."""
     meter = app.extensions.get(EXTENSION)
     if meter is not None:
-        meter.stop()
+        meter.flusher.stop()
 
 
 def flush(app: Flask | None = None) -> int:

@@ -11,10 +11,8 @@ A database error while writing is logged and that batch dropped: statistics must
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
-import weakref
 from datetime import datetime
 from typing import NamedTuple
 
@@ -22,6 +20,7 @@ from flask import Flask
 from sqlalchemy import insert
 
 from ..extensions import db
+from ..flushing import Flusher
 from ..models import ViewEvent
 from .agents import describe
 
@@ -53,13 +52,10 @@ class EventWriter:
     def __init__(self, app: Flask):
         self.app = app
         self._waiting: list[Event] = []
-        self._lock = threading.Lock()  # guards _waiting, _thread, _stopped, _dropping
+        self._lock = threading.Lock()  # guards _waiting and _dropping
         self._writing = threading.Lock()  # one batch at a time: flush() returns once every earlier event is in
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stopped = False
         self._dropping = False
-        atexit.register(_stop_at_exit, weakref.ref(self))
+        self.flusher = Flusher("shoebox-analytics", FLUSH_SECONDS, self.flush, lambda: bool(self._waiting))
 
     def add(self, event: Event) -> None:
         """Queue one event; this is all a request pays."""
@@ -72,10 +68,8 @@ class EventWriter:
                 return
             self._waiting.append(event)
             if len(self._waiting) >= BATCH:
-                self._wake.set()
-            if self._thread is None and not self._stopped:
-                self._thread = threading.Thread(target=self._run, name="shoebox-analytics", daemon=True)
-                self._thread.start()
+                self.flusher.hurry()
+        self.flusher.poke()
 
     def flush(self) -> int:
         """Write every waiting event now; returns how many were taken (written, or dropped on an error)."""
@@ -88,24 +82,7 @@ class EventWriter:
 
     def stop(self) -> None:
         """End the thread and write what waits (at exit, and when a test's app goes away)."""
-        with self._lock:
-            self._stopped = True
-            thread = self._thread
-        self._wake.set()
-        if thread is not None:
-            thread.join(timeout=10 * FLUSH_SECONDS)
-        self.flush()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(FLUSH_SECONDS)
-            self._wake.clear()
-            with self._lock:
-                # A quiet second (or stop()) ends the thread; the next event starts another.
-                if self._stopped or not self._waiting:
-                    self._thread = None
-                    return
-            self.flush()
+        self.flusher.stop()
 
     def _write(self, batch: list[Event]) -> None:
         try:
@@ -122,12 +99,6 @@ def _row(event: Event) -> dict:
     return {"owner_id": event.owner_id, "media_id": event.media_id, "share_id": event.share_id,
             "kind": event.kind, "at": event.at, "visitor": event.visitor, "referrer_host": event.referrer_host,
             "device": agent.device, "browser": agent.browser, "os": agent.os}
-
-
-def _stop_at_exit(reference: weakref.ref) -> None:
-    writer = reference()
-    if writer is not None:
-        writer.stop()
 
 
 def writer_of(app: Flask) -> EventWriter:

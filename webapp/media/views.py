@@ -9,16 +9,15 @@ A process killed outright loses at most the last second of views.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
-import weakref
 from collections import Counter
 
 from flask import Flask, current_app
 from sqlalchemy import update
 
 from ..extensions import db
+from ..flushing import Flusher
 from ..models import Media
 
 log = logging.getLogger(__name__)
@@ -37,19 +36,14 @@ class ViewCounter:
         self._waiting: Counter[str] = Counter()
         self._lock = threading.Lock()  # guards _waiting, _thread and _stopped
         self._writing = threading.Lock()  # one flush at a time: flush() returns once every earlier view is in
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stopped = False
         self._failures = 0
-        atexit.register(_stop_at_exit, weakref.ref(self))
+        self.flusher = Flusher("shoebox-views", FLUSH_SECONDS, self.flush, lambda: bool(self._waiting))
 
     def add(self, media_id: str) -> None:
         """Count one view of `media_id`; this is all a request pays."""
         with self._lock:
             self._waiting[media_id] += 1
-            if self._thread is None and not self._stopped:
-                self._thread = threading.Thread(target=self._run, name="shoebox-views", daemon=True)
-                self._thread.start()
+        self.flusher.poke()
 
     def flush(self) -> int:
         """Add every waiting view to media.views now; returns how many photos' counts were written."""
@@ -75,7 +69,7 @@ class ViewCounter:
     def _keep(self, batch: Counter[str], error: Exception) -> None:
         """Put views that could not be written back for the next flush, unless the database has been gone long."""
         self._failures += 1
-        if self._failures >= MOST_FAILURES or self._stopped:
+        if self._failures >= MOST_FAILURES or self.flusher.stopped:
             log.warning("Could not write the views of %d photos; they are dropped (%s).", len(batch),
                         error.__class__.__name__)
             self._failures = 0
@@ -84,33 +78,6 @@ class ViewCounter:
                     error.__class__.__name__)
         with self._lock:
             self._waiting.update(batch)
-
-    def stop(self) -> None:
-        """End the thread and write what waits (at exit, and when a test's app goes away)."""
-        with self._lock:
-            self._stopped = True
-            thread = self._thread
-        self._wake.set()
-        if thread is not None:
-            thread.join(timeout=10 * FLUSH_SECONDS)
-        self.flush()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(FLUSH_SECONDS)
-            with self._lock:
-                # A quiet second (or stop()) ends the thread; the next view starts another.
-                if self._stopped or not self._waiting:
-                    self._thread = None
-                    return
-            self.flush()
-
-
-def _stop_at_exit(reference: weakref.ref) -> None:
-    counter = reference()
-    if counter is not None:
-        counter.stop()
-
 
 def counter_of(app: Flask | None = None) -> ViewCounter:
     """The app's view counter, made on first use."""
@@ -135,4 +102,4 @@ def stop(app: Flask) -> None:
     """Write what waits and end the app's thread, if it has counted any view (an app going away, in tests)."""
     counter = app.extensions.get(EXTENSION)
     if counter is not None:
-        counter.stop()
+        counter.flusher.stop()
