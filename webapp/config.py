@@ -20,7 +20,9 @@ ENV_PREFIX = "SHOEBOX_"
 ENV_NOT_KEYS = {"SHOEBOX_CONFIG"}
 
 MiB = 1024 * 1024
-SUPPORTED_LOCALES = ("en", "de")
+# The UI's languages; "pt_BR" is Brazilian Portuguese. Arabic pages are right to left.
+SUPPORTED_LOCALES = ("en", "de", "fr", "es", "pt_BR", "ar")
+RTL_LOCALES = ("ar",)
 
 DEFAULTS: dict = {
     "data_dir": "./data",
@@ -107,6 +109,22 @@ DEFAULTS: dict = {
     "analytics": {
         "retention_days": 90,
     },
+    "oidc": {
+        "issuer": "",
+        "client_id": "",
+        "client_secret": "",
+        "button_label": "Sign in with single sign-on",
+        "allow_linking": False,
+        "groups_claim": "",
+        "password_login": True,
+    },
+    "errors": {
+        "sentry_dsn": "",
+        "environment": "",
+        "traces_sample_rate": 0.0,
+        "slow_request_ms": 2000,
+        "send_default_pii": False,
+    },
 }
 
 
@@ -178,6 +196,17 @@ def _one_of(*choices):
             raise ValueError("must be one of " + ", ".join(str(c) for c in choices) + f", not {value!r}")
         return text
     return check
+
+
+def _fraction(value):
+    """A number from 0 to 1, such as 0.25."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number from 0 to 1, not {value!r}") from None
+    if isinstance(value, bool) or not 0 <= number <= 1:
+        raise ValueError(f"must be a number from 0 to 1, not {value!r}")
+    return number
 
 
 def _http_url(value, *, empty_ok=True):
@@ -307,6 +336,18 @@ CHECKS = {
     "fetch.per_user": _whole(1, 255),
     "fetch.timeout_seconds": _whole(1, 600),
     "analytics.retention_days": _whole(1, 3650),
+    "oidc.issuer": _http_url,
+    "oidc.client_id": _text,
+    "oidc.client_secret": _text,
+    "oidc.button_label": _text,
+    "oidc.allow_linking": _flag,
+    "oidc.groups_claim": _text,
+    "oidc.password_login": _flag,
+    "errors.sentry_dsn": _text,
+    "errors.environment": _text,
+    "errors.traces_sample_rate": _fraction,
+    "errors.slow_request_ms": _whole(0, 600_000),
+    "errors.send_default_pii": _flag,
 }
 
 

@@ -8,6 +8,10 @@ from flask_login import current_user
 
 from .config import SUPPORTED_LOCALES
 
+# Each language by its own name, as the picker shows it.
+LANGUAGE_NAMES = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español",
+                  "pt_BR": "Português (Brasil)", "ar": "العربية"}
+
 
 def select_locale() -> str:
     """The user's own choice, else the browser's Accept-Language, else the instance default."""

@@ -107,6 +107,8 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     username: Mapped[str] = mapped_column(String(40), unique=True)
     display_name: Mapped[str] = mapped_column(String(80), default="")
+    first_name: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    last_name: Mapped[str] = mapped_column(String(80), default="", server_default="")
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(10), default="user")  # "admin", "user" or "guest": a built-in group
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"), index=True)
@@ -249,6 +251,21 @@ class RefreshToken(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class Identity(db.Model):
+    """An account at a single sign-on provider, linked to one Shoebox account: (issuer, subject), never the email."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_identities_issuer_subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(254), default="", server_default="")  # as the provider last said
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ApiKey(db.Model):
     """A long-lived key for scripts; only a hash is stored, the key itself is shown once."""
 
@@ -260,6 +277,10 @@ class ApiKey(db.Model):
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     rate_limit_per_hour: Mapped[int] = mapped_column(Integer, default=0)
+    # What the key may do: "upload" (add photos, nothing else), "read" (look, never change) or "full".
+    scope: Mapped[str] = mapped_column(String(10), default="full", server_default="full")
+    # Whether uploads through this key are public when the request does not say; None follows the account.
+    uploads_public: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -329,6 +350,7 @@ class Media(db.Model):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     frames: Mapped[int] = mapped_column(Integer, default=1)
+    duration: Mapped[float | None] = mapped_column(Float)  # seconds, for videos
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     camera: Mapped[str] = mapped_column(String(120), default="")
     lens: Mapped[str] = mapped_column(String(120), default="")
@@ -345,6 +367,8 @@ class Media(db.Model):
     # Set when a guest added it through an album link's "upload to me": the name they gave, and the link.
     guest_name: Mapped[str | None] = mapped_column(String(80))
     guest_share_id: Mapped[str | None] = mapped_column(String(22))  # no foreign key: the link may go first
+    # SHA-256 of the secret in the upload's deletion link (ShareX's DeletionURL); None when it has none.
+    deletion_key_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
 
 
 class Album(db.Model):

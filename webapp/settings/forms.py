@@ -7,8 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ..config import SUPPORTED_LOCALES
-
-LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
+from ..i18n import LANGUAGE_NAMES
 
 
 class SectionForm(FlaskForm):
