@@ -1,0 +1,363 @@
+"""Single sign-on against a real OpenID provider (oidc-provider on Node.js, tests/fixtures/oidc/): accounts are
+found by (issuer, subject), linked by email only when verified and allowed, made per the registration setting;
+state and nonce are checked; groups follow the provider; password sign-in can be kept for administrators."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from tests.fixtures.accounts import STRONG_PASSWORD, AuthActions
+from tests.fixtures.oidc_provider import walk_to_callback
+
+ALICE = {"email": "alice@example.com", "email_verified": True, "preferred_username": "alice", "name": "Alice",
+         "groups": ["family"]}
+BOB = {"email": "bob@example.com", "email_verified": True, "preferred_username": "bob", "name": "Bob", "groups": []}
+
+
+@pytest.fixture
+def sso_app(make_app, oidc_provider, make_user):
+    """make(**oidc settings) -> an app signing in through the test provider; an admin (root) exists."""
+    def make(**oidc):
+        app = make_app(oidc=oidc_provider.settings(**oidc))
+        with app.app_context():
+            from webapp.auth import service
+            service.create_user("root@example.com", "root", STRONG_PASSWORD, role="admin", verified=True)
+        return app
+    oidc_provider.people({"alice": ALICE, "bob": BOB})
+    return make
+
+
+def sign_in(client, provider, sub, browser=None, start="/auth/oidc/login"):
+    """Walk a whole sign-in as `sub`; the app's answer to the callback."""
+    started = client.get(start)
+    assert started.status_code == 302, started.get_data(as_text=True)[:300]
+    callback = walk_to_callback(started.headers["Location"], provider, sub, browser)
+    assert callback.startswith("http://shoebox.test/auth/oidc/callback?"), callback
+    parts = urlsplit(callback)
+    return client.get(f"{parts.path}?{parts.query}")
+
+
+def row(app, query):
+    from webapp.extensions import db
+
+    with app.app_context():
+        return db.session.execute(query).all()
+
+
+def identities(app):
+    from sqlalchemy import select
+
+    from webapp.models import Identity, User
+
+    return row(app, select(User.username, User.email, Identity.subject, User.is_verified)
+               .join(Identity, Identity.user_id == User.id).order_by(Identity.id))
+
+
+def audit_actions(app, action):
+    from sqlalchemy import select
+
+    from webapp.models import AuditEvent
+
+    return [r[0] for r in row(app, select(AuditEvent.details).where(AuditEvent.action == action)
+                             .order_by(AuditEvent.id))]
+
+
+def who_is_signed_in(client) -> str | None:
+    """The name the page header shows for the signed-in person, None when nobody is."""
+    import re
+
+    page = client.get("/settings/")
+    if page.status_code != 200:
+        return None
+    match = re.search(r'<span class="user-name">([^<]+)</span>', page.get_data(as_text=True))
+    return match.group(1) if match else None
+
+
+def test_first_sign_in_creates_a_verified_account_with_its_identity(sso_app, oidc_provider):
+    app = sso_app()
+    client = app.test_client()
+    answer = sign_in(client, oidc_provider, "alice")
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/")
+    assert identities(app) == [("alice", "alice@example.com", "alice", True)]
+    assert who_is_signed_in(client) == "alice"
+    assert [d["method"] for d in audit_actions(app, "signup")] == ["sso"]
+    assert [d["method"] for d in audit_actions(app, "login")] == ["sso"]
+
+
+def test_second_sign_in_lands_in_the_same_account(sso_app, oidc_provider):
+    app = sso_app()
+    browser = requests.Session()  # the provider remembers alice: the second time needs no interaction
+    sign_in(app.test_client(), oidc_provider, "alice", browser)
+    again = app.test_client()
+    assert sign_in(again, oidc_provider, "alice", browser).status_code == 302
+    assert who_is_signed_in(again) == "alice"
+    assert identities(app) == [("alice", "alice@example.com", "alice", True)]
+    assert len(audit_actions(app, "login")) == 2
+
+
+def test_two_provider_people_with_one_email_never_share_an_account(sso_app, oidc_provider):
+    app = sso_app(allow_linking=True)
+    oidc_provider.people({"alice": ALICE, "mallory": {**ALICE, "preferred_username": "mallory"}})
+    sign_in(app.test_client(), oidc_provider, "alice")
+    intruder = app.test_client()
+    refused = sign_in(intruder, oidc_provider, "mallory")
+    assert refused.status_code == 403
+    assert "already joined to another account at this single sign-on provider" in refused.get_data(as_text=True)
+    assert who_is_signed_in(intruder) is None
+    assert identities(app) == [("alice", "alice@example.com", "alice", True)]
+    assert [d["reason"] for d in audit_actions(app, "sso_refused")] == ["already_linked"]
+
+
+def test_a_replayed_state_fails(sso_app, oidc_provider):
+    app = sso_app()
+    client = app.test_client()
+    started = client.get("/auth/oidc/login")
+    before = client.get_cookie("shoebox_session").value  # the session that holds this state
+    callback = walk_to_callback(started.headers["Location"], oidc_provider, "alice")
+    parts = urlsplit(callback)
+    assert client.get(f"{parts.path}?{parts.query}").status_code == 302
+    # The same callback again, in the same browser: its state was used up.
+    again = client.get(f"{parts.path}?{parts.query}")
+    assert again.status_code == 400 and "could not be checked" in again.get_data(as_text=True)
+    # And with the session from before (a copied cookie): the provider refuses the code a second time.
+    thief = app.test_client()
+    thief.set_cookie("shoebox_session", before)
+    stolen = thief.get(f"{parts.path}?{parts.query}")
+    assert stolen.status_code == 400 and who_is_signed_in(thief) is None
+    # A state that was never issued.
+    assert client.get("/auth/oidc/callback?code=x&state=forged").status_code == 400
+    assert len(audit_actions(app, "login")) == 1
+    assert [d["error"] for d in audit_actions(app, "sso_failed")] == ["MismatchingStateError", "OAuthError", "MismatchingStateError"]
+
+
+def test_a_wrong_nonce_fails(sso_app, oidc_provider):
+    app = sso_app()
+    client = app.test_client()
+    started = client.get("/auth/oidc/login")
+    state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
+    # The browser's session is changed to expect another nonce than the one the provider puts in the ID token.
+    serializer = app.session_interface.get_signing_serializer(app)
+    session = serializer.loads(client.get_cookie("shoebox_session").value)
+    assert session[f"_state_oidc_{state}"]["data"]["nonce"]
+    session[f"_state_oidc_{state}"]["data"]["nonce"] = "a-nonce-the-provider-never-saw"
+    client.set_cookie("shoebox_session", serializer.dumps(session))
+    callback = walk_to_callback(started.headers["Location"], oidc_provider, "alice")
+    parts = urlsplit(callback)
+    answer = client.get(f"{parts.path}?{parts.query}")
+    assert answer.status_code == 400
+    assert identities(app) == [] and who_is_signed_in(client) is None
+    assert audit_actions(app, "login") == []
+    assert [d["error"] for d in audit_actions(app, "sso_failed")] == ["InvalidClaimError"]  # the ID token's nonce is not this session's
+
+
+def test_an_unverified_email_does_not_link(sso_app, oidc_provider, make_user):
+    app = sso_app(allow_linking=True)
+    make_user(email="bob@example.com", username="bobby")
+    oidc_provider.people({"bob": {**BOB, "email_verified": False}})
+    refused = sign_in(app.test_client(), oidc_provider, "bob")
+    assert refused.status_code == 403
+    assert "has not confirmed that the address is yours" in refused.get_data(as_text=True)
+    assert identities(app) == []
+    assert [d["reason"] for d in audit_actions(app, "sso_refused")] == ["email_unverified"]
+
+
+def test_linking_off_does_not_link_an_existing_account(sso_app, oidc_provider, make_user):
+    app = sso_app()  # allow_linking defaults to off
+    make_user(email="bob@example.com", username="bobby")
+    refused = sign_in(app.test_client(), oidc_provider, "bob")
+    assert refused.status_code == 403
+    assert "does not join single sign-on to existing accounts" in refused.get_data(as_text=True)
+    assert identities(app) == []
+
+
+def test_a_verified_email_links_when_linking_is_allowed(sso_app, oidc_provider, make_user):
+    app = sso_app(allow_linking=True)
+    make_user(email="bob@example.com", username="bobby")
+    client = app.test_client()
+    assert sign_in(client, oidc_provider, "bob").status_code == 302
+    assert who_is_signed_in(client) == "bobby"
+    assert identities(app) == [("bobby", "bob@example.com", "bob", True)]
+    assert len(audit_actions(app, "sso_linked")) == 1
+
+
+def test_closed_registration_refuses_new_accounts(sso_app, oidc_provider):
+    from sqlalchemy import func, select
+
+    from webapp import instance
+    from webapp.extensions import db
+    from webapp.models import User
+
+    app = sso_app()
+    with app.app_context():
+        instance.put("registration", "closed")
+        db.session.commit()
+    refused = sign_in(app.test_client(), oidc_provider, "alice")
+    assert refused.status_code == 403 and "registration is closed" in refused.get_data(as_text=True)
+    assert row(app, select(func.count()).select_from(User)) == [(1,)]  # only root
+
+
+def test_invite_only_registration_takes_an_invite_through_single_sign_on(sso_app, oidc_provider):
+    from webapp import instance
+    from webapp.auth import invites
+    from webapp.extensions import db
+    from webapp.models import User
+
+    app = sso_app()
+    with app.app_context():
+        instance.put("registration", "invite")
+        db.session.commit()
+        code = invites.create_invite(db.session.get(User, 1))
+    refused = sign_in(app.test_client(), oidc_provider, "alice")
+    assert refused.status_code == 403 and "needs an invite" in refused.get_data(as_text=True)
+    client = app.test_client()
+    assert sign_in(client, oidc_provider, "alice", start=f"/auth/oidc/login?invite={code}").status_code == 302
+    assert who_is_signed_in(client) == "alice"
+    used = sign_in(app.test_client(), oidc_provider, "bob", start=f"/auth/oidc/login?invite={code}")
+    assert used.status_code == 403  # an invite makes one account
+    assert [r[0] for r in identities(app)] == ["alice"]
+
+
+def test_groups_follow_the_provider_at_every_sign_in(sso_app, oidc_provider):
+    from sqlalchemy import select
+
+    from webapp.admin import groups
+    from webapp.extensions import db
+    from webapp.models import Group, User, UserGroup
+
+    app = sso_app(groups_claim="groups")
+    with app.app_context():
+        root = db.session.get(User, 1)
+        groups.create_group(root, "Family", granted=["share"])
+        groups.create_group(root, "Friends", granted=["upload"])
+
+    def memberships():
+        return sorted(r[0] for r in row(app, select(Group.name).join(UserGroup, UserGroup.group_id == Group.id)
+                                         .join(User, User.id == UserGroup.user_id).where(User.username == "alice")))
+
+    oidc_provider.people({"alice": {**ALICE, "groups": ["family", "Administrators", "unknown"]}})
+    sign_in(app.test_client(), oidc_provider, "alice")
+    assert memberships() == ["Family"]
+    oidc_provider.people({"alice": {**ALICE, "groups": ["FRIENDS"]}})
+    sign_in(app.test_client(), oidc_provider, "alice")
+    assert memberships() == ["Friends"]
+    # The claim never makes (or unmakes) an administrator: roles are Shoebox's own.
+    assert row(app, select(User.role).where(User.username == "alice")) == [("user",)]
+    assert [(d["added"], d["removed"]) for d in audit_actions(app, "sso_groups_synced")] == \
+        [(["Family"], []), (["Friends"], ["Family"])]
+
+
+def test_a_blocked_account_is_refused(sso_app, oidc_provider):
+    from webapp.auth import service
+    from webapp.extensions import db
+    from webapp.models import User
+
+    app = sso_app()
+    sign_in(app.test_client(), oidc_provider, "alice")
+    with app.app_context():
+        service.set_blocked(db.session.scalar(db.select(User).filter_by(username="alice")), True)
+    client = app.test_client()
+    refused = sign_in(client, oidc_provider, "alice")
+    assert refused.status_code == 403 and "blocked" in refused.get_data(as_text=True)
+    assert who_is_signed_in(client) is None
+
+
+def test_redirect_uri_comes_from_base_url_not_the_host_header(sso_app):
+    app = sso_app()
+    started = app.test_client().get("/auth/oidc/login", headers={"Host": "evil.example"})
+    query = parse_qs(urlsplit(started.headers["Location"]).query)
+    assert query["redirect_uri"] == ["http://shoebox.test/auth/oidc/callback"]
+    assert query["code_challenge_method"] == ["S256"] and query["code_challenge"][0]
+    assert query["state"][0] and query["nonce"][0]
+    assert query["scope"][0].split() == ["openid", "email", "profile"]
+
+
+def test_password_login_off_refuses_everyone_but_administrators(sso_app, oidc_provider, make_user):
+    app = sso_app(password_login=False)
+    make_user(email="kim@example.com", username="kim")
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    assert page.index("Sign in with single sign-on") < page.index('name="password"')
+    assert "kept for administrators" in page
+    refused = AuthActions(client).login("kim")
+    assert refused.status_code == 200 and "Password sign-in is turned off" in refused.get_data(as_text=True)
+    assert who_is_signed_in(client) is None
+    api = client.post("/api/v1/auth/login", json={"identifier": "kim", "password": STRONG_PASSWORD})
+    assert api.status_code == 403
+    assert api.get_json()["error"] == {"code": "password_login_off", "field": "password", "message":
+                                       "Password sign-in is turned off on this Shoebox: sign in with single sign-on "
+                                       "instead."}
+    signup = client.post("/api/v1/auth/signup", json={"email": "new@example.com", "username": "newbie",
+                                                      "password": STRONG_PASSWORD})
+    assert signup.status_code == 403 and signup.get_json()["error"]["code"] == "password_signup_off"
+    assert AuthActions(client).login("root").status_code == 302
+    assert who_is_signed_in(client) == "root"
+    admin_api = app.test_client().post("/api/v1/auth/login", json={"identifier": "root", "password": STRONG_PASSWORD})
+    assert admin_api.status_code == 200
+    assert [r[0] for r in identities(app)] == []
+    assert sign_in(app.test_client(), oidc_provider, "alice").status_code == 302  # the way in for everyone
+
+
+def test_login_page_offers_the_configured_button_only_when_configured(sso_app, make_app):
+    page = sso_app(button_label="Sign in with Authelia").test_client().get("/login").get_data(as_text=True)
+    assert "Sign in with Authelia" in page and 'href="/auth/oidc/login"' in page and 'hx-boost="false"' in page
+    plain = make_app()  # the same database, with root in it, and no [oidc] issuer
+    assert "single sign-on" not in plain.test_client().get("/login").get_data(as_text=True)
+    assert plain.test_client().get("/auth/oidc/login").status_code == 404
+
+
+def test_settings_list_identities_and_unlink_needs_a_password(sso_app, oidc_provider, make_user):
+    from sqlalchemy import select
+
+    from tests.fixtures.accounts import csrf_token_from
+    from webapp.models import Identity
+
+    app = sso_app(allow_linking=True)
+    make_user(email="bob@example.com", username="bobby")
+    bob = app.test_client()
+    sign_in(bob, oidc_provider, "bob")
+    alice = app.test_client()
+    sign_in(alice, oidc_provider, "alice")
+    (bob_identity,), (alice_identity,) = row(app, select(Identity.id).order_by(Identity.id))
+    page = alice.get("/settings/").get_data(as_text=True)
+    assert "alice@example.com" in page and "has no password" in page and "/unlink" not in page
+    token = csrf_token_from(page)
+    # No password: unlinking would leave no way in.
+    assert alice.post(f"/settings/sso/{alice_identity}/unlink", data={"csrf_token": token}).status_code == 302
+    # Somebody else's identity is not found; without the CSRF token nothing happens.
+    assert alice.post(f"/settings/sso/{bob_identity}/unlink", data={"csrf_token": token}).status_code == 404
+    assert bob.post(f"/settings/sso/{bob_identity}/unlink").status_code == 400
+    assert len(identities(app)) == 2
+    bob_page = bob.get("/settings/").get_data(as_text=True)
+    assert f"/settings/sso/{bob_identity}/unlink" in bob_page
+    bob.post(f"/settings/sso/{bob_identity}/unlink", data={"csrf_token": csrf_token_from(bob_page)})
+    assert [r[0] for r in identities(app)] == ["alice"]
+    assert len(audit_actions(app, "sso_unlinked")) == 1
+
+
+def test_admins_switch_password_sign_in_off_on_the_registration_page(sso_app, make_user):
+    from tests.fixtures.accounts import csrf_token_from
+
+    app = sso_app()
+    make_user(email="kim@example.com", username="kim")
+    kim = app.test_client()
+    AuthActions(kim).login("kim")
+    token = csrf_token_from(kim.get("/settings/").get_data(as_text=True))
+    assert kim.post("/admin/sso/password-login", data={"csrf_token": token}).status_code == 404
+    kim.post("/logout", data={"csrf_token": token})
+    admin = app.test_client()
+    AuthActions(admin).login("root")
+    page = admin.get("/admin/registration").get_data(as_text=True)
+    assert 'name="password_login" value="on"' in page and "checked" in page.split('name="password_login"')[1][:80]
+    assert admin.post("/admin/sso/password-login", data={}).status_code == 400  # no CSRF token: nothing changes
+    assert AuthActions(app.test_client()).login("kim").status_code == 302
+    answer = admin.post("/admin/sso/password-login", data={"csrf_token": csrf_token_from(page)},
+                        headers={"HX-Request": "true"})
+    assert answer.status_code == 200 and 'id="password-login-setting"' in answer.get_data(as_text=True)
+    assert "Password sign-in setting saved." in answer.get_data(as_text=True)
+    refused = AuthActions(app.test_client()).login("kim")
+    assert "Password sign-in is turned off" in refused.get_data(as_text=True)
+    assert AuthActions(app.test_client()).login("root").status_code == 302
+    assert [d["changes"] for d in audit_actions(app, "settings_changed")] == [{"password_login": [True, False]}]
