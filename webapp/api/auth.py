@@ -1,19 +1,25 @@
-"""Who an API request speaks for: `Authorization: Bearer <access token>` or `X-API-Key: sbx_…`."""
+"""Who an API request speaks for: `Authorization: Bearer <access token>` or `X-API-Key: sbx_…`, and what
+an API key's scope lets it do.
+
+Scopes are enforced here, where every request with a key is authenticated, so no endpoint can forget them:
+a "full" key (and an access token) may do anything its account may; a "read" key may only GET (and HEAD);
+an "upload" key may only call the views marked with @accepts_upload_keys (uploads and the upload quota).
+"""
 
 from __future__ import annotations
 
 import math
 import time
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_babel import gettext as _
 from limits import RateLimitItemPerHour
 
 from .. import metering
 from ..auth import permissions, tokens
-from ..errors import NotAuthenticated, RateLimited
+from ..errors import Forbidden, NotAuthenticated, RateLimited
 from ..extensions import limiter
-from ..models import User
+from ..models import ApiKey, User
 
 # What someone whose groups do not hold use_api may still ask with a token: who they are, what they may do,
 # and to end the session (so that a client can say why nothing else answers).
@@ -34,6 +40,7 @@ def authenticate_request() -> User:
         user, key = tokens.user_for_api_key(api_key)
         g.api_key, g.token_family = key, None
         _take_hourly(f"api-key:{key.id}", key.rate_limit_per_hour or _plan_hourly(user))
+        demand_scope(key)
     elif header is not None:
         if not header.lower().startswith("bearer "):
             raise NotAuthenticated(_("Use Authorization: Bearer <access token>."), code="unauthorized")
@@ -48,6 +55,32 @@ def authenticate_request() -> User:
     _take_hourly(f"api-user:{user.id}", _plan_hourly(user))
     g.api_user = user
     return user
+
+
+def accepts_upload_keys(view):
+    """Mark a view that a key of scope "upload" may call: an upload, or the upload quota.
+
+    Put it under the route decorator (the mark travels up through functools.wraps, as operation() uses);
+    authenticate_request() looks for it on the view Flask dispatches to.
+    """
+    view.accepts_upload_keys = True
+    return view
+
+
+def demand_scope(key: ApiKey) -> None:
+    """Forbidden (insufficient_scope) unless `key`'s scope allows this request."""
+    if key.scope == "full":
+        return
+    if key.scope == "read":
+        if request.method in ("GET", "HEAD"):
+            return
+        raise Forbidden(_("This API key may only read (GET and HEAD); use a key with full access to make changes."),
+                        code="insufficient_scope")
+    view = current_app.view_functions.get(request.endpoint or "")
+    if key.scope == "upload" and getattr(view, "accepts_upload_keys", False):
+        return
+    raise Forbidden(_("This API key may only upload photos and files and read its upload quota."),
+                    code="insufficient_scope")
 
 
 def _plan_hourly(user: User) -> int:
