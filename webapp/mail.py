@@ -7,6 +7,7 @@ so a home lab without mail still sees its links.
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 import threading
@@ -18,6 +19,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
 from flask import Flask, current_app, g, has_request_context, render_template
+from flask_babel import force_locale
 
 from .extensions import db
 from .models import OutboxMessage, utcnow
@@ -34,6 +36,7 @@ REQUEST_END_WAIT_SECONDS = 30
 _pending_lock = threading.Lock()
 # A test email is sent while its admin waits: a server that does not answer must not hold the page longer.
 TEST_TIMEOUT_SECONDS = 5
+_HTML_LANG = re.compile(r'<html lang="([A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)"')
 
 
 def smtp_settings(app: Flask | None = None) -> dict:
@@ -59,16 +62,14 @@ def smtp_configured(app: Flask | None = None) -> bool:
     return bool(smtp_settings(app)["host"])
 
 
-def send(to: str, subject: str, template: str, **context) -> OutboxMessage:
-    """Render templates/mail/<template>.txt and .html, record an OutboxMessage, and deliver it without blocking."""
-    from .web import public_base_url, site_name
+def send(to: str, subject, template: str, locale: str | None = None, **context) -> OutboxMessage:
+    """Render templates/mail/<template>.txt and .html, record an OutboxMessage, and deliver it without blocking.
 
-    name = site_name()
-    if name != "Shoebox":  # the instance's own name, so that its mail is known for what it is among others
-        subject = f"[{name}] {subject}"
-    context.update(base_url=public_base_url(), subject=subject)
-    text_body = render_template(f"mail/{template}.txt", **context)
-    html_body = render_template(f"mail/{template}.html", **context)
+    Subject and body are in `locale`, the recipient's language (else the instance default), never the
+    language of whoever caused the message: pass the subject lazily (`_l(...)`) so it is translated here.
+    """
+    with force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        subject, text_body, html_body = _render(str(subject), template, context)
     configured = smtp_configured()
     message = OutboxMessage(to=to, subject=subject, text_body=text_body, html_body=html_body,
                             status="queued" if configured else "kept", error="")
@@ -81,6 +82,16 @@ def send(to: str, subject: str, template: str, **context) -> OutboxMessage:
     else:
         log.info("Email to %s: %s\n%s", to, subject, text_body)
     return message
+
+
+def _render(subject: str, template: str, context: dict) -> tuple[str, str, str]:
+    from .web import public_base_url, site_name
+
+    name = site_name()
+    if name != "Shoebox":  # the instance's own name, so that its mail is known for what it is among others
+        subject = f"[{name}] {subject}"
+    context.update(base_url=public_base_url(), subject=subject)
+    return subject, render_template(f"mail/{template}.txt", **context), render_template(f"mail/{template}.html", **context)
 
 
 def init_app(app: Flask) -> None:
@@ -184,6 +195,9 @@ def _build(message: OutboxMessage, sender: str) -> EmailMessage:
     email["Message-ID"] = make_msgid(domain=domain)
     email.set_content(message.text_body, charset="utf-8")
     email.add_alternative(message.html_body, subtype="html", charset="utf-8")
+    language = _HTML_LANG.search(message.html_body or "")
+    if language:  # the language it was rendered in, as its HTML says (mail/_layout.html); after set_content,
+        email["Content-Language"] = language.group(1)  # which drops every Content-* header
     return email
 
 

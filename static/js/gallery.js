@@ -5,6 +5,8 @@
   "use strict";
 
   var lastClicked = null;  // the tile a shift-click extends from
+  // Right-to-left pages (Arabic) run the grid and the photo pager from right to left: ArrowLeft is "next".
+  function forward() { return document.documentElement.dir === "rtl" ? -1 : 1; }
 
   function grid() { return document.getElementById("library-grid"); }
   function form() { return document.getElementById("selection-form"); }
@@ -128,7 +130,7 @@
       refresh();
       return;
     }
-    var step = {ArrowLeft: -1, ArrowRight: 1, ArrowUp: "up", ArrowDown: "down"}[event.key];
+    var step = {ArrowLeft: -forward(), ArrowRight: forward(), ArrowUp: "up", ArrowDown: "down"}[event.key];
     if (step === undefined) return;
     if (tile) {
       event.preventDefault();
@@ -164,7 +166,7 @@
     if (!over || over === dragged) return;
     event.preventDefault();
     var box = over.getBoundingClientRect();
-    var before = event.clientX < box.left + box.width / 2;
+    var before = (event.clientX - (box.left + box.width / 2)) * forward() < 0;
     over.parentNode.insertBefore(dragged, before ? over : over.nextSibling);
   });
   document.addEventListener("dragend", function () {
