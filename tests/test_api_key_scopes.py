@@ -198,3 +198,17 @@ def test_the_settings_page_makes_scoped_keys_and_lists_their_access(app, owner, 
     bad = client.post("/settings/api-keys", data={"csrf_token": token, "key-name": "X", "key-scope": "root"})
     assert "Not a valid choice" in bad.get_data(as_text=True)
     assert len(client.get("/api/v1/api-keys", headers=owner["bearer"]).get_json()["items"]) == 1
+
+
+def test_the_document_gives_every_operation_that_needs_credentials_its_403_and_keys_their_scope(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    without = [op["operationId"] for item in document["paths"].values() for method, op in item.items()
+               if method in {"get", "post", "put", "patch", "delete"} and op.get("security") != []
+               and "403" not in op["responses"]]
+    assert not without
+    schemas = document["components"]["schemas"]
+    assert schemas["ApiKey"]["properties"]["scope"]["enum"] == ["upload", "read", "full"]
+    assert set(schemas["NewApiKey"]["properties"]) == {"name", "key_name", "rate_limit_per_hour", "scope",
+                                                       "uploads_public"}
+    assert "deletion_url" in schemas["UploadedImage"]["required"]
+    assert "insufficient_scope" in document["components"]["securitySchemes"]["apiKey"]["description"]
