@@ -361,3 +361,76 @@ def test_admins_switch_password_sign_in_off_on_the_registration_page(sso_app, ma
     assert "Password sign-in is turned off" in refused.get_data(as_text=True)
     assert AuthActions(app.test_client()).login("root").status_code == 302
     assert [d["changes"] for d in audit_actions(app, "settings_changed")] == [{"password_login": [True, False]}]
+
+
+def test_an_issuer_without_client_credentials_stops_start_up(make_app):
+    from webapp.config import ConfigError
+
+    with pytest.raises(ConfigError, match="oidc.client_secret must be set when oidc.issuer is"):
+        make_app(oidc={"issuer": "https://sso.example.com", "client_id": "shoebox"})
+
+
+def test_sign_in_returns_to_the_page_asked_for_and_never_off_site(sso_app, oidc_provider):
+    app = sso_app()
+    browser = requests.Session()
+    back = sign_in(app.test_client(), oidc_provider, "alice", browser, start="/auth/oidc/login?next=/settings/")
+    assert back.headers["Location"] == "/settings/"
+    off_site = sign_in(app.test_client(), oidc_provider, "alice", browser,
+                       start="/auth/oidc/login?next=//evil.example/")
+    assert off_site.headers["Location"] == "/"
+    page = app.test_client().get("/login?next=/albums/").get_data(as_text=True)
+    assert 'href="/auth/oidc/login?next=/albums/"' in page
+
+
+def test_sign_up_page_offers_single_sign_on_and_carries_an_invite(sso_app):
+    from webapp import instance
+    from webapp.extensions import db
+
+    app = sso_app()
+    page = app.test_client().get("/signup").get_data(as_text=True)
+    assert 'href="/auth/oidc/login"' in page and 'name="password"' in page
+    with app.app_context():
+        instance.put("registration", "invite")
+        db.session.commit()
+    page = app.test_client().get("/signup").get_data(as_text=True)
+    assert 'action="/auth/oidc/login"' in page and 'name="invite"' in page
+
+
+def test_password_login_off_stops_password_sign_up_and_reset_links_for_people(sso_app, make_user):
+    from sqlalchemy import select
+
+    from tests.test_accounts_api import outbox
+    from webapp.models import User
+
+    app = sso_app(password_login=False)
+    make_user(email="kim@example.com", username="kim")
+    client = app.test_client()
+    page = client.get("/signup").get_data(as_text=True)
+    assert 'name="password"' not in page and "made the first time you sign in" in page
+    form = client.post("/signup", data={"email": "new@example.com", "username": "newbie", "password": STRONG_PASSWORD,
+                                        "confirm": STRONG_PASSWORD, "csrf_token": AuthActions(client).csrf("/signup")})
+    assert form.status_code == 200 and "not with a password" in form.get_data(as_text=True)
+    assert [r[0] for r in row(app, select(User.username).order_by(User.id))] == ["root", "kim"]
+    for email in ("kim@example.com", "root@example.com"):
+        client.post("/api/v1/auth/forgot-password", json={"email": email})
+    assert [m[0] for m in outbox(app)] == ["root@example.com"]  # the administrator's way back in stays
+
+
+def test_a_provider_that_is_down_gets_a_clear_503(make_app):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the probe is closed
+    app = make_app(oidc={"issuer": f"http://127.0.0.1:{port}", "client_id": "shoebox", "client_secret": "s"})
+    with app.app_context():
+        from webapp.auth import service
+        service.create_user("root@example.com", "root", STRONG_PASSWORD, role="admin", verified=True)
+    answer = app.test_client().get("/auth/oidc/login")
+    assert answer.status_code == 503 and "cannot be reached right now" in answer.get_data(as_text=True)
+
+
+def test_a_discovery_document_naming_another_issuer_is_refused(sso_app, oidc_provider):
+    app = sso_app(issuer=oidc_provider.issuer.replace("127.0.0.1", "localhost"))
+    answer = app.test_client().get("/auth/oidc/login")
+    assert answer.status_code == 403 and "another issuer than the one configured" in answer.get_data(as_text=True)

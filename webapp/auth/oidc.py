@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 
 from .. import audit, instance, mail
+from ..config import ConfigError
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..extensions import db
 from ..models import Group, Identity, Plan, User, UserGroup, utcnow
@@ -39,6 +40,9 @@ def init_app(app: Flask) -> None:
     settings = app.config["SHOEBOX"]["oidc"]
     if not settings["issuer"]:
         return
+    for key in ("client_id", "client_secret"):
+        if not settings[key]:
+            raise ConfigError(f"Configuration key oidc.{key} must be set when oidc.issuer is.")
     oauth = OAuth(app)
     oauth.register(CLIENT, client_id=settings["client_id"], client_secret=settings["client_secret"],
                    server_metadata_url=settings["issuer"].rstrip("/") + "/.well-known/openid-configuration",
