@@ -400,7 +400,7 @@ def test_escapes_html_in_names(app, client, make_user, auth):
 
 def test_health_says_the_server_is_running(client):
     body = client.get("/health").get_json()
-    assert body["status"] == "ok" and body["message"] == "Server is running"
+    assert body["status"] == "OK" and body["message"] == "Server is running"
     assert body["version"] and body["time"].endswith("+00:00")
 
 

@@ -16,7 +16,7 @@ from tests.fixtures.processes import spawn_shoebox, wait_until_healthy
 
 def test_server_creates_its_secrets_once(start_instance, tmp_path):
     url = start_instance()
-    assert json.load(urllib.request.urlopen(url + "/health"))["status"] == "ok"
+    assert json.load(urllib.request.urlopen(url + "/health"))["status"] == "OK"
     data = tmp_path / "data"
     for name in ("secret_key", "token_key"):
         assert stat.S_IMODE(os.stat(data / name).st_mode) == 0o600

@@ -108,8 +108,11 @@ HTTP_CODES = {
 
 
 def wants_json() -> bool:
-    """API clients get JSON; browsers get pages. Decided by path first, then by Accept."""
-    if request.path.startswith(("/api/v1", "/health")):
+    """API clients get JSON; browsers get pages. Decided by path and credentials first, then by Accept."""
+    if request.path.startswith(("/api/", "/health", "/upload/quota")) or request.path == "/api":
+        return True
+    if request.method == "POST" and request.path == "/upload" and \
+            ("X-API-Key" in request.headers or "Authorization" in request.headers):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]

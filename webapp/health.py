@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 class Health(Out):
-    status: Literal["ok"]
+    # "OK", in capitals, as the APIs Shoebox was specified from answer (clients compare it).
+    status: Literal["OK"]
     message: str
     version: str
     time: Timestamp
@@ -53,7 +54,7 @@ class Readiness(Out):
 @operation("health", (200, Health, "Up."), tag="operations", public=True)
 def health():
     """Liveness: the server is up."""
-    return Health(status="ok", message="Server is running", version=__version__, time=utcnow().isoformat())
+    return Health(status="OK", message="Server is running", version=__version__, time=utcnow().isoformat())
 
 
 @bp.get("/health/ready")

@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-REGISTRATION_CHOICES = [SelectChoice("open", _l("Open")), SelectChoice("invite", _l("Invite only")),
+REGISTRATION_CHOICES = [SelectChoice("open", _l("Open to anyone")), SelectChoice("invite", _l("Invite only")),
                         SelectChoice("closed", _l("Closed"))]
 
 

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from ..auth import api_keys, deletion, limits, logins, service
 from ..auth.schemas import (AccountChanges, ApiKey, ApiKeyCreated, ApiKeyList, ChangePassword, DeletionRequest,
                             DeletionScheduled, EmailAddress, EmailedToken, Login, Logout, NewApiKey,
-                            PasswordChanged, Refresh, ResetPassword, Signup, Tokens, User, Verified)
+                            PasswordChanged, Refresh, Registered, ResetPassword, Signup, Tokens, User, Verified)
 from ..errors import Conflict, NotAuthenticated
 from ..extensions import limiter
 from ..schemas import Message
@@ -33,13 +33,34 @@ def signup(json: Signup):
     The first account of an empty instance becomes its admin. Registration may be open, invite-only or
     closed (403).
     """
+    user = _sign_up(json)
+    pair = logins.start_api_login(user, **_client())
+    return Tokens(user=User.of(user), **pair), 201
+
+
+@bp.post("/api/v1/auth/register")
+@limiter.limit(limits.SIGNUP_PER_ADDRESS)
+@limiter.limit(limits.EMAIL_PER_RECIPIENT, key_func=limits.recipient_key)
+@operation("register", (201, Registered, "Created; a confirmation link is emailed."), tag="auth", public=True,
+           json=Signup, errors={403: "Registration is closed, or needs an invite.", 409: None, 429: None})
+def register(json: Signup):
+    """Sign up as clients of other APIs do: `first_name`, `last_name`, `username`, `email`, `password`.
+
+    The same as /auth/signup; the answer also carries `success` and the access token as `token`.
+    """
+    user = _sign_up(json)
+    pair = logins.start_api_login(user, **_client())
+    return Registered(user=User.of(user), token=pair["access_token"], **pair), 201
+
+
+def _sign_up(json: Signup):
     username = json.username or service.free_username(json.email)
-    user = service.signup(json.email, username, json.password, json.invite or "")
+    user = service.signup(json.email, username, json.password, json.invite or "", first_name=json.first_name or "",
+                          last_name=json.last_name or "")
     if user is None:
         # The API has to answer with tokens, so it cannot pretend; the limit above curbs probing.
         raise Conflict(_("An account with that email or username already exists."), code="account_exists")
-    pair = logins.start_api_login(user, **_client())
-    return Tokens(user=User.of(user), **pair), 201
+    return user
 
 
 @bp.post("/api/v1/auth/login")
@@ -162,6 +183,18 @@ def update_account(json: AccountChanges):
 
     `role`, `plan`, `is_verified` and other protected fields answer 403 `field_not_allowed`.
     """
+    return _change_account(json)
+
+
+@bp.put("/api/v1/account")
+@operation("replaceAccount", (200, User, "The account as it is now."), tag="account", json=AccountChanges,
+           errors={403: "A protected field (`field_not_allowed`).", 409: None})
+def put_account(json: AccountChanges):
+    """The same as PATCH, for clients that send PUT: only the fields sent change."""
+    return _change_account(json)
+
+
+def _change_account(json: AccountChanges) -> User:
     service.update_account(g.api_user, json.profile(), keep_location=json.keep_location, email=json.email,
                            password=json.password)
     return User.of(g.api_user)
@@ -196,8 +229,13 @@ def list_api_keys():
 @operation("createApiKey", (201, ApiKeyCreated, "Created."), tag="api-keys", json=NewApiKey,
            errors={409: "Too many keys already (`too_many_keys`)."})
 def create_api_key(json: NewApiKey):
-    """Make a key; it is shown only in this answer."""
-    key, raw = api_keys.create_api_key(g.api_user, json.name, json.rate_limit_per_hour)
+    """Make a key; it is shown only in this answer.
+
+    A key's `scope` limits what it may do: an `upload` key may only upload and read the upload quota, a `read`
+    key may only GET; anything else answers 403 `insufficient_scope`.
+    """
+    key, raw = api_keys.create_api_key(g.api_user, json.key_label, json.rate_limit_per_hour, scope=json.scope,
+                                       uploads_public=json.uploads_public)
     return ApiKeyCreated.of(key, key=raw), 201
 
 

@@ -32,18 +32,23 @@ TAGS = [
     {"name": "admin", "description": "The admin panel's data: people, plans, groups, the dashboard's figures, "
                                      "the audit log and instance settings. Each operation needs one permission; "
                                      "without it the answer is 404."},
+    {"name": "compatible", "description": "Calls in the shapes of the image-host APIs Shoebox was specified from, "
+                                          "so that scripts written for them work unchanged (README: Compatible "
+                                          "calls)."},
 ]
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                "description": "A 15-minute access token from /api/v1/auth/login or /api/v1/auth/refresh."},
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
-               "description": "A key made on the settings page or with POST /api/v1/api-keys; starts with sbx_."},
+               "description": "A key made on the settings page or with POST /api/v1/api-keys; starts with sbx_. "
+                              "Its scope limits it: `upload` keys may only upload and read the upload quota, "
+                              "`read` keys may only GET; elsewhere they get 403 `insufficient_scope`."},
 }
 # What each refusal means unless the operation says more.
 ERRORS = {
     400: "Bad input; `error.message` says what is wrong and `error.field` names the field.",
     401: "Missing, expired, revoked or wrong credentials.",
-    403: "Not allowed.",
+    403: "Not allowed; `insufficient_scope` when the API key's scope does not cover the operation.",
     404: "No such thing, or not yours.",
     409: "Conflicts with what exists.",
     410: "The link or token has expired or was used.",
@@ -92,7 +97,7 @@ def operation(operation_id: str, ok: tuple, *, tag: str, also: tuple | None = No
     from .auth import authenticate_request  # the API's credentials; imported late, it imports this module's peers
 
     status, model, description = ok
-    refusals = {**({} if public else {401: None, 429: None}), **(errors or {})}
+    refusals = {**({} if public else {401: None, 403: None, 429: None}), **(errors or {})}
     responses = {f"HTTP_{status}": (model, description)}
     if also is not None:
         responses[f"HTTP_{also[0]}"] = also[1:]

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from .. import models
+from ..config import SUPPORTED_LOCALES
 from ..errors import Forbidden, InvalidInput
 from ..schemas import Body, Message, Out, RequiredText, Timestamp, iso, schema_extra
 
@@ -34,13 +35,25 @@ class Signup(Body):
     username: str = Field(None, description="Optional; made from the address when left out.",
                                  examples=["kim"], **schema_extra(pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]{2,39})?$"))
     invite: str = Field(None, description="Needed while registration is invite-only.")
+    first_name: str = Field(None, examples=["Kim"], **schema_extra(maxLength=80))
+    last_name: str = Field(None, examples=["Lee"], **schema_extra(maxLength=80))
 
 
 class Login(Body):
-    identifier: RequiredText = Field(description="Email address or username.", examples=["kim"])
+    identifier: RequiredText = Field(description="Email address or username (or send `email`).", examples=["kim"])
     password: RequiredText = Field(examples=["correct horse battery staple"])
     otp: str | None = Field(None, description="Code from the authenticator app, or a recovery code, for "
                                               "two-factor accounts.", examples=["123456"])
+    email: str = Field(None, description="The email address, as clients of other APIs send it: the same as "
+                                         "`identifier`.", examples=["kim@example.com"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def email_is_an_identifier(cls, data):
+        """`{"email", "password"}` is a login by email: clients written for other APIs send it that way."""
+        if isinstance(data, dict) and "identifier" not in data and isinstance(data.get("email"), str):
+            return {**data, "identifier": data["email"]}
+        return data
 
 
 class Refresh(Body):
@@ -74,8 +87,10 @@ class AccountChanges(Body):
     `field_not_allowed`."""
 
     display_name: str = Field(None, **schema_extra(maxLength=80), examples=["Kim"])
+    first_name: str = Field(None, **schema_extra(maxLength=80), examples=["Kim"])
+    last_name: str = Field(None, **schema_extra(maxLength=80), examples=["Lee"])
     username: str = Field(None, **schema_extra(pattern=USERNAME))
-    locale: str = Field(None, **schema_extra(enum=["", "en", "de"]))
+    locale: str = Field(None, **schema_extra(enum=["", *SUPPORTED_LOCALES]))
     keep_location: Annotated[Any, WithJsonSchema({"type": "boolean"})] = Field(
         None, description="Whether uploads from now on keep their GPS location; photos already stored do not change.")
     email: str = Field(None, description="A new address: needs `password`; changes when the emailed "
@@ -102,7 +117,8 @@ class AccountChanges(Body):
 
     def profile(self) -> dict:
         """The profile fields that were sent."""
-        return self.model_dump(include={"display_name", "username", "locale"}, exclude_unset=True)
+        return self.model_dump(include={"display_name", "first_name", "last_name", "username", "locale"},
+                               exclude_unset=True)
 
 
 class DeletionRequest(Body):
@@ -110,9 +126,31 @@ class DeletionRequest(Body):
 
 
 class NewApiKey(Body):
-    name: RequiredText = Field(examples=["ShareX"], **schema_extra(maxLength=80))
+    """`name` or `key_name` (as clients of the reference API send it) names the key; one of them is needed."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["name"]}, {"required": ["key_name"]}]})
+
+    name: RequiredText = Field(None, examples=["ShareX"], **schema_extra(maxLength=80))
+    key_name: RequiredText = Field(None, description="Another spelling of `name`.", **schema_extra(maxLength=80))
     rate_limit_per_hour: int = Field(0, description="Requests per hour for this key; 0: the plan's limit.",
                                      **schema_extra(minimum=0, maximum=1_000_000))
+    scope: Literal["upload", "read", "full"] = Field(
+        "full", description="What the key may do: `upload` (upload photos and files and read the upload quota, "
+                            "nothing else: for screenshot tools), `read` (GET and HEAD only) or `full`.")
+    uploads_public: bool | None = Field(None, description="Whether uploads through this key are public when a "
+                                                          "request does not say `is_public`; null or left out: "
+                                                          "as the account's setting.")
+
+    @model_validator(mode="after")
+    def one_name(self):
+        if (self.name is None) == (self.key_name is None):
+            raise InvalidInput(_("Name the key with name (or key_name), once."), code="missing_field", field="name")
+        return self
+
+    @property
+    def key_label(self) -> str:
+        """The name given, whichever field carried it."""
+        return self.name if self.name is not None else self.key_name
 
 
 # --- responses --------------------------------------------------------------------------------
@@ -122,6 +160,8 @@ class User(Out):
     email: str = Field(json_schema_extra={"format": "email"})
     username: str
     display_name: str
+    first_name: str
+    last_name: str
     role: Literal["admin", "user", "guest"]
     plan: str | None
     is_verified: bool
@@ -136,7 +176,7 @@ class User(Out):
     def of(cls, user: models.User) -> User:
         """An account as the API shows it to its owner."""
         return cls(id=user.id, email=user.email, username=user.username, display_name=user.display_name,
-                   role=user.role, plan=user.plan.name if user.plan else None, is_verified=user.is_verified,
+                   first_name=user.first_name, last_name=user.last_name, role=user.role, plan=user.plan.name if user.plan else None, is_verified=user.is_verified,
                    two_factor=user.has_two_factor, locale=user.locale, keep_location=user.keep_location,
                    created_at=iso(user.created_at), deletion_scheduled_for=iso(user.delete_scheduled_for))
 
@@ -156,6 +196,13 @@ class Tokens(TokenPair):
     user: User
 
 
+class Registered(Tokens):
+    """A new account, as /auth/register answers: the tokens, and the same in the shape older clients read."""
+
+    success: Literal[True] = True
+    token: str = Field(description="The access token again, for clients that read `token`.")
+
+
 class PasswordChanged(TokenPair, Message):
     """The caller's new tokens: every other session and token ended."""
 
@@ -169,6 +216,9 @@ class ApiKey(Out):
     name: str
     prefix: str = Field(description="The first characters, to recognise it.")
     rate_limit_per_hour: int = Field(description="0: the plan's limit.")
+    scope: Literal["upload", "read", "full"] = Field(description="What the key may do (see createApiKey).")
+    uploads_public: bool | None = Field(description="Whether uploads through it are public when a request does "
+                                                    "not say; null: as the account's setting.")
     created_at: Timestamp
     last_used_at: Timestamp | None
 
@@ -177,7 +227,8 @@ class ApiKey(Out):
         """A key as the API shows it (never the key itself, unless `extra` carries it once)."""
         key = api_key
         return cls(id=key.id, name=key.name, prefix=key.prefix, rate_limit_per_hour=key.rate_limit_per_hour,
-                   created_at=iso(key.created_at), last_used_at=iso(key.last_used_at), **extra)
+                   scope=key.scope, uploads_public=key.uploads_public, created_at=iso(key.created_at),
+                   last_used_at=iso(key.last_used_at), **extra)
 
 
 class ApiKeyCreated(ApiKey):

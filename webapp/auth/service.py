@@ -11,9 +11,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 import email_validator
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
-from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from zxcvbn import zxcvbn
 
@@ -159,7 +158,8 @@ def free_username(email: str) -> str:
     return candidate
 
 
-def signup(email: str, username: str, password: str, invite_code: str = "") -> User | None:
+def signup(email: str, username: str, password: str, invite_code: str = "", *, first_name: str = "",
+           last_name: str = "") -> User | None:
     """Create an account as the instance's registration setting allows, and send its confirmation email.
 
     Returns None, having emailed the owner instead, when the address already has an account:
@@ -170,7 +170,12 @@ def signup(email: str, username: str, password: str, invite_code: str = "") -> U
     if not first and mode == "closed":
         raise Forbidden(_("Registration is closed on this Shoebox. Ask its administrator for an account."),
                         code="registration_closed")
+    from .oidc import password_login_on  # oidc builds on this module
+    if not first and not password_login_on():
+        raise Forbidden(_("Accounts here are made by signing in with single sign-on, not with a password."),
+                        code="password_signup_off")
     email, username = normalise_email(email), check_username(username)
+    first_name, last_name = person_name(first_name, "first_name"), person_name(last_name, "last_name")
     check_password_strength(password, email.split("@")[0], username)
     existing = db.session.scalar(select(User).where(User.email == email))
     if existing is not None:
@@ -183,6 +188,8 @@ def signup(email: str, username: str, password: str, invite_code: str = "") -> U
     invite = None if first or mode != "invite" else invites.consume_invite(invite_code)
     user = create_user(email, username, password, role="admin" if first else "user", verified=first, commit=False,
                        first_admin=first)
+    user.first_name, user.last_name = first_name, last_name
+    user.display_name = " ".join(filter(None, (first_name, last_name)))[:80]
     if invite is not None:
         invite.used_by = user.id
     audit.record("signup", user.id, invited=invite is not None)
@@ -196,7 +203,7 @@ def _warn_of_signup(user_id: int) -> None:
     """Tell an account's owner that someone tried to sign up with their address (runs after the request)."""
     user = db.session.get(User, user_id)
     if user is not None:
-        notify(user, "signup_exists", _("Someone tried to sign up with your email address"),
+        notify(user, "signup_exists", _l("Someone tried to sign up with your email address"),
                login_link=absolute_url("auth.login"), reset_link=absolute_url("auth.forgot_password"))
 
 
@@ -210,7 +217,7 @@ def _send_verification_to(user_id: int) -> None:
 def send_verification(user: User) -> None:
     """Email `user` a fresh link that confirms their address (valid 48 hours)."""
     raw = tokens.issue_account_token(user, "verify", VERIFY_LIFETIME)
-    notify(user, "verify_email", _("Confirm your email address"),
+    notify(user, "verify_email", _l("Confirm your email address"),
           link=absolute_url("auth.verify_email", token=raw), hours=48)
 
 
@@ -250,10 +257,11 @@ def forgot_password(email: str) -> None:
 
 
 def _send_reset_link(email: str, origin: tuple[str, str]) -> None:
+    from .oidc import password_login_allowed  # oidc builds on this module
     user = _user_by_email(email)
-    if user is not None and not user.is_blocked:
+    if user is not None and not user.is_blocked and password_login_allowed(user):
         raw = tokens.issue_account_token(user, "reset", RESET_LIFETIME)
-        notify(user, "reset_password", _("Reset your password"),
+        notify(user, "reset_password", _l("Reset your password"),
                link=absolute_url("auth.reset_password", token=raw), minutes=60)
         audit.record("password_reset_requested", user.id, origin_of=origin)
         db.session.commit()
@@ -287,14 +295,26 @@ def _set_password(user: User, password: str, action: str) -> None:
     user.password_hash = hash_password(password)
     tokens.revoke_everything(user, action)
     audit.record(action, user.id)
-    notify(user, "password_changed", _("Your Shoebox password was changed"))
+    notify(user, "password_changed", _l("Your Shoebox password was changed"))
 
 
 # --- profile ----------------------------------------------------------------------------------
 
+def person_name(value: str | None, field: str) -> str:
+    """A first or last name as kept: spaces collapsed, at most 80 characters (InvalidInput naming `field`)."""
+    value = " ".join((value or "").split())
+    if len(value) > 80:
+        raise InvalidInput(_("A name has at most 80 characters."), code="invalid_name", field=field)
+    return value
+
+
 def update_profile(user: User, *, display_name: str | None = None, username: str | None = None,
-                   locale: str | None = None) -> None:
+                   locale: str | None = None, first_name: str | None = None, last_name: str | None = None) -> None:
     """Change what others see and the interface language; the caller has already authenticated `user`."""
+    if first_name is not None:
+        user.first_name = person_name(first_name, "first_name")
+    if last_name is not None:
+        user.last_name = person_name(last_name, "last_name")
     if display_name is not None:
         display_name = " ".join(display_name.split())
         if len(display_name) > 80:
@@ -338,7 +358,7 @@ def disable_two_factor(user: User) -> None:
 
 def _two_factor_changed(user: User, enabled: bool) -> None:
     audit.record("two_factor_enabled" if enabled else "two_factor_disabled", user.id)
-    notify(user, "two_factor_changed", _("Two-factor login changed on your account"), enabled=enabled)
+    notify(user, "two_factor_changed", _l("Two-factor login changed on your account"), enabled=enabled)
     db.session.commit()
 
 
@@ -359,9 +379,9 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         raise InvalidInput(_("That is already your email address."), code="same_email", field="email")
     if db.session.scalar(select(User.id).where(User.email == new_email)) is None:
         raw = tokens.issue_account_token(user, "email_change", VERIFY_LIFETIME, new_email=new_email)
-        notify(user, "email_change", _("Confirm your new email address"), to=new_email, new_email=new_email,
+        notify(user, "email_change", _l("Confirm your new email address"), to=new_email, new_email=new_email,
               link=absolute_url("auth.confirm_email_change", token=raw), hours=48)
-    notify(user, "email_change_notice", _("Your Shoebox email address is being changed"), new_email=new_email)
+    notify(user, "email_change_notice", _l("Your Shoebox email address is being changed"), new_email=new_email)
     audit.record("email_change_requested", user.id)
     db.session.commit()
 
@@ -399,10 +419,9 @@ def _user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email))
 
 
-def notify(user: User, template: str, subject: str, to: str | None = None, **context) -> None:
-    """Email `user` (or `to`) the message `template`, in the user's language."""
-    with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
-        mail.send(to or user.email, str(subject), template, name=user.shown_name, **context)
+def notify(user: User, template: str, subject, to: str | None = None, **context) -> None:
+    """Email `user` (or `to`) the message `template`, in the user's language (`subject` is lazy: `_l(...)`)."""
+    mail.send(to or user.email, subject, template, locale=user.locale, name=user.shown_name, **context)
 
 
 # --- scheduled work (registered by auth.init_app) ----------------------------------------------

@@ -25,8 +25,8 @@ NOT_BACKED_UP = {"jobs", "job_runs", "backups", "browser_sessions", "token_famil
 # after a restore), so that an unencrypted instance archive holds no password that works elsewhere.
 SECRET_SETTINGS = ("smtp_password",)
 # What an account archive keeps of the person's own row: who they are and their settings, no secrets.
-ACCOUNT_USER_COLUMNS = ("id", "email", "username", "display_name", "locale", "keep_location", "uploads_public",
-                        "created_at")
+ACCOUNT_USER_COLUMNS = ("id", "email", "username", "display_name", "first_name", "last_name", "locale",
+                        "keep_location", "uploads_public", "created_at")
 ACCOUNT_TABLES = ("users", "media", "variants", "albums", "album_items", "share_links", "share_items",
                   "backup_schedules")
 

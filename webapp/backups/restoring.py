@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}")
 _MIME = re.compile(r"[a-z]+/[a-z0-9.+-]{1,80}")
-ACCOUNT_SETTINGS = ("display_name", "locale", "keep_location", "uploads_public")
+ACCOUNT_SETTINGS = ("display_name", "first_name", "last_name", "locale", "keep_location", "uploads_public")
 
 
 class RestoreRefused(Exception):

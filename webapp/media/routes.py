@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from flask import jsonify, request
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 from .. import analytics, quota
 from ..albums import service as albums
 from ..auth import permissions
-from ..auth.credentials import viewer
+from ..auth.credentials import carries_api_credentials, viewer
 from ..errors import InvalidInput
-from ..extensions import unlimited
+from ..extensions import csrf, login_manager, unlimited
 from ..models import User
 from ..schemas import parse
 from ..web import render
 from . import bp, hotlinks, links, service, variants, views
+from .client_schemas import ClientImage, ClientUploaded
 from .receiving import receive_upload, refuse_oversized
 from .schemas import FileUpload, UrlUpload
 from .serving import send_blob
@@ -39,7 +40,7 @@ def original(media_id: str, ext: str | None = None):
     who = viewer()
     blob, kind = service.original_blob_for(who, media_id)
     _count_view(media_id, blob.owner_id, who)
-    return send_blob(blob, attachment=download or kind != "image")
+    return send_blob(blob, attachment=download or kind == "file")  # images and videos play in the browser
 
 
 def _count_view(media_id: str, owner_id: int, who: User | None) -> None:
@@ -72,18 +73,35 @@ def embed(media_id: str):
 
 
 @bp.route("/upload", methods=["GET", "POST"])
-@login_required
+@csrf.exempt  # a browser's POST is checked below; a script's carries its API key instead of a session
 def upload():
-    """The upload page; POST takes one file (the page sends each file on its own, with progress)."""
+    """The upload page; POST takes one file (the page sends each file on its own, with progress).
+
+    A POST with an API key or token is an upload client's (ShareX, scripts written for other image hosts):
+    it gets their answer, `{"success": true, "image": {...}}`.
+    """
+    if request.method == "POST" and carries_api_credentials():
+        return _upload_for_client()
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
     if request.method == "GET":
         permissions.demand(current_user, "upload")
         return render("media/upload.html", "media/_upload_quota.html", usage=quota.used_today(current_user.id),
                       plan=current_user.plan, albums=albums.albums_of(current_user))
+    csrf.protect()
     user = current_user._get_current_object()
     refuse_oversized(user, request.content_length)
     sent = parse(UrlUpload, request.get_json(silent=True)) if request.is_json else \
         parse(FileUpload, {**request.form.to_dict(), **request.files.to_dict()})
     return jsonify(image_json(receive_upload(user, sent))), 201
+
+
+def _upload_for_client():
+    user = viewer()  # the key or token, which must be valid
+    refuse_oversized(user, request.content_length)
+    media = receive_upload(user, parse(FileUpload, {**request.form.to_dict(), **request.files.to_dict()}))
+    answer = ClientUploaded(message=_("Image uploaded successfully"), image=ClientImage.of(media))
+    return jsonify(answer.model_dump(mode="json")), 201
 
 
 @bp.get("/i/<media_id>/t/<name>")

@@ -23,6 +23,8 @@ class SectionForm(FlaskForm):
 class ProfileForm(SectionForm):
     section_prefix = "profile"
     display_name = StringField(_l("Display name"), validators=[Length(max=80)])
+    first_name = StringField(_l("First name"), validators=[Length(max=80)])
+    last_name = StringField(_l("Last name"), validators=[Length(max=80)])
     username = StringField(_l("Username"), validators=[DataRequired(_l("Choose a username.")), Length(max=40)])
     locale = SelectField(_l("Language"), choices=[SelectChoice("", _l("As the browser prefers"))]
                          + [SelectChoice(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES])
@@ -31,6 +33,7 @@ class ProfileForm(SectionForm):
 class PhotoSettingsForm(SectionForm):
     section_prefix = "photos"
     keep_location = BooleanField(_l("Keep the location of photos I upload"))
+    uploads_public = BooleanField(_l("New uploads are public"))
 
 
 class ChangeEmailForm(SectionForm):
@@ -62,9 +65,28 @@ class DisableTwoFactorForm(SectionForm):
                        validators=[DataRequired(_l("Enter the code.")), Length(max=20)])
 
 
+KEY_VISIBILITY = [SelectChoice("account", _l("As my account’s setting")), SelectChoice("public", _l("Public")),
+                  SelectChoice("private", _l("Private"))]
+
+
+def chosen_visibility(choice: str) -> bool | None:
+    """A key's default for uploads from a KEY_VISIBILITY choice: True, False, or None (the account's setting)."""
+    return {"public": True, "private": False}.get(choice)
+
+
 class ApiKeyForm(SectionForm):
     section_prefix = "key"
     name = StringField(_l("Name"), validators=[DataRequired(_l("Give the key a name.")), Length(max=80)])
+    scope = SelectField(_l("Access"), choices=[SelectChoice("full", _l("Full access")),
+                                               SelectChoice("read", _l("Read only")),
+                                               SelectChoice("upload", _l("Upload only"))], default="full")
+    uploads_public = SelectField(_l("Uploads through it are"), choices=KEY_VISIBILITY, default="account")
+
+
+class IntegrationForm(SectionForm):
+    """A screenshot tool's download (prefix: the tool): whether what it uploads is public."""
+
+    uploads_public = SelectField(_l("What it uploads is"), choices=KEY_VISIBILITY, default="account")
 
 
 class PasswordConfirmForm(SectionForm):

@@ -16,9 +16,9 @@ from ..extensions import db
 from ..auth import api_keys, deletion, logins, service, sessions, twofactor
 from ..auth.forms import EmptyForm
 from ..web import is_fragment_request, page_redirect, render
-from . import bp
+from . import bp, integrations
 from .forms import (ApiKeyForm, ChangeEmailForm, ChangePasswordForm, ConfirmTwoFactorForm, DisableTwoFactorForm,
-                    PasswordConfirmForm, PhotoSettingsForm, ProfileForm)
+                    PasswordConfirmForm, PhotoSettingsForm, ProfileForm, chosen_visibility)
 
 
 @bp.before_request
@@ -59,6 +59,7 @@ def profile():
     if form.validate_on_submit():
         try:
             service.update_profile(current_user, display_name=form.display_name.data,
+                                   first_name=form.first_name.data, last_name=form.last_name.data,
                                    username=form.username.data, locale=form.locale.data)
         except ShoeboxError as error:
             db.session.rollback()
@@ -72,10 +73,11 @@ def profile():
 
 @bp.post("/photos")
 def photos():
-    """Whether new uploads keep their location."""
+    """Whether new uploads keep their location, and whether they are public."""
     form = PhotoSettingsForm()
     if form.validate_on_submit():
         service.set_keep_location(current_user, form.keep_location.data)
+        integrations.set_uploads_public(current_user, form.uploads_public.data)
         flash(_("Photo settings saved."), "success")
         if not is_fragment_request():
             return redirect(url_for("settings.index"), 303)
@@ -160,7 +162,8 @@ def create_api_key():
     form = ApiKeyForm()
     if form.validate_on_submit():
         try:
-            _key, raw = api_keys.create_api_key(current_user, form.name.data)
+            _key, raw = api_keys.create_api_key(current_user, form.name.data, scope=form.scope.data,
+                                                uploads_public=chosen_visibility(form.uploads_public.data))
         except ShoeboxError as error:
             attach_error(form, error)
         else:
