@@ -554,6 +554,16 @@ def render(src_path: str | Path, max_side: int, *, format: str = "WEBP", quality
     return Rendition(buffer.getvalue(), small.width, small.height, _average_colour(small))
 
 
+def render_picture(picture: Image.Image, max_side: int, *, quality: int = 80) -> Rendition:
+    """render() for a picture already decoded and upright (a video's poster frame), as WebP."""
+    small = picture.copy()
+    small.thumbnail((max_side, max_side), reducing_gap=3.0)
+    small = _display_mode(small, alpha=False)
+    buffer = io.BytesIO()
+    small.save(buffer, "WEBP", quality=quality, method=4)
+    return Rendition(buffer.getvalue(), small.width, small.height, _average_colour(small))
+
+
 def thumbnail(src_path: str | Path, max_side: int, *, format: str = "WEBP",
               quality: int = 80) -> tuple[bytes, int, int]:
     """render() as (encoded bytes, width, height)."""

@@ -35,6 +35,8 @@ def _previewer() -> str:
 
 def _owned_image(media_id: str) -> Media:
     media = service.get_media_for(current_user._get_current_object(), media_id, manage=True)
+    if media.kind == "video":
+        raise UnsupportedMedia(_("Only images can be edited; this is a video."), code="not_an_image")
     if media.kind != "image":
         raise UnsupportedMedia(_("Only images can be edited; this is a plain file."), code="not_an_image")
     return media

@@ -73,9 +73,15 @@ def oembed_url(page: str) -> str:
 def embed_codes(media: Media) -> dict:
     """The direct link, HTML, Markdown and BBCode people paste elsewhere, each escaped for its own syntax.
 
-    They show what a browser can show: a HEIC's or TIFF's codes point at its rendition.
+    They show what a browser can show: a HEIC's or TIFF's codes point at its rendition; a video's play it
+    where HTML allows and link to it elsewhere (Markdown and BBCode have no video).
     """
     direct, alt = display_url(media), media.title or media.original_name
     markdown_alt = alt.replace("\\", "").replace("[", "").replace("]", "")
+    if media.kind == "video":
+        poster = size_url(media, "medium")
+        return {"direct": direct, "html": f'<video controls preload="metadata" src="{html.escape(direct)}" '
+                                          f'poster="{html.escape(poster)}" title="{html.escape(alt)}"></video>',
+                "markdown": f"[{markdown_alt}]({direct})", "bbcode": f"[url={direct}]{markdown_alt}[/url]"}
     return {"direct": direct, "html": f'<img src="{html.escape(direct)}" alt="{html.escape(alt)}">',
             "markdown": f"![{markdown_alt}]({direct})", "bbcode": f"[img]{direct}[/img]"}

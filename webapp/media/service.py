@@ -23,6 +23,7 @@ from pathlib import Path
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, null, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -33,6 +34,7 @@ from ..i18n import human_size
 from ..albums import service as albums
 from ..models import Album, Media, User, Variant
 from ..storage import StorageError
+from . import video
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,10 @@ IMAGE_WORK = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 PRESETS = {"thumb": 400, "small": 800, "medium": 1600, "large": 2560}
 MADE_AT_UPLOAD = ("thumb",)
 PREVIEW, PREVIEW_JOB = "medium", "make_preview"  # made after the upload's answer, see previews.py
+# A video's sizes are pictures of its poster frame: the thumbnail and this one are made at upload from
+# the one decoded frame, and the other sizes from this one when first asked for.
+POSTER = "large"
+HAS_SIZES = ("image", "video")
 MAX_SELECTION = 1000
 
 # How long an instance may answer for a public photo from memory. Other instances learn of a
@@ -168,8 +174,10 @@ def _check_allowed(user: User, size: int) -> None:
 
 
 # The image types an admin accepts or refuses (setting "allowed_image_types"): its value -> (Pillow's format, name).
+# "video" stands for the video containers video.py accepts (no Pillow format).
 IMAGE_TYPES = {"jpeg": ("JPEG", "JPEG"), "png": ("PNG", "PNG"), "gif": ("GIF", "GIF"), "webp": ("WEBP", "WebP"),
-               "avif": ("AVIF", "AVIF"), "heic": ("HEIF", "HEIC"), "bmp": ("BMP", "BMP"), "tiff": ("TIFF", "TIFF")}
+               "avif": ("AVIF", "AVIF"), "heic": ("HEIF", "HEIC"), "bmp": ("BMP", "BMP"), "tiff": ("TIFF", "TIFF"),
+               "video": (None, _l("Videos (MP4, WebM, MOV)"))}
 
 
 def refuse_unaccepted_image_type(fmt: str) -> None:
@@ -181,14 +189,18 @@ def refuse_unaccepted_image_type(fmt: str) -> None:
                                      "file it takes.", type=name), code="image_type_refused", field="file")
 
 
-def _probe(path: Path) -> imaging.ProbeResult | None:
-    """What the content is; None for a non-image that the instance accepts as a plain file."""
+def _probe(path: Path) -> imaging.ProbeResult | video.VideoProbe | None:
+    """What the content is; None for a file that the instance accepts as a plain file.
+
+    A video is looked for only once Pillow has said the file is no image: images pay nothing for it.
+    """
     try:
         with IMAGE_WORK:
             probe = imaging.probe(path, _image_limits())
     except imaging.UnsupportedImage as error:
-        if instance.get("allow_any_file"):
-            return None
+        found = _probe_video(path)
+        if found is not None or instance.get("allow_any_file"):
+            return found
         raise UnsupportedMedia(error.message, code=error.code) from None
     except imaging.ImageNeedsTooMuchMemory as error:
         raise TooLarge(_memory_sentence(error), code=error.code) from None
@@ -198,6 +210,55 @@ def _probe(path: Path) -> imaging.ProbeResult | None:
         raise InvalidInput(error.message, code=error.code) from None
     refuse_unaccepted_image_type(probe.format)
     return probe
+
+
+def _probe_video(path: Path) -> video.VideoProbe | None:
+    """The video in `path` with its poster frame; None when its first bytes are no video container, or when
+    videos are not accepted but any file is (it is then kept as a plain file)."""
+    with path.open("rb") as file:
+        if video.sniff(file.read(64)) is None:
+            return None
+    if "video" not in instance.get("allowed_image_types"):
+        if instance.get("allow_any_file"):
+            return None
+        raise UnsupportedMedia(_("This server does not accept videos; its admin chose which kinds of file it "
+                                 "takes."), code="video_type_refused", field="file")
+    try:
+        with IMAGE_WORK:
+            return video.probe_video(path, _video_limits())
+    except video.VideoError as error:
+        raise _video_refusal(error) from None
+
+
+def _video_limits() -> video.Limits:
+    """What a video's picture may be: what a transformation may make ([transforms]), within the memory bound."""
+    settings = current_app.config["SHOEBOX"]
+    most = min(settings["transforms"]["max_pixels"], settings["limits"]["max_image_memory"] // 4)
+    return video.Limits(max_side=settings["transforms"]["max_side"], max_pixels=most)
+
+
+def _video_refusal(error: video.VideoError):
+    """A refused video as the API's error, with one sentence in the request's language."""
+    limits = _video_limits()
+    if error.code == "video_too_large":
+        return TooLarge(_("The video's picture is larger than Shoebox accepts: up to %(side)s pixels a side and "
+                          "%(pixels)s megapixels in all.", side=limits.max_side,
+                          pixels=round(limits.max_pixels / 1e6)), code=error.code, field="file")
+    if error.code == "video_too_many_streams":
+        return TooLarge(_("The video has more than the %(n)s streams (picture, sound, subtitles) Shoebox accepts.",
+                          n=limits.max_streams), code=error.code, field="file")
+    if error.code == "video_too_long":
+        return TooLarge(_("The video claims to last longer than the %(hours)s hours Shoebox accepts.",
+                          hours=round(limits.max_seconds_long / 3600)), code=error.code, field="file")
+    if error.code == "video_codec_refused":
+        return UnsupportedMedia(_("Videos in this format are not accepted; Shoebox takes H.264, HEVC, MPEG-4, AV1, "
+                                  "VP8 and VP9."), code=error.code, field="file")
+    if error.code == "no_video_stream":
+        return InvalidInput(_("The file holds no video picture, only sound or data."), code=error.code, field="file")
+    if error.code == "video_too_slow":
+        return InvalidInput(_("The video took too long to read; it may be damaged."), code=error.code, field="file")
+    return InvalidInput(_("The video could not be read: it is damaged, truncated or not what it claims to be."),
+                        code=error.code, field="file")
 
 
 def _image_limits() -> imaging.Limits:
@@ -234,8 +295,8 @@ def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: 
     undo = ExitStack()
     with undo, tempfile.TemporaryDirectory(dir=_work_dir()) as work:
         try:
-            media, thumb = _prepare(user, incoming, probe, Path(work), title, is_public)
-            written = _write_blobs(media, Path(work), thumb, undo)
+            media, sizes = _prepare(user, incoming, probe, Path(work), title, is_public)
+            written = _write_blobs(media, Path(work), sizes, undo)
             quota.take(user.id, "uploads", uploads_limit, commit=False)
             quota.reserve_storage(user.id, media.size, storage_limit, commit=False)
             db.session.add(media)
@@ -246,7 +307,7 @@ def store_upload(user: User, incoming: Incoming, *, title: str = "", is_public: 
             audit.record("media_uploaded", user.id, target=f"media:{media.id}", size=media.size, kind=media.kind)
             if before_commit is not None:
                 before_commit(media)
-            if thumb is not None:  # the preview is made after the answer (previews.py)
+            if media.kind == "image":  # the preview is made after the answer (previews.py)
                 jobs.enqueue(PREVIEW_JOB, {"media_id": media.id}, user_id=user.id)
             db.session.commit()
         except BaseException:
@@ -268,29 +329,45 @@ def receiving():
         yield work
 
 
-def _prepare(user, incoming, probe, work: Path, title, is_public) -> tuple[Media, imaging.Rendition | None]:
-    """The row for the file, with the stored version of the original normalised in `work`, and its
-    thumbnail (None for a file that is not an image)."""
+def _prepare(user, incoming, probe, work: Path, title,
+             is_public) -> tuple[Media, dict[str, imaging.Rendition]]:
+    """The row for the file, with the stored version of the original normalised in `work`, and the sizes
+    made at upload by name (none for a file that is neither an image nor a video)."""
     media = Media(id=new_media_id(), user_id=user.id, original_name=clean_name(incoming.original_name),
                   title=" ".join(str(title or "").split())[:200],
                   is_public=user.uploads_public if is_public is None else bool(is_public))
-    stored, thumb = work / "original", None
+    stored, sizes = work / "original", {}
     if probe is None:
         media.kind, media.mime_type = "file", "application/octet-stream"
         media.ext = _safe_ext(media.original_name)
         os.link(incoming.path, stored)  # both live in the data directory's tmp folder: same disk
+    elif isinstance(probe, video.VideoProbe):
+        os.link(incoming.path, stored)  # kept as sent: only its poster frame was decoded
+        sizes = _prepare_video(media, probe)
     else:
         media.kind = "image"
         with IMAGE_WORK:
             media.mime_type, media.ext = imaging.normalise(incoming.path, stored, probe,
                                                            keep_location=user.keep_location)
-            thumb = _render(stored, PRESETS["thumb"])  # the one decode: it also refuses damaged pixels
-        _fill_image_facts(media, probe, thumb, user.keep_location)
+            sizes["thumb"] = _render(stored, PRESETS["thumb"])  # the one decode: it also refuses damaged pixels
+        _fill_image_facts(media, probe, sizes["thumb"], user.keep_location)
     media.size = stored.stat().st_size
     media.sha256 = _sha256(stored)
     media.storage_key = f"originals/{media.id[:2]}/{media.id}.{media.ext}" if media.ext else \
         f"originals/{media.id[:2]}/{media.id}"
-    return media, thumb
+    return media, sizes
+
+
+def _prepare_video(media: Media, probe: video.VideoProbe) -> dict[str, imaging.Rendition]:
+    """Fill in a video's facts and make its thumbnail and poster from the frame probe_video() decoded."""
+    media.kind, media.mime_type, media.ext = "video", probe.mime_type, probe.ext
+    media.width, media.height, media.duration = probe.width, probe.height, probe.duration
+    if probe.taken_at is not None:
+        media.taken_at = media.captured_at = probe.taken_at
+    with IMAGE_WORK:
+        sizes = {name: imaging.render_picture(probe.poster, PRESETS[name]) for name in ("thumb", POSTER)}
+    media.placeholder = sizes["thumb"].placeholder
+    return sizes
 
 
 def _render(source: Path, max_side: int) -> imaging.Rendition:
@@ -314,16 +391,17 @@ def _fill_image_facts(media: Media, probe: imaging.ProbeResult, thumb: imaging.R
     media.placeholder = thumb.placeholder
 
 
-def _write_blobs(media: Media, work: Path, thumb: imaging.Rendition | None, undo: ExitStack) -> list[Variant]:
-    """Put the original and its thumbnail into storage; each put is undone on failure."""
+def _write_blobs(media: Media, work: Path, sizes: dict[str, imaging.Rendition], undo: ExitStack) -> list[Variant]:
+    """Put the original and the sizes made at upload into storage; each put is undone on failure."""
     store = blob_store()
     store.put(media.storage_key, work / "original")
     undo.callback(store.delete, media.storage_key)
-    if thumb is None:
-        return []
-    variant = _store_preset(media, "thumb", thumb)
-    undo.callback(store.delete, variant.storage_key)
-    return [variant]
+    written = []
+    for name, made in sizes.items():
+        variant = _store_preset(media, name, made)
+        undo.callback(store.delete, variant.storage_key)
+        written.append(variant)
+    return written
 
 
 def _store_preset(media: Media, name: str, made: imaging.Rendition) -> Variant:
@@ -354,7 +432,7 @@ def get_preset_for(viewer: User | None, media_id: str, name: str) -> tuple[Media
     if name not in PRESETS:
         raise NotFound(_("There is no such size."), code="unknown_size")
     media, variant = _load(viewer, media_id, preset_name=name)
-    if media.kind != "image":
+    if media.kind not in HAS_SIZES:
         raise NotFound(_("There is no such size."), code="unknown_size")
     return media, variant or make_preset(media, name)
 
@@ -401,7 +479,7 @@ def original_blob(media: Media, *, public: bool) -> Blob:
 
 
 def original_blob_for(viewer: User | None, media_id: str) -> tuple[Blob, str]:
-    """What to send for the file itself, and its kind ("image" or "file"): get_media_for(), remembered
+    """What to send for the file itself, and its kind ("image", "video" or "file"): get_media_for(), remembered
     for a few seconds when public, as preset_blob_for() does (the same memory, forgotten the same way)."""
     cache = memory()
     found = cache.get((media_id, "original"))
@@ -486,10 +564,10 @@ def _load(viewer, media_id: str, manage: bool = False, preset_name: str | None =
 
 def make_preset(media: Media, name: str, *, slot: threading.BoundedSemaphore = IMAGE_WORK) -> Variant:
     """Render and cache preset `name` (decoding in one of `slot`'s places); a request racing this one for the same
-    size wins harmlessly."""
+    size wins harmlessly. A video's sizes are made from its poster."""
     with tempfile.TemporaryDirectory(dir=_work_dir()) as work:
         source = Path(work) / "original"
-        with blob_store().open(media.storage_key) as blob, source.open("wb") as out:
+        with blob_store().open(_size_source(media)) as blob, source.open("wb") as out:
             _copy_stream(blob, out)
         variant = _render_preset(media, source, name, slot)
     db.session.add(variant)
@@ -499,6 +577,16 @@ def make_preset(media: Media, name: str, *, slot: threading.BoundedSemaphore = I
         db.session.rollback()
         return db.session.scalar(select(Variant).where(Variant.media_id == media.id, Variant.spec == name))
     return variant
+
+
+def _size_source(media: Media) -> str:
+    """The storage key sizes of `media` are made from: the image itself, or a video's poster."""
+    if media.kind != "video":
+        return media.storage_key
+    key = db.session.scalar(select(Variant.storage_key).where(Variant.media_id == media.id, Variant.spec == POSTER))
+    if key is None:
+        raise NotFound(_("There is no such size."), code="unknown_size")
+    return key
 
 
 def update_media(media: Media, *, title: str | None = None, description: str | None = None,

@@ -80,7 +80,7 @@ def _current(media_id: str, size: str, sig: str) -> tuple[Media, Variant | None]
         raise NotFound()
     media, variant, owner_blocked = row
     expected = _signature(media.id, size, media.user_id, media.sha256[:CONTENT_DIGITS])
-    if owner_blocked or media.kind != "image" or not hmac.compare_digest(sig.encode(), expected.encode()):
+    if owner_blocked or media.kind not in service.HAS_SIZES or not hmac.compare_digest(sig.encode(), expected.encode()):
         raise NotFound()
     return media, variant
 

@@ -58,6 +58,8 @@ def limits() -> transforms.Limits:
 
 def plan(media: Media, raw) -> transforms.Transformation:
     """The transformation `raw` asks of `media`, checked and normalised; nothing is decoded yet."""
+    if media.kind == "video":
+        raise UnsupportedMedia(_("Only images can be transformed; this is a video."), code="not_an_image")
     if media.kind != "image":
         raise UnsupportedMedia(_("Only images can be transformed; this is a plain file."), code="not_an_image")
     source = transforms.Source(media.width, media.height, transforms.format_of(media.mime_type))
