@@ -62,7 +62,10 @@ def test_signing_in_through_the_provider_pages_makes_an_account(sso_server, page
     page.wait_for_url(url + "/")
     expect(page.locator(".user-name")).to_have_text("alice")
     page.goto(url + "/settings/")
-    expect(page.locator("#single-sign-on")).to_contain_text("alice@example.com")
+    section = page.locator("#single-sign-on")
+    expect(section).to_contain_text("alice@example.com")
+    section.scroll_into_view_if_needed()
+    section.screenshot(path=str(screenshot(page, "sso-settings").with_name("sso-settings-section.png")))
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
