@@ -33,10 +33,11 @@ def create_app(overrides: dict | None = None) -> Flask:
         hops = settings["server"]["trusted_proxies"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
-    from . import cli, database, errors, jobs, mail, web
+    from . import cli, database, error_reports, errors, jobs, mail, web
     from .storage import BlobStore
 
     web.init_app(app)  # first, so that every request has its id before any other hook runs
+    error_reports.init_app(app)
     _init_extensions(app)
     mail.init_app(app)
     app.extensions["blob_store"] = BlobStore.from_settings(settings["storage"])
@@ -100,15 +101,15 @@ def _engine_options(url: str) -> dict:
 
 
 def _init_extensions(app: Flask) -> None:
-    from .extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
-    from .i18n import select_locale
+    from . import i18n
+    from .extensions import csrf, db, htmx, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
     htmx.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    i18n.init_app(app)  # the language of each request, its headers, and the language picker
     login_manager.init_app(app)
 
 
