@@ -130,7 +130,8 @@ def test_a_replayed_state_fails(sso_app, oidc_provider):
     # A state that was never issued.
     assert client.get("/auth/oidc/callback?code=x&state=forged").status_code == 400
     assert len(audit_actions(app, "login")) == 1
-    assert [d["error"] for d in audit_actions(app, "sso_failed")] == ["MismatchingStateError", "OAuthError", "MismatchingStateError"]
+    assert [d["error"] for d in audit_actions(app, "sso_failed")] == \
+        ["MismatchingStateError", "OAuthError", "MismatchingStateError"]
 
 
 def test_a_wrong_nonce_fails(sso_app, oidc_provider):
@@ -150,7 +151,8 @@ def test_a_wrong_nonce_fails(sso_app, oidc_provider):
     assert answer.status_code == 400
     assert identities(app) == [] and who_is_signed_in(client) is None
     assert audit_actions(app, "login") == []
-    assert [d["error"] for d in audit_actions(app, "sso_failed")] == ["InvalidClaimError"]  # the ID token's nonce is not this session's
+    # The ID token's nonce is not this session's.
+    assert [d["error"] for d in audit_actions(app, "sso_failed")] == ["InvalidClaimError"]
 
 
 def test_an_unverified_email_does_not_link(sso_app, oidc_provider, make_user):

@@ -23,7 +23,7 @@ from ..errors import Forbidden, InvalidInput, NotFound
 from ..extensions import db
 from ..models import Group, Identity, Plan, User, UserGroup, utcnow
 from . import invites, logins, permissions
-from .service import USERNAME, normalise_email
+from .service import USERNAME, _send_verification_to, normalise_email
 
 CLIENT = "oidc"  # the Authlib client's name, also the prefix of its keys in the session
 NETWORK_SECONDS = 10  # discovery, token and userinfo requests to the provider
@@ -230,7 +230,6 @@ def _create_account(email: str, claims: dict, invite_code: str, issuer: str, sub
         invite.used_by = user.id
     audit.record("signup", user.id, method="sso", issuer=issuer, invited=invite is not None)
     if not verified:
-        from .service import _send_verification_to
         mail.run_later(_send_verification_to, user.id)
     return user
 

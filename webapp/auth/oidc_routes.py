@@ -130,6 +130,6 @@ class _SingleSignOn:
         return oidc.identities_of(user)
 
 
-@bp.app_context_processor
-def _single_sign_on() -> dict:
+def single_sign_on() -> dict:
+    """The pages' `sso` (a context processor, registered by auth.init_app)."""
     return {"sso": _SingleSignOn()}
