@@ -221,3 +221,33 @@ def test_unknown_api_paths_answer_json(client, path):
 def test_wrong_method_under_api_answers_json(client):
     answer = client.put("/api/images", headers={"Accept": "text/html"})
     assert answer.status_code == 405 and answer.get_json()["error"]["code"] == "method_not_allowed"
+
+
+# --- an upload-only key, as ShareX and screenshot scripts hold -------------------------------
+
+def test_an_upload_only_key_may_upload_and_read_its_quota_there_and_nothing_else(client, make_user, app):
+    make_user(email="kim@example.com", username="kim")
+    answer = client.post("/api/v1/api-keys", headers={"Authorization": f"Bearer {_token(client)}"},
+                         json={"key_name": "screenshots", "scope": "upload"})
+    key = {"X-API-Key": answer.get_json()["key"]}
+    body, content_type = multipart({"file": (make_jpeg(), "shot.jpg")})
+    assert client.post("/upload", headers=key, data=body, content_type=content_type).status_code == 201
+    body, content_type = multipart({"image": (make_jpeg(), "shot.jpg")})
+    stored = client.post("/api/images", headers=key, data=body, content_type=content_type)
+    assert stored.status_code == 201
+    assert client.get("/upload/quota", headers=key).get_json()["quota"]["used_today"] == 2
+    for method, path in (("GET", "/api/images"), ("GET", f"/api/images/{stored.get_json()['image']['id']}"),
+                         ("DELETE", f"/api/images/{stored.get_json()['image']['id']}")):
+        refused = client.open(path, method=method, headers=key)
+        assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "insufficient_scope", path
+    assert media_count(app) == 2
+
+
+def test_an_upload_answers_with_a_deletion_link_that_asks_before_it_deletes(client, make_user, app):
+    make_user(email="kim@example.com", username="kim")
+    key = {"X-API-Key": _key(client, _token(client))}
+    body, content_type = multipart({"file": (make_jpeg(), "oops.jpg")})
+    image = client.post("/upload", headers=key, data=body, content_type=content_type).get_json()["image"]
+    link = image["deletion_url"].removeprefix("http://shoebox.test")
+    assert client.get(link).status_code == 200 and media_count(app) == 1  # a page that asks
+    assert client.post(link).status_code in (200, 303) and media_count(app) == 0

@@ -10,11 +10,12 @@ from __future__ import annotations
 from flask import g, request
 from flask_babel import gettext as _
 
-from ..media import library, receiving, service
+from ..media import deletion, library, receiving, service
 from ..media.client_schemas import ClientDeleted, ClientImage, ClientImageFound, ClientImageList, ClientQuota, \
     ClientUploaded
 from ..media.schemas import FileUpload, ImageQuery
 from . import bp
+from .auth import accepts_upload_keys
 from .contract import operation
 
 NO_SUCH_IMAGE = {404: "No such image, or not yours."}
@@ -25,6 +26,7 @@ def _refuse_oversized(user) -> None:
 
 
 @bp.get("/upload/quota")
+@accepts_upload_keys
 @operation("clientQuota", (200, ClientQuota, "Today's uploads and the storage used."), tag="compatible")
 def client_quota():
     """Your upload allowance as upload clients read it (`success`, `quota`)."""
@@ -32,6 +34,7 @@ def client_quota():
 
 
 @bp.post("/api/images")
+@accepts_upload_keys
 @operation("clientUploadImage", (201, ClientUploaded, "Stored."), tag="compatible", form=FileUpload,
            admit=_refuse_oversized, errors={
                403: "The account's groups do not allow uploading (`upload_not_allowed`).",
@@ -40,8 +43,8 @@ def client_quota():
                503: "File storage is unreachable and nothing was stored."})
 def client_upload_image(form: FileUpload):
     """Upload a photo in the multipart field `image` (or `file`); the same checks as POST /api/v1/images."""
-    media = receiving.receive_upload(g.api_user, form)
-    return ClientUploaded(message=_("Image uploaded successfully"), image=ClientImage.of(media)), 201
+    media, deletion_url = deletion.receive_api_upload(g.api_user, form, g.api_key)
+    return ClientUploaded.of(media, deletion_url, _("Image uploaded successfully")), 201
 
 
 @bp.get("/api/images")

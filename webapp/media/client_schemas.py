@@ -64,10 +64,21 @@ def _format(media: Media) -> str:
     return "jpeg" if media.ext in ("jpg", "jpeg") else media.ext
 
 
+class ClientUploadedImage(ClientImage):
+    deletion_url: str = Field(description="A secret link that deletes this upload: opening it shows the file and "
+                                          "a Delete button; only a POST to it deletes. Keep it private.")
+
+
 class ClientUploaded(Out):
     success: Literal[True] = True
     message: str = Field(examples=["Image uploaded successfully"])
-    image: ClientImage
+    image: ClientUploadedImage
+
+    @classmethod
+    def of(cls, media: Media, deletion_url: str, message: str) -> ClientUploaded:
+        """A new upload as upload clients read it, with its deletion link."""
+        return cls(message=message, image=ClientUploadedImage(**ClientImage.of(media).model_dump(),
+                                                              deletion_url=deletion_url))
 
 
 class ClientImageFound(Out):

@@ -5,11 +5,13 @@ The gallery, photo and selection pages are in gallery.py, on this same blueprint
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
+
 from .. import analytics, quota
 from ..albums import service as albums
+from ..api.auth import accepts_upload_keys
 from ..auth import permissions
 from ..auth.credentials import carries_api_credentials, viewer
 from ..errors import InvalidInput
@@ -17,8 +19,8 @@ from ..extensions import csrf, login_manager, unlimited
 from ..models import User
 from ..schemas import parse
 from ..web import render
-from . import bp, hotlinks, links, service, variants, views
-from .client_schemas import ClientImage, ClientUploaded
+from . import bp, deletion, hotlinks, links, service, variants, views
+from .client_schemas import ClientUploaded
 from .receiving import receive_upload, refuse_oversized
 from .schemas import FileUpload, UrlUpload
 from .serving import send_blob
@@ -73,6 +75,7 @@ def embed(media_id: str):
 
 
 @bp.route("/upload", methods=["GET", "POST"])
+@accepts_upload_keys  # a script's POST; the page itself needs a browser session
 @csrf.exempt  # a browser's POST is checked below; a script's carries its API key instead of a session
 def upload():
     """The upload page; POST takes one file (the page sends each file on its own, with progress).
@@ -99,8 +102,9 @@ def upload():
 def _upload_for_client():
     user = viewer()  # the key or token, which must be valid
     refuse_oversized(user, request.content_length)
-    media = receive_upload(user, parse(FileUpload, {**request.form.to_dict(), **request.files.to_dict()}))
-    answer = ClientUploaded(message=_("Image uploaded successfully"), image=ClientImage.of(media))
+    sent = parse(FileUpload, {**request.form.to_dict(), **request.files.to_dict()})
+    media, deletion_url = deletion.receive_api_upload(user, sent, g.get("api_key"))
+    answer = ClientUploaded.of(media, deletion_url, _("Image uploaded successfully"))
     return jsonify(answer.model_dump(mode="json")), 201
 
 
