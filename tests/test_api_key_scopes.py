@@ -212,3 +212,28 @@ def test_the_document_gives_every_operation_that_needs_credentials_its_403_and_k
                                                        "uploads_public"}
     assert "deletion_url" in schemas["UploadedImage"]["required"]
     assert "insufficient_scope" in document["components"]["securitySchemes"]["apiKey"]["description"]
+
+
+def test_the_photos_setting_makes_new_uploads_public_and_is_audited(app, owner, auth):
+    from tests.fixtures.accounts import csrf_token_from
+    from webapp.extensions import db
+    from webapp.models import AuditEvent
+
+    client = owner["client"]
+    auth._client = client
+    auth.login("kim")
+    token = csrf_token_from(client.get("/settings/").get_data(as_text=True))
+    assert client.post("/settings/photos", data={"csrf_token": token, "photos-uploads_public": "y"}).status_code == 303
+    body, content_type = multipart({"file": (make_jpeg(), "a.jpg")})
+    made = client.post("/api/v1/images", headers=owner["bearer"], data=body, content_type=content_type).get_json()
+    assert made["is_public"] is True and visible_to_strangers(app, made["id"])
+    box = re.search(r'<input[^>]*id="photos-uploads_public"[^>]*>', client.get("/settings/").get_data(as_text=True))
+    assert re.search(r"\bchecked\b", box.group(0))  # the page shows the setting as it now is
+    client.post("/settings/photos", data={"csrf_token": token})  # unticked: private again
+    body, content_type = multipart({"file": (make_jpeg(), "b.jpg")})
+    made = client.post("/api/v1/images", headers=owner["bearer"], data=body, content_type=content_type).get_json()
+    assert made["is_public"] is False
+    with app.app_context():
+        changes = db.session.scalars(db.select(AuditEvent.details).where(AuditEvent.action == "uploads_public_changed")
+                                     .order_by(AuditEvent.id)).all()
+    assert changes == [{"uploads_public": True}, {"uploads_public": False}]

@@ -11,7 +11,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.fixtures.browser import PHONE, logged_in_page, screenshot
+from tests.fixtures.browser import PHONE, SCREENSHOTS, logged_in_page, screenshot
 from tests.fixtures.media import make_jpeg
 
 pytestmark = pytest.mark.browser
@@ -77,6 +77,7 @@ def test_integrations_page_screenshots(page_for, live_server, scheme, width):
     page.reload()
     expect(page.locator("#integration-keys tbody tr")).to_have_count(1)
     expect(page.locator(".integrations-note")).to_be_visible()
+    expect(page.locator("#integration-keys td", has_text="as my account’s setting")).to_be_visible()
     # Nothing sticks out sideways on a phone.
     assert page.evaluate("document.documentElement.scrollWidth") <= page.evaluate("window.innerWidth")
     screenshot(page, f"integrations-{width}-{scheme}")
@@ -102,3 +103,20 @@ def test_the_deletion_page_shows_the_upload_and_deletes_it(page_for, live_server
     page.click("text=Delete for good")
     expect(page.locator("h1")).to_have_text("Deleted")
     assert requests.get(made["url"], headers={"Authorization": f"Bearer {token}"}).status_code == 404
+
+
+def test_a_read_only_key_is_made_on_the_settings_page(page_for, live_server):
+    page = logged_in_page(page_for, live_server, **PHONE)
+    page.goto(live_server.url + "/settings/#api-keys")
+    page.fill("#key-name", "Photo frame")
+    page.select_option("#key-scope", "read")
+    page.select_option("#key-uploads_public", "private")
+    page.click("#api-keys button[type=submit]")
+    key = page.locator("#new-api-key").inner_text()
+    expect(page.locator("#api-keys tbody tr td", has_text="Read only")).to_be_visible()
+    page.locator("#api-keys").scroll_into_view_if_needed()
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.evaluate("window.innerWidth")
+    page.locator("#api-keys").screenshot(path=str(SCREENSHOTS / "settings-api-keys-phone.png"))
+    refused = requests.post(f"{live_server.url}/api/v1/images", headers={"X-API-Key": key},
+                            files={"file": ("a.jpg", make_jpeg())})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "insufficient_scope"
