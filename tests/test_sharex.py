@@ -145,3 +145,20 @@ def test_the_choice_on_the_page_decides_whether_the_tools_uploads_are_public(liv
     answer = send_as_sharex(config, "shot.jpg", corpus_file(*PHOTO).read_bytes()).json()
     assert answer["is_public"] is public
     assert (requests.get(resolve(config["URL"], answer)).status_code == 200) is public
+
+
+def test_an_account_that_may_not_upload_gets_no_tool_and_no_key(app, client, make_user, auth):
+    from webapp.extensions import db
+    from webapp.models import ApiKey
+
+    make_user(username="admin", role="admin")
+    make_user(username="gus", role="guest")  # Guests may look at what is shared with them, not upload
+    auth.login("gus")
+    page = client.get("/settings/integrations").get_data(as_text=True)
+    assert "Your account may not upload through the API" in page and "Download ShareX config" not in page
+    token = csrf_token_from(page)
+    refused = client.post("/settings/integrations/sharex", data={"csrf_token": token, "sharex-uploads_public": "public"})
+    assert refused.status_code == 403 and "Your account may not upload" in refused.get_data(as_text=True)
+    assert client.post("/settings/integrations/script", data={"csrf_token": token}).status_code == 403
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(ApiKey)) == 0

@@ -22,7 +22,7 @@ def _page(**posted: IntegrationForm):
     """The Integrations page (with the form that was posted, errors and all), or its list of keys alone for htmx."""
     forms = {tool: posted.get(tool) or IntegrationForm(formdata=None, prefix=tool) for tool in TOOLS}
     return render("settings/integrations.html", fragment="settings/_integration_keys.html", forms=forms,
-                  keys=integrations.integration_keys(current_user))
+                  keys=integrations.integration_keys(current_user), allowed=integrations.may_use_tools(current_user))
 
 
 def _attachment(download: integrations.Download) -> Response:

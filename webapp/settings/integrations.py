@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from flask import render_template
 
 from .. import audit
-from ..auth import api_keys
+from ..auth import api_keys, permissions
 from ..extensions import db
 from ..models import ApiKey, User
 from ..web import absolute_url, public_base_url, site_name
@@ -49,9 +49,22 @@ def integration_keys(user: User) -> list[ApiKey]:
     return api_keys.list_api_keys(user, scope="upload")
 
 
+def may_use_tools(user: User) -> bool:
+    """Whether `user`'s groups let a key of theirs upload: the tools need both uploading and the API."""
+    return permissions.has(user, "upload") and permissions.has(user, "use_api")
+
+
+def _upload_key(user: User, name: str, uploads_public: bool | None) -> str:
+    """A new upload-only key for a tool; Forbidden, saying which, when the account may not upload or use the
+    API (a key that can do nothing is no use to anyone)."""
+    permissions.demand(user, "upload")
+    permissions.demand(user, "use_api")
+    return api_keys.create_api_key(user, name, scope="upload", uploads_public=uploads_public)[1]
+
+
 def sharex_config(user: User, uploads_public: bool | None) -> Download:
     """A ShareX 14 custom uploader for this instance, with a new upload-only key in it."""
-    _key, raw = api_keys.create_api_key(user, SHAREX_KEY_NAME, scope="upload", uploads_public=uploads_public)
+    raw = _upload_key(user, SHAREX_KEY_NAME, uploads_public)
     config = {
         "Version": SHAREX_VERSION,
         "Name": f"{site_name()} ({_host()})",
@@ -72,7 +85,7 @@ def sharex_config(user: User, uploads_public: bool | None) -> Download:
 def screenshot_script(user: User, uploads_public: bool | None) -> Download:
     """A POSIX shell script that takes a region of the screen, uploads it with a new upload-only key and puts
     the link on the clipboard."""
-    _key, raw = api_keys.create_api_key(user, SCRIPT_KEY_NAME, scope="upload", uploads_public=uploads_public)
+    raw = _upload_key(user, SCRIPT_KEY_NAME, uploads_public)
     script = render_template("settings/screenshot.sh.txt", sh=shlex.quote, key=raw, base_url=public_base_url(),
                              upload_url=absolute_url("api.upload_image"), username=user.username)
     return Download(f"{_file_stem()}-screenshot.sh", "text/x-shellscript", script)
