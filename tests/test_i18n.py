@@ -514,6 +514,18 @@ def _l_subject():
     return lazy_gettext("Confirm your email address")
 
 
+def test_every_email_names_its_recipients_language():
+    """mail.send renders in the language it is given; without one, an admin's action would mail others in
+    the instance default rather than in the language they chose."""
+    missing = []
+    for path in sorted((ROOT / "webapp").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and _name(node.func) == "send" and _name(getattr(node.func, "value", None)) \
+                    == "mail" and not any(k.arg == "locale" for k in node.keywords):
+                missing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not missing, f"mail.send without locale=: {missing}"
+
+
 # --- dates and sizes ------------------------------------------------------------------------------
 
 def test_sizes_are_written_the_languages_way(app):
