@@ -329,13 +329,13 @@ def _assert_plays_in_ranges(response, data: bytes, mime: str) -> None:
     response.close()
 
 
-@pytest.mark.parametrize("store", ["memory", "file"])
-def test_the_owner_and_the_public_get_ranges_of_a_video(make_app, tmp_path, store):
+@pytest.mark.parametrize("store", ["memory", "file", pytest.param("s3", marks=pytest.mark.s3)])
+def test_the_owner_and_the_public_get_ranges_of_a_video_from_every_store(request, make_app, tmp_path, store):
     from tests.fixtures.accounts import STRONG_PASSWORD
     from webapp.auth import service as accounts
 
-    app = make_app(**({"storage": {"url": f"file://{tmp_path}/files"}} if store == "file" else {}))
-
+    storage = {"file": lambda: {"url": f"file://{tmp_path}/files"}, "memory": dict, "s3": lambda: _s3_storage(request)}
+    app = make_app(storage=storage[store]())
     with app.app_context():
         accounts.create_user("kim@example.com", "kim", STRONG_PASSWORD, verified=True)
     client = app.test_client()
@@ -351,6 +351,14 @@ def test_the_owner_and_the_public_get_ranges_of_a_video(make_app, tmp_path, stor
     assert stranger.get(path, headers={"Range": "bytes=100-199"}).status_code == 404  # private until made public
     client.patch(f"/api/v1/images/{body['id']}", headers=owner, json={"is_public": True})
     _assert_plays_in_ranges(stranger.get(path, headers={"Range": "bytes=100-199"}), data, "video/webm")
+
+
+def _s3_storage(request) -> dict:
+    from tests.fixtures.s3server import ACCESS_KEY, REGION, SECRET_KEY
+
+    bucket, endpoint = request.getfixturevalue("s3_bucket"), request.getfixturevalue("moto_server")
+    return {"url": f"s3://{bucket}/shoebox", "endpoint_url": endpoint, "key": ACCESS_KEY, "secret": SECRET_KEY,
+            "region": REGION}
 
 
 def test_a_share_recipient_plays_a_video_in_ranges_without_using_a_download(app, kim):
@@ -486,3 +494,43 @@ def test_a_video_s_start_of_life_is_its_recording_time(app, kim):
             out.mux(packet)
     body = kim.upload(buffer.getvalue(), "beach.mp4").get_json()
     assert body["metadata"]["taken_at"].startswith("2024-07-14T18:30")
+
+
+def test_a_video_whose_poster_was_lost_gets_its_sizes_from_the_video_again(app, kim):
+    from webapp.extensions import blob_store, db
+    from webapp.models import Variant
+
+    media_id = kim.upload(make_video(size=(320, 240)), "clip.mp4").get_json()["id"]
+    with app.app_context():
+        poster = db.session.scalar(db.select(Variant).where(Variant.media_id == media_id, Variant.spec == "large"))
+        blob_store().delete(poster.storage_key)
+        db.session.delete(poster)
+        db.session.commit()
+    medium = kim.get(f"/i/{media_id}?size=medium")
+    assert medium.status_code == 200 and decode(medium.data).size == (320, 240)
+    top_left, top_right = poster_corners(medium.data)
+    assert near(top_left, YELLOW) and near(top_right, BLUE)
+    assert kim.get(f"/i/{media_id}?size=large").status_code == 200
+
+
+def test_a_public_video_played_from_its_start_counts_one_view_and_its_later_ranges_none(app, kim):
+    from webapp.media import views
+
+    media_id = kim.upload(make_video(), "clip.mp4", is_public="true").get_json()["id"]
+    anyone = app.test_client()
+    anyone.get(f"/i/{media_id}.mp4", headers={"Range": "bytes=0-"}).close()
+    anyone.get(f"/i/{media_id}.mp4", headers={"Range": "bytes=1000-"}).close()
+    views.flush(app)
+    assert kim.get(f"/api/v1/images/{media_id}").get_json()["views"] == 1
+
+
+def test_the_library_filters_videos(app, kim, kim_browser):
+    set_instance(app, allow_any_file=True)
+    video_id = kim.upload(make_video(), "clip.mp4").get_json()["id"]
+    kim.upload(make_jpeg(), "photo.jpg")
+    kim.upload(PDF, "notes.pdf")
+    assert [item["id"] for item in kim.get("/api/v1/images?type=video").get_json()["items"]] == [video_id]
+    assert all(item["kind"] == "file" for item in kim.get("/api/v1/images?type=file").get_json()["items"])
+    page = kim_browser.get("/?type=video").get_data(as_text=True)
+    assert page.count('<li class="tile') == 1 and video_id in page
+    assert '<option value="video" selected>Videos</option>' in page

@@ -34,7 +34,7 @@ SORTS = {
     "size": (Media.size, "desc"),
     "album": (AlbumItem.position, "asc"),
 }
-TYPES = ("photo", "animated", "file")
+TYPES = ("photo", "animated", "video", "file")
 VISIBILITIES = ("public", "private")
 MAX_QUERY = 100
 # Parameters that take a number, a day or one of a few words: an empty value is none of those.
@@ -111,7 +111,7 @@ def view_from_args(args: Mapping[str, str], *, album_id: str = "", strict: bool 
         raise InvalidInput(_("order must be asc or desc."), code="invalid_order")
     kind, visibility = args.get("type", ""), args.get("visibility", "")
     if kind and kind not in TYPES:
-        raise InvalidInput(_("type must be one of photo, animated or file."), code="invalid_type")
+        raise InvalidInput(_("type must be one of photo, animated, video or file."), code="invalid_type")
     if visibility and visibility not in VISIBILITIES:
         raise InvalidInput(_("visibility must be public or private."), code="invalid_visibility")
     return View(q=" ".join(str(args.get("q", "")).split())[:MAX_QUERY], album_id=album_id, sort=sort, order=order,
@@ -202,7 +202,7 @@ def _filtered(owner: User, view: View) -> Select:
     if view.type:
         query = query.where(*{"photo": (Media.kind == "image", Media.frames <= 1),
                               "animated": (Media.kind == "image", Media.frames > 1),
-                              "file": (Media.kind == "file",)}[view.type])
+                              "video": (Media.kind == "video",), "file": (Media.kind == "file",)}[view.type])
     if view.visibility:
         query = query.where(Media.is_public.is_(view.visibility == "public"))
     return query

@@ -566,9 +566,11 @@ def make_preset(media: Media, name: str, *, slot: threading.BoundedSemaphore = I
     """Render and cache preset `name` (decoding in one of `slot`'s places); a request racing this one for the same
     size wins harmlessly. A video's sizes are made from its poster."""
     with tempfile.TemporaryDirectory(dir=_work_dir()) as work:
-        source = Path(work) / "original"
-        with blob_store().open(_size_source(media)) as blob, source.open("wb") as out:
+        source, key = Path(work) / "original", _size_source(media)
+        with blob_store().open(key) as blob, source.open("wb") as out:
             _copy_stream(blob, out)
+        if media.kind == "video" and key == media.storage_key:
+            source = _poster_from_video(source, Path(work))
         variant = _render_preset(media, source, name, slot)
     db.session.add(variant)
     try:
@@ -580,13 +582,24 @@ def make_preset(media: Media, name: str, *, slot: threading.BoundedSemaphore = I
 
 
 def _size_source(media: Media) -> str:
-    """The storage key sizes of `media` are made from: the image itself, or a video's poster."""
+    """The storage key sizes of `media` are made from: the image itself, a video's poster, or the video
+    itself when its poster is gone."""
     if media.kind != "video":
         return media.storage_key
     key = db.session.scalar(select(Variant.storage_key).where(Variant.media_id == media.id, Variant.spec == POSTER))
-    if key is None:
-        raise NotFound(_("There is no such size."), code="unknown_size")
-    return key
+    return key or media.storage_key
+
+
+def _poster_from_video(source: Path, work: Path) -> Path:
+    """The video's poster frame decoded again, as a lossless picture in `work`."""
+    try:
+        with IMAGE_WORK:
+            poster = video.probe_video(source, _video_limits()).poster
+    except video.VideoError as error:
+        raise _video_refusal(error) from None
+    path = work / "poster.png"
+    poster.save(path, "PNG", compress_level=1)
+    return path
 
 
 def update_media(media: Media, *, title: str | None = None, description: str | None = None,
