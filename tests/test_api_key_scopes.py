@@ -10,8 +10,10 @@ import pytest
 
 from tests.fixtures.media import make_jpeg, media_count, multipart
 
-# What an upload-only key may call: uploading and reading its upload quota.
-UPLOAD_KEY_OPERATIONS = {"uploadImage", "getQuota"}
+# What an upload-only key may call: uploading and reading its upload quota, in the API and in the calls
+# compatible with the reference APIs.
+UPLOAD_KEY_OPERATIONS = {("POST", "/api/v1/images"), ("GET", "/api/v1/quota"), ("POST", "/upload"),
+                         ("POST", "/api/images"), ("GET", "/upload/quota")}
 
 
 @pytest.fixture
@@ -59,11 +61,12 @@ def refused_for_scope(response) -> bool:
 def test_an_upload_key_is_refused_at_every_operation_but_upload_and_quota(app, owner):
     client, key = owner["client"], new_key(owner, scope="upload")
     checked = operations(client)
-    assert len(checked) > 40 and {op for op, _m, _p in checked} >= UPLOAD_KEY_OPERATIONS
+    assert len(checked) > 40 and {(m, p) for _op, m, p in checked} >= {("POST", "/api/v1/images"),
+                                                                       ("GET", "/api/v1/quota")}
     wrong = []
     for operation_id, method, path in checked:
         response = client.open(path, method=method, headers={"X-API-Key": key})
-        if refused_for_scope(response) == (operation_id in UPLOAD_KEY_OPERATIONS):
+        if refused_for_scope(response) == ((method, path) in UPLOAD_KEY_OPERATIONS):
             wrong.append((operation_id, method, path, response.status_code))
     assert not wrong, f"the upload key's scope was not kept at: {wrong}"
     message = client.get("/api/v1/images", headers={"X-API-Key": key}).get_json()["error"]["message"]

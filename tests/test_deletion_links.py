@@ -153,3 +153,16 @@ def test_fifty_posts_at_once_delete_once_and_give_the_storage_back_once(live_ser
     assert deleted_events(app, doomed["id"]) == 1
     listed = session.get(f"{live_server.url}/api/v1/images", headers=bearer).json()["items"]
     assert [p["id"] for p in listed] == [kept["id"]]
+
+
+def test_an_upload_without_a_file_is_refused_by_name_not_a_server_error(app, kim):
+    from webapp.errors import InvalidInput
+    from webapp.extensions import db
+    from webapp.media import deletion
+    from webapp.models import User
+
+    with app.test_request_context():
+        with pytest.raises(InvalidInput) as refused:
+            deletion.receive_api_upload(db.session.get(User, kim.id), None, None)
+    assert refused.value.field == "file" and refused.value.code == "missing_file"
+    assert media_count(app) == 0

@@ -15,7 +15,7 @@ import secrets
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..errors import NotFound
+from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..models import ApiKey, Media, User
 from ..web import absolute_url
@@ -26,12 +26,15 @@ from .schemas import FileUpload, UrlUpload
 SECRET = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
-def receive_api_upload(user: User, sent: FileUpload | UrlUpload, key: ApiKey | None) -> tuple[Media, str]:
+def receive_api_upload(user: User, sent: FileUpload | UrlUpload | None, key: ApiKey | None) -> tuple[Media, str]:
     """Receive an upload made through the API, with its deletion link; returns the photo and the link.
 
     When the request does not say `is_public`, the key's own default decides (ApiKey.uploads_public), and
     when the key has none, the account's setting. The link's digest commits with the upload or not at all.
     """
+    if sent is None:  # a form-only operation whose request had no form at all
+        raise InvalidInput(_("Send the file as multipart form data in a field named file."), code="missing_file",
+                           field="file")
     if sent.is_public is None and key is not None and key.uploads_public is not None:
         sent = sent.model_copy(update={"is_public": key.uploads_public})
     secret = secrets.token_urlsafe(32)
