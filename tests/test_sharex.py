@@ -157,7 +157,8 @@ def test_an_account_that_may_not_upload_gets_no_tool_and_no_key(app, client, mak
     page = client.get("/settings/integrations").get_data(as_text=True)
     assert "Your account may not upload through the API" in page and "Download ShareX config" not in page
     token = csrf_token_from(page)
-    refused = client.post("/settings/integrations/sharex", data={"csrf_token": token, "sharex-uploads_public": "public"})
+    refused = client.post("/settings/integrations/sharex",
+                          data={"csrf_token": token, "sharex-uploads_public": "public"})
     assert refused.status_code == 403 and "Your account may not upload" in refused.get_data(as_text=True)
     assert client.post("/settings/integrations/script", data={"csrf_token": token}).status_code == 403
     with app.app_context():
