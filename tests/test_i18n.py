@@ -145,9 +145,13 @@ def _name(node) -> str:
     return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
 
 
+# Exceptions whose message reaches people as it is: domain errors, and a refused image or backup archive.
+SHOWN_ERRORS = ("ShoeboxError", "ImageError", "ArchiveError")
+
+
 def domain_errors(trees) -> dict[str, bool]:
-    """Every ShoeboxError subclass in the code, with whether its first argument is the message people read."""
-    errors = {"ShoeboxError": True}
+    """Every subclass of SHOWN_ERRORS in the code, with whether its first argument is the message people read."""
+    errors = dict.fromkeys(SHOWN_ERRORS, True)
     grew = True
     while grew:
         grew = False
