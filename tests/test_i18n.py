@@ -75,6 +75,13 @@ def test_template_has_no_unmarked_text(template):
     assert not unmarked, f"{template} shows text not wrapped in _(): {unmarked}"
 
 
+@pytest.mark.parametrize("template", sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.glob("mail/*.txt")))
+def test_plain_text_email_has_no_unmarked_text(template):
+    # A path after a link's base ({{ base_url }}/admin/backups) is an address, not words.
+    unmarked = [text for text in literal_text((TEMPLATES / template).read_text()) if not text.startswith("/")]
+    assert not unmarked, f"{template} says text not wrapped in _(): {unmarked}"
+
+
 def test_the_unmarked_text_check_catches_plain_words():
     assert literal_text("<p>Hello there</p>") == ["Hello there"]
     assert literal_text('<img alt="A cat">') == ["A cat"]
