@@ -100,7 +100,6 @@ def test_a_video_uploaded_in_the_browser_plays_on_its_page_and_on_a_share_link(l
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_a_video_s_page_on_a_phone(live_server, page_for, tmp_path, scheme):
-    from webapp.auth import service as accounts  # noqa: F401  (logged_in_page makes kim)
     from webapp.extensions import db
     from webapp.media import service
     from webapp.models import User

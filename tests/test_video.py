@@ -405,7 +405,7 @@ def test_an_album_share_shows_a_video_tile_that_plays_in_the_viewer(app, kim):
     assert f'src="{link.url}/p/{video_id}/thumb"' in tile and "tile-video" in tile and "0:03" in tile
     assert f'data-video="{link.url}/p/{video_id}/video"' in tile and 'data-kind="video"' in tile
     single = recipient.get(f"{link.url}/p/{video_id}").get_data(as_text=True)
-    assert f'<video class="recipient-video"' in single and f'src="{link.url}/p/{video_id}/video"' in single
+    assert "<video class=\"recipient-video\"" in single and f'src="{link.url}/p/{video_id}/video"' in single
 
 
 # --- the owner's pages -------------------------------------------------------------------------------------
@@ -534,3 +534,28 @@ def test_the_library_filters_videos(app, kim, kim_browser):
     page = kim_browser.get("/?type=video").get_data(as_text=True)
     assert page.count('<li class="tile') == 1 and video_id in page
     assert '<option value="video" selected>Videos</option>' in page
+
+
+# --- video.py on its own ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("head, found", [
+    (b"abc free to use, this text", None), (b"\x00\x00\x00\x08wide\x00\x00\x10\x00mdat", ("video/quicktime", "mov")),
+    (b"\x00\x00\x00\x1cftypheic\x00\x00\x00\x00mif1heic", None), (b"#EXTM3U\n#EXT-X-VERSION:3\n", None),
+    (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x88matroska",
+     None),  # Matroska that is not WebM
+])
+def test_only_the_containers_kept_as_videos_are_recognised(head, found):
+    from webapp.media import video
+
+    assert video.sniff(head) == found
+
+
+def test_decoding_stops_at_its_packet_budget(tmp_path):
+    from webapp.media import video
+
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(make_video())
+    with pytest.raises(video.BadVideo) as refused:
+        video.probe_video(path, video.Limits(max_packets=0))
+    assert refused.value.code == "video_too_slow"
+    assert video.probe_video(path).poster.size == (64, 48)

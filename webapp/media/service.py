@@ -216,7 +216,7 @@ def _probe_video(path: Path) -> video.VideoProbe | None:
     """The video in `path` with its poster frame; None when its first bytes are no video container, or when
     videos are not accepted but any file is (it is then kept as a plain file)."""
     with path.open("rb") as file:
-        if video.sniff(file.read(64)) is None:
+        if video.sniff(file.read(4096)) is None:  # a WebM's DocType lies within its first bytes
             return None
     if "video" not in instance.get("allowed_image_types"):
         if instance.get("allow_any_file"):

@@ -96,7 +96,9 @@ def sniff(head: bytes) -> tuple[str, str] | None:
     """(MIME type, extension) of the video container these first bytes (64 or more) open, or None."""
     if len(head) >= 12 and head[4:8] in _ISO_FIRST_BOXES:
         if head[4:8] != b"ftyp":
-            return QUICKTIME  # QuickTime files from before ftyp existed start with their atoms
+            # QuickTime files from before ftyp existed start with their atoms; a size in printable
+            # characters is a text that happens to say "free" or "wide" there.
+            return QUICKTIME if head[0] < 0x20 else None
         brand = head[8:12]
         if brand in _PICTURE_BRANDS:
             return None
@@ -300,8 +302,9 @@ def _track_header_size(data: bytes) -> tuple[int, int]:
 
 
 def _sample_entry_sizes(file, start: int, end: int):
-    position = start
-    while position + 36 <= end:
+    position, entries = start, 0
+    while position + 36 <= end and entries < 64:  # a track has one or two; more is only work for us
+        entries += 1
         file.seek(position)
         size, kind = struct.unpack(">I4s", file.read(8))
         if size < 8:
