@@ -136,3 +136,17 @@ def test_the_arabic_viewer_goes_forward_to_the_left(live_server, page_for, tmp_p
     shown = page.locator(".viewer-slide:nth-child(2)").bounding_box()
     waiting = page.locator(".viewer-slide:nth-child(3)").bounding_box()
     assert waiting["x"] < shown["x"]
+
+
+def test_on_an_arabic_photo_page_arrow_left_is_next(live_server, page_for, tmp_path):
+    made = make_library(live_server, tmp_path, "ar")
+    page = page_for()
+    sign_in(page, live_server)
+    page.goto(f"{live_server.url}/photos/{made['photo']}")  # Photo 1, the oldest: the last in the gallery
+    before = page.locator("a[rel=prev]")
+    assert before.get_attribute("aria-keyshortcuts") == "ArrowRight"
+    page.keyboard.press("ArrowRight")  # backwards, to the newer Photo 2
+    expect(page.locator("h1")).to_have_text("Photo 2")
+    page.keyboard.press("ArrowLeft")  # onwards again
+    expect(page.locator("h1")).to_have_text("Photo 1")
+    assert page.locator("a[rel=next]").count() == 0
