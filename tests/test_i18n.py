@@ -287,6 +287,30 @@ def test_users_own_language_beats_the_browser(app, client, make_user, auth):
     assert "Galerie" in page
 
 
+# --- right to left: stylesheets say start and end, not left and right ------------------------------
+
+PHYSICAL = re.compile(r"(?<![\w-])(margin-left|margin-right|padding-left|padding-right|border-left|border-right"
+                      r"|left|right)\s*:|text-align\s*:\s*(left|right)|float\s*:\s*(left|right)")
+# The crop box lives in the photo's own coordinates (editor.js sets style.left): left is left in every language.
+PHYSICAL_ON_PURPOSE = (".crop-handle",)
+
+
+def test_stylesheets_use_logical_sides_so_arabic_mirrors():
+    found = []
+    for sheet in sorted((ROOT / "static" / "css").glob("*.css")):
+        for number, line in enumerate(sheet.read_text().splitlines(), 1):
+            if PHYSICAL.search(line) and not any(name in line for name in PHYSICAL_ON_PURPOSE):
+                found.append(f"{sheet.name}:{number}: {line.strip()}")
+    assert not found, "use margin-inline-start, inset-inline-end, text-align: start and the like:\n" + "\n".join(found)
+
+
+def test_the_stylesheet_check_catches_physical_sides():
+    assert PHYSICAL.search(".a { margin-left: 1rem; }") and PHYSICAL.search(".a { left: 0; }")
+    assert PHYSICAL.search(".a { text-align: right; }") and PHYSICAL.search(".a{float:left}")
+    assert not PHYSICAL.search(".a { margin-inline-start: 1rem; inset-inline-end: 0; text-align: start; }")
+    assert not PHYSICAL.search(".a { border-top-left-radius: 2px; }")
+
+
 # --- which language a request gets ----------------------------------------------------------------
 
 @pytest.mark.parametrize(("header", "locale"), [
