@@ -179,3 +179,23 @@ def test_plain_files_show_an_icon_name_and_size_beside_photos_and_videos(live_se
     page.locator(".tile-file.file-pdf").click()
     expect(page.locator(".file-card-large")).to_contain_text("45 bytes")
     screenshot(page, f"file-page-desktop-{scheme}")
+
+
+def test_a_video_opened_at_its_own_address_plays_in_the_browser(live_server, page_for, tmp_path):
+    """The file's own answer is sandboxed (Content-Security-Policy: sandbox, default-src 'none'); Chromium's
+    player page for it must still load and play it."""
+    from webapp.extensions import db
+    from webapp.media import service
+    from webapp.models import User
+
+    logged_in_page(page_for, live_server)  # makes kim
+    clip = tmp_path / "clip.webm"
+    clip.write_bytes(make_clip())
+    with live_server.app.app_context():
+        kim = db.session.scalar(db.select(User).where(User.username == "kim"))
+        media = service.store_upload(kim, service.Incoming(clip, "clip.webm"), is_public=True)
+        address = f"{live_server.url}/i/{media.id}.webm"
+    page = page_for()
+    response = page.goto(address)
+    assert response.headers["content-type"] == "video/webm"
+    wait_until(page, METADATA.format("video"), what="the player page's metadata")

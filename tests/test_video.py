@@ -326,6 +326,8 @@ def _assert_plays_in_ranges(response, data: bytes, mime: str) -> None:
     assert response.data == data[100:200]
     assert response.headers["Content-Disposition"].startswith("inline")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # the browser's own player page may load it, and nothing else runs
+    assert response.headers["Content-Security-Policy"] == "default-src 'none'; media-src 'self'; style-src 'unsafe-inline'"
     response.close()
 
 

@@ -182,7 +182,7 @@ def _headers(blob: Blob, attachment: bool) -> list[tuple[str, str]]:
     return [("Content-Type", blob.mime_type), ("ETag", quote_etag(blob.etag)),
             ("Last-Modified", http_date(blob.last_modified)), ("Accept-Ranges", "bytes"),
             ("Content-Disposition", _disposition(attachment, blob.filename)), ("Vary", "Cookie"),
-            *_hardening(blob.public)]
+            *_hardening(blob.public, blob.mime_type)]
 
 
 def send_zip(entries: list[tuple[str, str]], filename: str, owner_id: int | None = None) -> Response:
@@ -221,10 +221,17 @@ def _disposition(attachment: bool, filename: str) -> str:
     return f'{kind}; filename="{simple}"; filename*=UTF-8\'\'{quote(filename, safe="")}'
 
 
-def _hardening(public: bool) -> list[tuple[str, str]]:
+_FILE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+_VIDEO_POLICY = "default-src 'none'; media-src 'self'; style-src 'unsafe-inline'"
+
+
+def _hardening(public: bool, mime_type: str) -> list[tuple[str, str]]:
     return [
-        # Stored bytes never run as a page on our origin, whatever a browser guesses they are.
-        ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+        # Stored bytes never run as a page on our origin, whatever a browser guesses they are. A video opened
+        # at its own address is shown by the browser's player page, which loads the same address again: it
+        # may load that media, and is not sandboxed (a sandboxed page's opaque origin makes the browser refuse
+        # the load); it still runs nothing, and a video's type was read from its content (nosniff holds it).
+        ("Content-Security-Policy", _VIDEO_POLICY if mime_type.startswith("video/") else _FILE_POLICY),
         ("X-Content-Type-Options", "nosniff"),
         ("Cross-Origin-Resource-Policy", "cross-origin" if public else "same-origin"),
         ("Cache-Control", "public, max-age=86400" if public else "private, max-age=3600"),
