@@ -606,3 +606,18 @@ def test_a_photo_page_dates_and_sizes_follow_the_language(app, client, kim):
     page = client.get(f"/photos/{media_id}").get_data(as_text=True)
     arabic = format_datetime(datetime(2026, 3, 4, 13, 5), "medium", locale="ar")  # Babel's Arabic, "م" for p.m.
     assert '<html lang="ar" dir="rtl">' in page and escape(arabic) in page and "2026-03-04 13:05" not in page
+
+
+def test_choosing_a_language_in_settings_reloads_the_whole_page(app, client, make_user, auth):
+    user_id = make_user(username="kim")
+    auth.login("kim")
+    token = auth.csrf("/settings/")
+    form = {"csrf_token": token, "profile-display_name": "Kim", "profile-first_name": "", "profile-last_name": "",
+            "profile-username": "kim"}
+    htmx = {"HX-Request": "true", "HX-Target": "settings-profile"}
+    same = client.post("/settings/profile", data={**form, "profile-locale": ""}, headers=htmx)
+    assert same.status_code == 200 and "HX-Redirect" not in same.headers  # only the section comes back
+    changed = client.post("/settings/profile", data={**form, "profile-locale": "ar"}, headers=htmx)
+    assert changed.status_code == 204 and changed.headers["HX-Redirect"] == "/settings/"
+    assert account_locale(app, user_id) == "ar"
+    assert '<html lang="ar" dir="rtl">' in client.get("/settings/").get_data(as_text=True)
