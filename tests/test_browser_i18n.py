@@ -150,3 +150,17 @@ def test_on_an_arabic_photo_page_arrow_left_is_next(live_server, page_for, tmp_p
     page.keyboard.press("ArrowLeft")  # onwards again
     expect(page.locator("h1")).to_have_text("Photo 1")
     assert page.locator("a[rel=next]").count() == 0
+
+
+def test_signing_in_brings_the_accounts_language_and_direction(live_server, page_for, tmp_path):
+    make_library(live_server, tmp_path, "ar")
+    page = page_for(locale="en-US")
+    page.goto(live_server.url + "/login")
+    assert_laid_out(page, "en", "ltr")
+    sign_in(page, live_server)  # a boosted form: htmx swaps the body, the new <html> attributes come along
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    assert_laid_out(page, "ar", "rtl")
+    page.locator("form[action='/logout'] button").click()
+    page.wait_for_url(live_server.url + "/login")
+    expect(page.locator("html")).to_have_attribute("dir", "ltr")
+    assert page.evaluate("document.documentElement.lang") == "en"

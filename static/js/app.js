@@ -42,6 +42,17 @@
     if (token) event.detail.headers["X-CSRFToken"] = token.dataset.token;
   });
 
+  // Boosted navigation swaps the body only. A page in another language (the account's, once logged in;
+  // the browser's, once logged out) brings its own lang and dir (Arabic runs right to left) to <html>.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!event.detail.boosted || !event.detail.shouldSwap) return;
+    var tag = /<html\b[^>]*>/i.exec(event.detail.xhr.responseText || "");
+    if (!tag) return;
+    var lang = /\slang="([A-Za-z0-9-]+)"/.exec(tag[0]), dir = /\sdir="(rtl|ltr)"/.exec(tag[0]);
+    if (lang) document.documentElement.lang = lang[1];
+    if (dir) document.documentElement.dir = dir[1];
+  });
+
   // Success and info messages leave by themselves; errors stay until dismissed.
   function fadeFlashes(root) {
     root.querySelectorAll(".flash-success, .flash-info").forEach(function (flash) {
