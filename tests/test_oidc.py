@@ -436,3 +436,245 @@ def test_a_discovery_document_naming_another_issuer_is_refused(sso_app, oidc_pro
     app = sso_app(issuer=oidc_provider.issuer.replace("127.0.0.1", "localhost"))
     answer = app.test_client().get("/auth/oidc/login")
     assert answer.status_code == 403 and "another issuer than the one configured" in answer.get_data(as_text=True)
+
+
+# --- everyone at once -----------------------------------------------------------------------------
+
+def all_at_once(count: int, act) -> list:
+    """`act(n)` in `count` threads released together; their answers in order (the first error is raised)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = threading.Barrier(count)
+
+    def go(n):
+        start.wait(timeout=60)
+        return act(n)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(go, range(count)))
+
+
+def meet_before_making(monkeypatch, count: int) -> None:
+    """Hold each of `count` threads' first attempt to link or make an account until all of them have found no
+    identity, so that every one of them tries to make it (the race, every time rather than by chance)."""
+    import threading
+
+    from webapp.auth import oidc
+    from webapp.extensions import db
+
+    meeting, held = threading.Barrier(count), threading.local()
+    original = oidc._link_or_create
+
+    def link_or_create(*args):
+        if not getattr(held, "once", False):
+            held.once = True
+            # Waiting threads give their connection back (nothing is written yet), or 50 would need 50.
+            assert not (db.session.new or db.session.dirty or db.session.deleted)
+            db.session.rollback()
+            meeting.wait(timeout=60)
+        return original(*args)
+
+    monkeypatch.setattr(oidc, "_link_or_create", link_or_create)
+
+
+def users(app) -> list[str]:
+    from sqlalchemy import select
+
+    from webapp.models import User
+
+    return [r[0] for r in row(app, select(User.username).order_by(User.id))]
+
+
+def test_fifty_first_sign_ins_at_once_make_one_account_with_one_identity(sso_app, oidc_provider, monkeypatch):
+    from webapp.auth import oidc
+
+    app = sso_app()
+    claims = {"iss": oidc_provider.issuer, "sub": "alice", **ALICE}
+    meet_before_making(monkeypatch, 50)
+
+    def sign_in_as_alice(_n):
+        with app.app_context():
+            user, how = oidc.sign_in(dict(claims))
+            return user.id, user.username, how
+
+    answers = all_at_once(50, sign_in_as_alice)
+    assert {(user_id, name) for user_id, name, _how in answers} == {(2, "alice")}
+    assert sorted(how for _id, _name, how in answers) == ["created"] + ["signed_in"] * 49
+    assert users(app) == ["root", "alice"]
+    assert identities(app) == [("alice", "alice@example.com", "alice", True)]
+    assert len(audit_actions(app, "signup")) == 1 and len(audit_actions(app, "login")) == 50
+
+
+def test_two_callbacks_of_one_first_sign_in_at_once_both_land_in_one_new_account(sso_app, oidc_provider,
+                                                                                 monkeypatch):
+    app = sso_app()
+    browser = requests.Session()  # two tabs of one browser, signed in at the provider once
+    tabs, callbacks = [app.test_client(), app.test_client()], []
+    for tab in tabs:
+        started = tab.get("/auth/oidc/login")
+        parts = urlsplit(walk_to_callback(started.headers["Location"], oidc_provider, "alice", browser))
+        callbacks.append(f"{parts.path}?{parts.query}")
+    meet_before_making(monkeypatch, 2)
+    answers = all_at_once(2, lambda n: tabs[n].get(callbacks[n]))
+    assert [a.status_code for a in answers] == [302, 302], [a.get_data(as_text=True)[:300] for a in answers]
+    assert [who_is_signed_in(tab) for tab in tabs] == ["alice", "alice"]
+    assert users(app) == ["root", "alice"]
+    assert identities(app) == [("alice", "alice@example.com", "alice", True)]
+
+
+@pytest.mark.parametrize("existing_account", [False, True])
+def test_two_provider_people_with_one_email_at_once_never_share_an_account(sso_app, oidc_provider, monkeypatch,
+                                                                           make_user, existing_account):
+    from webapp.auth import oidc
+
+    app = sso_app(allow_linking=True)
+    if existing_account:
+        make_user(email="alice@example.com", username="alice")
+    meet_before_making(monkeypatch, 2)
+
+    def sign_in_as(n):
+        claims = {"iss": oidc_provider.issuer, "sub": ["alice", "mallory"][n], **ALICE}
+        with app.app_context():
+            try:
+                return oidc.sign_in(claims)[1]
+            except oidc.SignInRefused as refusal:
+                return refusal.code
+
+    answers = all_at_once(2, sign_in_as)
+    assert sorted(answers) == sorted(["linked" if existing_account else "created", "sso_already_linked"])
+    assert users(app) == ["root", "alice"]
+    assert len(identities(app)) == 1
+    assert [d["reason"] for d in audit_actions(app, "sso_refused")] == ["already_linked"]
+
+
+def test_two_first_sign_ins_with_one_invite_at_once_make_one_account(sso_app, oidc_provider, monkeypatch):
+    from webapp import instance
+    from webapp.auth import invites, oidc
+    from webapp.extensions import db
+    from webapp.models import User
+
+    app = sso_app()
+    with app.app_context():
+        instance.put("registration", "invite")
+        db.session.commit()
+        code = invites.create_invite(db.session.get(User, 1))
+    meet_before_making(monkeypatch, 3)
+
+    def sign_in_as(n):  # alice twice at once (two tabs), and bob with the same code
+        person = [ALICE, ALICE, BOB][n]
+        claims = {"iss": oidc_provider.issuer, "sub": person["preferred_username"], **person}
+        with app.app_context():
+            try:
+                return person["preferred_username"], oidc.sign_in(claims, code)[1]
+            except oidc.SignInRefused as refusal:
+                return person["preferred_username"], refusal.code
+
+    answers = sorted(all_at_once(3, sign_in_as))
+    made = [name for name, how in answers if how == "created"]
+    assert len(made) == 1 and users(app) == ["root", made[0]]
+    if made == ["alice"]:
+        assert answers == [("alice", "created"), ("alice", "signed_in"), ("bob", "sso_invite_required")]
+    else:  # bob's sign-in took the invite first: both of alice's are refused, and told why
+        assert answers == [("alice", "sso_invite_required"), ("alice", "sso_invite_required"), ("bob", "created")]
+    assert [r[0] for r in identities(app)] == made
+
+
+# --- where a sign-in goes back to -----------------------------------------------------------------
+
+@pytest.mark.parametrize("target, kept", [
+    ("/albums/?sort=name", "/albums/?sort=name"), ("/settings/?", "/settings/"), ("//evil.example/", None),
+    ("https://evil.example/", None), ("/\\evil.example", None), ("\\\\evil.example", None), ("http:evil.example", None),
+    ("/\t/evil.example", None), (" //evil.example", None), ("/\x7f/evil.example", None), ("evil.example", None),
+    ("javascript:alert(1)", None), ("", None)])
+def test_sign_in_log_in_and_the_picker_follow_one_rule_for_going_back(sso_app, make_user, target, kept):
+    """The same next= is kept, or dropped, by single sign-on, the password log-in page and the language picker."""
+    from tests.fixtures.accounts import csrf_token_from
+
+    app = sso_app()
+    client = app.test_client()
+    client.get("/auth/oidc/login", query_string={"next": target})
+    serializer = app.session_interface.get_signing_serializer(app)
+    assert serializer.loads(client.get_cookie("shoebox_session").value)["oidc_next"] == kept
+    page = client.get("/login", query_string={"next": target}).get_data(as_text=True)
+    assert f'name="next" type="hidden" value="{kept or ""}"' in page.replace("&amp;", "&")
+    picked = client.post("/language", data={"lang": "fr", "next": target, "csrf_token": csrf_token_from(page)})
+    assert picked.status_code == 303 and picked.headers["Location"] == (kept or "/")
+
+
+# --- the password sign-in switch in the settings API ----------------------------------------------
+
+SETTINGS = "/api/v1/admin/settings"
+
+
+def bearer(app, username: str) -> dict:
+    token = app.test_client().post("/api/v1/auth/login", json={"identifier": username, "password": STRONG_PASSWORD}) \
+        .get_json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_settings_api_reads_and_switches_password_sign_in(sso_app, make_user):
+    app = sso_app()
+    make_user(email="kim@example.com", username="kim")
+    root, kim, api = bearer(app, "root"), bearer(app, "kim"), app.test_client()
+    assert api.get(SETTINGS, headers=root).get_json()["password_login"] is True
+    assert api.put(SETTINGS, json={"password_login": False}, headers=kim).status_code == 404  # not an admin
+    refused = api.put(SETTINGS, json={"password_login": "off"}, headers=root)
+    assert refused.status_code == 400 and refused.get_json()["error"]["field"] == "password_login"
+    assert audit_actions(app, "settings_changed") == []
+    answer = api.put(SETTINGS, json={"password_login": False}, headers=root)
+    assert answer.status_code == 200 and answer.get_json()["password_login"] is False
+    assert "Password sign-in is turned off" in AuthActions(app.test_client()).login("kim").get_data(as_text=True)
+    assert AuthActions(app.test_client()).login("root").status_code == 302  # administrators keep their way in
+    admin = app.test_client()
+    AuthActions(admin).login("root")
+    switch = admin.get("/admin/registration").get_data(as_text=True).split('name="password_login"')[1][:80]
+    assert "checked" not in switch  # the page shows what the API set
+    assert api.put(SETTINGS, json={"password_login": True}, headers=root).get_json()["password_login"] is True
+    assert AuthActions(app.test_client()).login("kim").status_code == 302
+    assert audit_actions(app, "settings_changed") == [{"changes": {"password_login": [True, False]}},
+                                                      {"changes": {"password_login": [False, True]}}]
+
+
+def test_the_settings_api_follows_the_config_file_until_the_switch_is_used(sso_app):
+    app = sso_app(password_login=False)
+    root, api = bearer(app, "root"), app.test_client()
+    assert api.get(SETTINGS, headers=root).get_json()["password_login"] is False
+    assert api.put(SETTINGS, json={"password_login": True}, headers=root).get_json()["password_login"] is True
+    assert audit_actions(app, "settings_changed") == [{"changes": {"password_login": [False, True]}}]
+
+
+def test_password_sign_in_cannot_be_turned_off_without_single_sign_on(make_app):
+    from webapp.auth import service
+
+    app = make_app()  # no [oidc] issuer
+    with app.app_context():
+        service.create_user("root@example.com", "root", STRONG_PASSWORD, role="admin", verified=True)
+    root, api = bearer(app, "root"), app.test_client()
+    assert api.get(SETTINGS, headers=root).get_json()["password_login"] is True
+    refused = api.put(SETTINGS, json={"password_login": False, "site_name": "Not kept"}, headers=root)
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["field"] == "password_login"
+    assert "only be turned off while single sign-on is set up" in refused.get_json()["error"]["message"]
+    assert api.get(SETTINGS, headers=root).get_json()["site_name"] == "Shoebox"
+    assert audit_actions(app, "settings_changed") == []
+
+
+def test_a_sign_in_that_keeps_losing_races_gets_a_503_and_no_account(sso_app, oidc_provider, monkeypatch):
+    from sqlalchemy.exc import IntegrityError
+
+    from webapp.auth import oidc
+
+    app = sso_app()
+    tries = []
+
+    def always_beaten(*args):
+        tries.append(args)
+        raise IntegrityError("INSERT INTO identities ...", {}, Exception("UNIQUE constraint failed"))
+
+    monkeypatch.setattr(oidc, "_sign_in_once", always_beaten)
+    client = app.test_client()
+    answer = sign_in(client, oidc_provider, "alice")
+    assert answer.status_code == 503 and "Too many sign-ins arrived" in answer.get_data(as_text=True)
+    assert len(tries) == oidc.SIGN_IN_ATTEMPTS and who_is_signed_in(client) is None
+    assert users(app) == ["root"] and identities(app) == []

@@ -8,7 +8,6 @@ holder: their pages follow the cookie and the browser only.
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from flask_babel import format_decimal, get_locale
@@ -86,19 +85,6 @@ def checked_locale(code: str) -> str:
     if code not in SUPPORTED_LOCALES:
         raise InvalidInput(_("That language is not available."), code="invalid_locale", field="lang")
     return code
-
-
-def safe_next(target: str | None, fallback: str) -> str:
-    """`target` when it is a path on this site; anything that could lead elsewhere (//host, a scheme,
-    a backslash, which browsers read as a slash, or control characters) gives `fallback`."""
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return fallback
-    if "\\" in target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
-        return fallback
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return fallback
-    return target
 
 
 def human_size(size: int) -> str:

@@ -62,6 +62,22 @@ def page_redirect(url: str) -> Response:
     return redirect(url, 303 if request.method != "GET" else 302)
 
 
+def local_url(target: str | None) -> str | None:
+    """`target` when it is a path on this site, else None: the one rule for every redirect a visitor can
+    choose (?next=, the language picker), so that none leads off the site."""
+    target = (target or "").strip()
+    # //host and /\host are other sites to a browser, which reads a backslash as a slash and drops tabs
+    # and newlines (so "/\t/host" is //host); DEL is refused with the other control characters.
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target.rstrip("?") or None  # request.full_path ends in "?" when there is no query
+
+
 def render_oob_flashes() -> str:
     """Pending flash messages as an out-of-band swap into #flashes (empty when there are none)."""
     messages = get_flashed_messages(with_categories=True)

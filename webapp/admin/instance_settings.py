@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from .. import audit, instance, mail
 from ..analytics import retention
+from ..auth import oidc
 from ..errors import InvalidInput, Unavailable
 from ..extensions import db
 from ..media import hotlinks
@@ -53,6 +54,7 @@ def current() -> dict:
     values.update({key: instance.get(key) for key in ELSEWHERE})
     values["analytics_retention_days"] = retention.retention_days()
     values["smtp_password_set"] = bool(instance.get("smtp_password"))
+    values["password_login"] = oidc.password_login_on()  # kept on Admin → Registration; None: the config's
     return values
 
 
@@ -222,6 +224,15 @@ def _registration(value) -> str:
     return value
 
 
+def _password_login(value) -> bool:
+    on = _flag("password_login")(value)
+    if not on and not oidc.enabled():
+        raise InvalidInput(_("Password sign-in can only be turned off while single sign-on is set up (the "
+                             "[oidc] section of the config file): without it nobody but administrators could "
+                             "sign in."), code="sso_not_configured", field="password_login")
+    return on
+
+
 def _hotlink_sites(value) -> list[str]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and "\n" not in v for v in value):
         raise InvalidInput(_("List the sites as host names, like forum.example.com."), field=hotlinks.SETTING)
@@ -275,6 +286,7 @@ _CHECKS = {
     "smtp_sender": _smtp_sender,
     "registration": _registration,
     "unverified_may_upload": _flag("unverified_may_upload"),
+    "password_login": _password_login,
     hotlinks.SETTING: _hotlink_sites,
 }
 

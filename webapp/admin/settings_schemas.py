@@ -71,6 +71,8 @@ class Settings(Out):
     effective_base_url: str = Field(description="The public address in effect (`base_url`, else the config's).")
     registration: Literal["open", "invite", "closed"]
     unverified_may_upload: bool
+    password_login: bool = Field(description="Whether everyone may sign in with a password; when false, only "
+                                             "administrators may, and everyone else signs in with single sign-on.")
     default_plan: str = Field(description="The name of the plan new accounts get (a plan that is not retired).")
     signup_per_hour: int = Field(description="Sign-ups allowed per hour from one client address.")
     login_per_hour: int = Field(description="Login attempts allowed per hour from one client address.")
@@ -99,6 +101,7 @@ class SettingsChanges(Body):
     base_url: str = Field(None, max_length=300, description="`\"\"` goes back to the config file's address.")
     registration: Literal["open", "invite", "closed"] = None
     unverified_may_upload: bool = None
+    password_login: bool = Field(None, description="`false` only while single sign-on is set up (`[oidc]`).")
     default_plan: str = Field(None, max_length=40)
     signup_per_hour: int = Field(None, ge=1, le=10_000)
     login_per_hour: int = Field(None, ge=1, le=10_000)

@@ -23,8 +23,8 @@ def _settings() -> Settings:
                                                   "`smtp_password_set`)."),
            tag="admin", admit=permissions.api_needs("manage_settings"), errors=NOT_ADMIN)
 def get_instance_settings():
-    """The instance settings: name and public address, registration, new accounts' plan, rate limits, accepted
-    files, embedding, retention and the SMTP server."""
+    """The instance settings: name and public address, registration and password sign-in, new accounts' plan,
+    rate limits, accepted files, embedding, retention and the SMTP server."""
     return _settings()
 
 

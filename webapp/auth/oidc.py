@@ -15,11 +15,12 @@ import re
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from .. import audit, instance, mail
 from ..config import ConfigError
-from ..errors import Forbidden, InvalidInput, NotFound
+from ..errors import Forbidden, InvalidInput, NotFound, Unavailable
 from ..extensions import db
 from ..models import Group, Identity, Plan, User, UserGroup, utcnow
 from . import invites, logins, permissions
@@ -27,6 +28,9 @@ from .service import USERNAME, _send_verification_to, normalise_email
 
 CLIENT = "oidc"  # the Authlib client's name, also the prefix of its keys in the session
 NETWORK_SECONDS = 10  # discovery, token and userinfo requests to the provider
+# How often a sign-in that lost a race starts again: the same person's other tab making the account first takes
+# one more try (which finds that account), someone else taking the same username at that moment another.
+SIGN_IN_ATTEMPTS = 3
 
 
 class SignInRefused(Forbidden):
@@ -114,14 +118,13 @@ def password_login_on() -> bool:
 
 
 def set_password_login(admin: User, on: bool) -> bool:
-    """Turn password sign-in for everyone on or off (Admin → Registration); returns whether it changed."""
-    before = password_login_on()
-    if before == on:
-        return False
-    instance.put("password_login", on)
-    audit.record("settings_changed", admin.id, target="registration", changes={"password_login": [before, on]})
-    db.session.commit()
-    return True
+    """Turn password sign-in for everyone on or off (Admin → Registration); returns whether it changed.
+
+    Checked, stored and audited as every instance setting is, the same as through the settings API.
+    """
+    from ..admin import instance_settings  # the settings build on this module
+
+    return bool(instance_settings.change(admin, {"password_login": on}, target="registration"))
 
 
 def password_login_allowed(user: User | None = None) -> bool:
@@ -141,13 +144,30 @@ def password_login_refused() -> Forbidden:
 def sign_in(claims: dict, invite_code: str = "") -> tuple[User, str]:
     """The account the provider's checked `claims` belong to, and how: "signed_in", "linked" or "created".
 
-    SignInRefused (audited) when the claims lead to no account Shoebox may let in.
+    SignInRefused (audited) when the claims lead to no account Shoebox may let in. Sign-ins at the same time
+    (two tabs, a double-clicked button) end in the same one account and identity.
     """
+    for _attempt in range(SIGN_IN_ATTEMPTS):
+        try:
+            user, how = _sign_in_once(claims, invite_code)
+        except IntegrityError:
+            # Another sign-in committed the same identity, email or username first: start again, and find it.
+            db.session.rollback()
+            continue
+        if how == "created" and not user.is_verified:
+            mail.run_later(_send_verification_to, user.id)  # only once the account is surely there
+        return user, how
+    raise Unavailable(_("Too many sign-ins arrived at the same moment. Try again in a moment."), code="sso_busy")
+
+
+def _sign_in_once(claims: dict, invite_code: str) -> tuple[User, str]:
+    """sign_in in one transaction, committed; IntegrityError (rolled back by the caller) when it lost a race."""
     issuer, subject = str(claims["iss"]), str(claims["sub"])
-    identity = db.session.scalar(select(Identity).where(Identity.issuer == issuer, Identity.subject == subject))
+    identity = _identity(issuer, subject)
     how = "signed_in"
     if identity is None:
         identity, how = _link_or_create(issuer, subject, claims, invite_code)
+    _hold(identity.user_id)
     user = db.session.get(User, identity.user_id)
     if user.is_blocked:
         _refuse("blocked", _("This account has been blocked by an administrator."), user, issuer, subject)
@@ -158,6 +178,18 @@ def sign_in(claims: dict, invite_code: str = "") -> tuple[User, str]:
     return user, how
 
 
+def _identity(issuer: str, subject: str) -> Identity | None:
+    return db.session.scalar(select(Identity).where(Identity.issuer == issuer, Identity.subject == subject))
+
+
+def _hold(user_id: int) -> None:
+    """Hold the account's row until this sign-in commits, before any of its identities is touched: sign-ins
+    at once are taken in turn, always in that order (no deadlock). A no-op UPDATE, because it holds the row on
+    PostgreSQL and the whole database on SQLite, where SELECT ... FOR UPDATE holds nothing."""
+    db.session.execute(update(User).where(User.id == user_id).values(last_login_at=User.last_login_at)
+                       .execution_options(synchronize_session=False))
+
+
 def _link_or_create(issuer: str, subject: str, claims: dict, invite_code: str) -> tuple[Identity, str]:
     email = _email(claims, issuer, subject)
     existing = db.session.scalar(select(User).where(User.email == email))
@@ -165,6 +197,12 @@ def _link_or_create(issuer: str, subject: str, claims: dict, invite_code: str) -
         user = _create_account(email, claims, invite_code, issuer, subject)
         how = "created"
     else:
+        # No unique key stops a second identity at this issuer: two sign-ins that would link this account
+        # are taken in turn, and the second finds the first's identity.
+        _hold(existing.id)
+        made = _identity(issuer, subject)
+        if made is not None:  # by this person's other sign-in, since this one looked
+            return made, "signed_in"
         _check_linking(existing, claims, issuer, subject)
         user, how = existing, "linked"
     identity = Identity(user_id=user.id, issuer=issuer, subject=subject)
@@ -211,6 +249,14 @@ def _create_account(email: str, claims: dict, invite_code: str, issuer: str, sub
     if mode == "closed":
         _refuse("registration_closed", _("There is no Shoebox account for you yet, and registration is closed. "
                                          "Ask the administrator for an account."), None, issuer, subject)
+    plan = db.session.scalar(select(Plan).where(Plan.name == instance.get("default_plan")))
+    user = User(email=email, username=_free_username(claims, email), password_hash="", role="user",
+                is_verified=_verified(claims), plan=plan, first_name=str(claims.get("given_name") or "")[:80],
+                last_name=str(claims.get("family_name") or "")[:80])
+    db.session.add(user)
+    # The row first, the invite after: the same person's sign-in in another tab then waits for this row (and
+    # finds the account once it is committed) rather than finding the invite used.
+    db.session.flush()
     invite = None
     if mode == "invite":
         try:
@@ -219,18 +265,8 @@ def _create_account(email: str, claims: dict, invite_code: str, issuer: str, sub
             _refuse("invite_required", _("There is no Shoebox account for you yet, and a new account here needs "
                                          "an invite. Enter your invite code on the sign-up page and use the single "
                                          "sign-on button there."), None, issuer, subject)
-    verified = _verified(claims)
-    plan = db.session.scalar(select(Plan).where(Plan.name == instance.get("default_plan")))
-    user = User(email=email, username=_free_username(claims, email), password_hash="", role="user",
-                is_verified=verified, plan=plan, first_name=str(claims.get("given_name") or "")[:80],
-                last_name=str(claims.get("family_name") or "")[:80])
-    db.session.add(user)
-    db.session.flush()
-    if invite is not None:
         invite.used_by = user.id
     audit.record("signup", user.id, method="sso", issuer=issuer, invited=invite is not None)
-    if not verified:
-        mail.run_later(_send_verification_to, user.id)
     return user
 
 

@@ -14,11 +14,10 @@ from joserfc.errors import JoseError
 from .. import audit
 from ..errors import ShoeboxError, Unavailable
 from ..extensions import db, limiter
-from ..web import absolute_url, is_fragment_request, render
+from ..web import absolute_url, is_fragment_request, local_url, render
 from . import bp, limits, oidc, sessions
 from .permissions import needs
 from .forms import EmptyForm
-from .routes import safe_next
 
 log = logging.getLogger(__name__)
 # What a broken or tampered sign-in raises: a wrong or replayed state, a refused code, a bad signature,
@@ -38,7 +37,7 @@ def oidc_login():
         raise Unavailable(_("The single sign-on provider cannot be reached right now. Try again in a minute."),
                           code="sso_unreachable") from None
     oidc.check_issuer(metadata)
-    session["oidc_next"] = safe_next(request.args.get("next"))
+    session["oidc_next"] = local_url(request.args.get("next"))
     session["oidc_invite"] = (request.args.get("invite") or "").strip()[:100]
     # The address the provider sends people back to is built on the public base URL, never the Host header.
     return client.authorize_redirect(absolute_url("auth.oidc_callback"), scope=oidc.scopes(metadata))

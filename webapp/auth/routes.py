@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
@@ -14,7 +13,7 @@ from .. import audit, instance
 from ..errors import NotFound, ShoeboxError, attach_error
 from ..extensions import db, limiter, login_manager
 from ..models import User
-from ..web import page_redirect, render
+from ..web import local_url, page_redirect, render
 from . import bp, limits, logins, service, sessions
 from .forms import EmailForm, EmptyForm, LoginForm, ResetForm, SecondFactorForm, SetupForm, SignupForm
 
@@ -31,7 +30,7 @@ SECOND_FACTOR_SECONDS = 300
 def unauthorized():
     """Where Flask-Login sends a visitor who must log in first: the login page, then back."""
     flash(str(login_manager.login_message), "info")
-    return page_redirect(url_for("auth.login", next=safe_next(request.full_path)))
+    return page_redirect(url_for("auth.login", next=local_url(request.full_path)))
 
 
 @bp.before_app_request
@@ -97,7 +96,7 @@ def login():
         return redirect(url_for("media.gallery"))
     form = LoginForm()
     if request.method == "GET":
-        form.next.data = safe_next(request.args.get("next"))
+        form.next.data = local_url(request.args.get("next"))
     if form.validate_on_submit():
         try:
             user = logins.authenticate(form.identifier.data, form.password.data)
@@ -108,7 +107,7 @@ def login():
             if user is None:
                 form.password.errors.append(_("That email or username and password do not match an account."))
         if user is not None:
-            return _after_password(user, safe_next(form.next.data))
+            return _after_password(user, local_url(form.next.data))
     return render("auth/login.html", form=form, registration=instance.get("registration"))
 
 
@@ -227,15 +226,3 @@ def reset_password(token: str):
             return redirect(url_for("auth.login"))
     return render("auth/reset.html", form=form)
 
-
-def safe_next(target: str | None) -> str | None:
-    """`target` if it is a path on this site, else None (no open redirects via ?next=)."""
-    if not target:
-        return None
-    target = target.strip()
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return None
-    if "\\" in target or any(ord(c) < 32 for c in target):
-        return None
-    return target.rstrip("?") or None
