@@ -69,8 +69,10 @@ def test_every_main_page_on_a_phone(live_server, page_for, tmp_path, locale, lan
     assert_laid_out(page, lang, direction)
     if locale == "ar":
         screenshot(page, "i18n-gallery-phone-ar")
-    for path in ("/upload", f"/photos/{made['photo']}", f"/albums/{made['album']}", "/settings/", "/admin/",
-                 "/albums", "/shares", "/no-such-page"):
+    pages = {"upload": "/upload", "photo": f"/photos/{made['photo']}", "editor": f"/i/{made['photo']}/edit",
+             "album": f"/albums/{made['album']}", "settings": "/settings/", "admin": "/admin/", "albums": "/albums",
+             "shares": "/shares", "not-found": "/no-such-page"}
+    for name, path in pages.items():
         page.goto(live_server.url + path)
         assert_laid_out(page, lang, direction)
         if path == "/settings/" and locale == "fr":
@@ -78,7 +80,7 @@ def test_every_main_page_on_a_phone(live_server, page_for, tmp_path, locale, lan
         if path == "/admin/":  # a chart's days run the way its language reads: today is at the end
             assert page.evaluate(TODAY_ON_THE_LEFT) == (direction == "rtl")
         if locale == "ar":  # for people to look over: every page right to left
-            screenshot(page, "i18n-phone-ar-" + (path.strip("/").split("/")[0] or "gallery"))
+            screenshot(page, f"i18n-phone-ar-{name}")
     recipient = page_for(locale=lang, **PHONE)
     recipient.goto(live_server.url + made["share"])
     wait_for_images(recipient)
