@@ -58,10 +58,11 @@ def assert_laid_out(page, lang: str, direction: str) -> None:
     assert page.evaluate(FITS), f"{page.url} is wider than the screen"
 
 
-@pytest.mark.parametrize(("locale", "lang", "direction"), [("ar", "ar", "rtl"), ("fr", "fr", "ltr")])
-def test_every_main_page_on_a_phone(live_server, page_for, tmp_path, locale, lang, direction):
+@pytest.mark.parametrize(("locale", "lang", "direction", "scheme"),
+                         [("ar", "ar", "rtl", "light"), ("fr", "fr", "ltr", "dark")])
+def test_every_main_page_on_a_phone(live_server, page_for, tmp_path, locale, lang, direction, scheme):
     made = make_library(live_server, tmp_path, locale)
-    page = page_for(locale=lang, **PHONE)  # the browser's Accept-Language too
+    page = page_for(locale=lang, color_scheme=scheme, **PHONE)  # the browser's Accept-Language too
     page.goto(live_server.url + "/login")
     assert_laid_out(page, lang, direction)
     sign_in(page, live_server)
@@ -81,7 +82,7 @@ def test_every_main_page_on_a_phone(live_server, page_for, tmp_path, locale, lan
             assert page.evaluate(TODAY_ON_THE_LEFT) == (direction == "rtl")
         if locale == "ar":  # for people to look over: every page right to left
             screenshot(page, f"i18n-phone-ar-{name}")
-    recipient = page_for(locale=lang, **PHONE)
+    recipient = page_for(locale=lang, color_scheme=scheme, **PHONE)
     recipient.goto(live_server.url + made["share"])
     wait_for_images(recipient)
     assert_laid_out(recipient, lang, direction)
