@@ -144,7 +144,7 @@ MESSAGE_FIRST = {"DataRequired", "InputRequired", "Optional", "Email", "URL", "V
                  "FileRequired"}
 VALIDATORS = MESSAGE_FIRST | {"Length", "EqualTo", "Regexp", "NumberRange", "AnyOf", "NoneOf", "FileAllowed",
                               "FileSize"}
-PAGE_CALLS = {"render", "render_template", "error_response", "flash"}
+PAGE_CALLS = {"render", "render_template", "error_response", "flash", "handler", "register"}  # the last two: jobs
 SHOWN_KEYWORDS = {"title", "message", "heading", "label", "description", "reason"}
 
 
@@ -547,6 +547,17 @@ def _l_subject():
     from flask_babel import lazy_gettext
 
     return lazy_gettext("Confirm your email address")
+
+
+def test_every_job_has_a_title_people_can_read():
+    """The jobs page and the dashboard show a job by its title; without one, its name would show, in English."""
+    untitled = []
+    for path in sorted((ROOT / "webapp").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and _name(node.func) in ("register", "handler") \
+                    and _name(getattr(node.func, "value", None)) == "jobs" and not any(k.arg == "title" for k in node.keywords):
+                untitled.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not untitled, f"jobs without title=_l(...): {untitled}"
 
 
 def test_every_email_names_its_recipients_language():
