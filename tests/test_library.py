@@ -98,7 +98,7 @@ def test_filters_by_visibility_and_date_taken(kim, photos):
 @pytest.mark.parametrize("query, code", [
     ("limit=0", "invalid_limit"), ("limit=201", "invalid_limit"), ("limit=ten", "invalid_limit"),
     ("cursor=not-a-cursor", "invalid_cursor"), ("sort=colour", "invalid_sort"), ("sort=album", "invalid_sort"),
-    ("order=sideways", "invalid_order"), ("from=yesterday", "invalid_date"), ("type=video", "invalid_type"),
+    ("order=sideways", "invalid_order"), ("from=yesterday", "invalid_date"), ("type=hologram", "invalid_type"),
     ("visibility=secret", "invalid_visibility"),
 ])
 def test_bad_list_parameters_answer_400_with_a_sentence(kim, query, code):

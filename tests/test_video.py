@@ -16,38 +16,15 @@ from fractions import Fraction
 
 import av
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from tests.fixtures.media import decode, make_jpeg, media_count, multipart, stored_keys
+from tests.fixtures.media import BLUE, YELLOW, decode, make_jpeg, make_video, media_count, multipart, stored_keys
 from tests.fixtures.shares import make_link
 
-YELLOW, BLUE = (250, 200, 0), (20, 60, 160)
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 # --- videos made here ---------------------------------------------------------------------------
-
-def make_video(container="mp4", codec="libx264", size=(64, 48), frames=30, rate=10, streams=1) -> bytes:
-    """A small real video: a blue picture with a yellow top-left quarter, `frames` frames at `rate` a second."""
-    width, height = size
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format=container) as out:
-        made = []
-        for _ in range(streams):
-            stream = out.add_stream(codec, rate=rate)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            made.append(stream)
-        picture = Image.new("RGB", size, BLUE)
-        ImageDraw.Draw(picture).rectangle((0, 0, width // 2 - 1, height // 2 - 1), fill=YELLOW)
-        for _ in range(frames):
-            for stream in made:
-                for packet in stream.encode(av.VideoFrame.from_image(picture)):
-                    out.mux(packet)
-        for stream in made:
-            for packet in stream.encode():
-                out.mux(packet)
-    return buffer.getvalue()
-
 
 def make_audio_only_mp4() -> bytes:
     buffer = io.BytesIO()
