@@ -167,3 +167,14 @@ def test_signing_in_brings_the_accounts_language_and_direction(live_server, page
     page.wait_for_url(live_server.url + "/login")
     expect(page.locator("html")).to_have_attribute("dir", "ltr")
     assert page.evaluate("document.documentElement.lang") == "en"
+
+
+def test_on_an_arabic_share_photo_page_arrow_left_is_next(live_server, page_for, tmp_path):
+    made = make_library(live_server, tmp_path, None)
+    page = page_for(locale="ar")
+    page.goto(f"{live_server.url}{made['share']}/p/{made['photo']}")  # Photo 1, the album's first
+    expect(page).to_have_title("Photo 1")
+    page.keyboard.press("ArrowLeft")
+    expect(page).to_have_title("Photo 2")
+    page.keyboard.press("ArrowRight")
+    expect(page).to_have_title("Photo 1")
