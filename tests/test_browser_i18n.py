@@ -139,6 +139,7 @@ def test_the_arabic_viewer_goes_forward_to_the_left(live_server, page_for, tmp_p
     shown = page.locator(".viewer-slide:nth-child(2)").bounding_box()
     waiting = page.locator(".viewer-slide:nth-child(3)").bounding_box()
     assert waiting["x"] < shown["x"]
+    screenshot(page, "i18n-share-viewer-ar")
 
 
 def test_on_an_arabic_photo_page_arrow_left_is_next(live_server, page_for, tmp_path):
