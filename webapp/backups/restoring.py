@@ -23,6 +23,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from .. import audit, quota
 from ..i18n import human_size
 from ..extensions import blob_store, db
+from ..media.video import MP4, QUICKTIME, WEBM
 from ..models import Album, AlbumItem, BackupSchedule, Media, ShareItem, ShareLink, User, Variant
 from ..errors import ShoeboxError
 from ..storage import StorageError
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}")
 _MIME = re.compile(r"[a-z]+/[a-z0-9.+-]{1,80}")
+# A restored row is not probed again: it stays a video only as one of the containers uploads accept.
+VIDEO_TYPES = {MP4[0], QUICKTIME[0], WEBM[0]}
 ACCOUNT_SETTINGS = ("display_name", "first_name", "last_name", "locale", "keep_location", "uploads_public")
 
 
@@ -184,12 +187,16 @@ def _variant_key(archived_key: str, here: str) -> str:
 
 def _media_row(data: dict, reader: Reader, archived_key: str) -> dict:
     """An archived photo's row as this account takes it: its size is the file's real size (what the
-    storage allowance counts), and a type that is not an image makes it a plain file."""
+    storage allowance counts), a type that is not an image or a video makes it a plain file, and its
+    deletion link (a secret of the account it came from) is not carried over."""
     data["size"] = reader.blob_size(archived_key)
+    data["deletion_key_hash"] = None
     mime = str(data.get("mime_type") or "")
     if not _MIME.fullmatch(mime):
         data["mime_type"] = "application/octet-stream"
-    if data.get("kind") != "image" or not data["mime_type"].startswith("image/") or "svg" in data["mime_type"]:
+    kind, mime = data.get("kind"), data["mime_type"]
+    if not (kind == "image" and mime.startswith("image/") and "svg" not in mime
+            or kind == "video" and mime in VIDEO_TYPES):
         data["kind"] = "file"
     return data
 
