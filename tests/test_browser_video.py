@@ -48,6 +48,7 @@ def wait_until(page, script: str, seconds: float = 15, what: str = "") -> None:
 
 
 METADATA = "(v => v && v.readyState >= 1 && v.duration > 3.5 && v.duration < 4.5)(document.querySelector('{}'))"
+SETTLED = "(v => v.networkState !== 2)(document.querySelector('{}'))"  # no more loading: no spinner
 PLAYING = "(v => v && v.currentTime > 0.3)(document.querySelector('{}'))"
 
 
@@ -86,6 +87,8 @@ def test_a_video_uploaded_in_the_browser_plays_on_its_page_and_on_a_share_link(l
     wait_until(page, METADATA.format("video.photo-video"), what="the video's metadata")
     assert page.evaluate("document.querySelector('video.photo-video').videoWidth") == 480
     expect(page.locator(".facts")).to_contain_text("0:04")
+    wait_until(page, SETTLED.format("video.photo-video"), what="the video to stop loading")
+    page.wait_for_timeout(1500)  # the player's loading spinner fades out
     screenshot(page, "video-page-desktop-light")
     play(page, "video.photo-video")
 
@@ -115,6 +118,8 @@ def test_a_video_s_page_on_a_phone(live_server, page_for, tmp_path, scheme):
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     box = page.locator("video.photo-video").bounding_box()
     assert box["width"] <= 390 and box["height"] > box["width"]  # portrait, within the screen
+    wait_until(page, SETTLED.format("video.photo-video"), what="the video to stop loading")
+    page.wait_for_timeout(1500)  # the player's loading spinner fades out
     screenshot(page, f"video-page-phone-{scheme}")
 
 
@@ -199,3 +204,22 @@ def test_a_video_opened_at_its_own_address_plays_in_the_browser(live_server, pag
     response = page.goto(address)
     assert response.headers["content-type"] == "video/webm"
     wait_until(page, METADATA.format("video"), what="the player page's metadata")
+
+
+@pytest.mark.parametrize("container, name", [("mp4", "clip.mp4"), ("mov", "IMG_0042.MOV")])
+def test_an_h264_video_from_a_phone_plays_on_its_page(live_server, page_for, tmp_path, container, name):
+    """Chromium says it cannot play video/quicktime (canPlayType), yet plays an H.264 MOV it is given."""
+    from tests.fixtures.media import make_video
+    from webapp.extensions import db
+    from webapp.media import service
+    from webapp.models import User
+
+    page = logged_in_page(page_for, live_server)
+    clip = tmp_path / name
+    clip.write_bytes(make_video(container, "libx264", size=(320, 240), frames=40, rate=10))
+    with live_server.app.app_context():
+        kim = db.session.scalar(db.select(User).where(User.username == "kim"))
+        media_id = service.store_upload(kim, service.Incoming(clip, name)).id
+    page.goto(f"{live_server.url}/photos/{media_id}")
+    wait_until(page, METADATA.format("video.photo-video"), what=f"the {container} video's metadata")
+    play(page, "video.photo-video")
