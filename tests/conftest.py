@@ -31,6 +31,7 @@ pytest_plugins = [
     "tests.fixtures.accounts",
     "tests.fixtures.browser",
     "tests.fixtures.jobs",
+    "tests.fixtures.oidc_provider",
     "tests.fixtures.processes",
     "tests.fixtures.services",
     "tests.fixtures.s3server",

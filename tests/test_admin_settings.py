@@ -245,7 +245,7 @@ def test_an_image_type_that_is_not_ticked_is_refused_with_415(app, admin_client,
     assert save(admin_client, "files", **files).status_code == 303
     assert setting(app, "allowed_image_types") == ["jpeg", "gif", "webp", "avif", "heic"]
     [(target, changes)] = settings_events(app)
-    assert changes == {"allowed_image_types": [["jpeg", "png", "gif", "webp", "avif", "heic", "bmp", "tiff"],
+    assert changes == {"allowed_image_types": [["jpeg", "png", "gif", "webp", "avif", "heic", "bmp", "tiff", "video"],
                                                ["jpeg", "gif", "webp", "avif", "heic"]]}
     refused = kim.upload(png(), "leaf.png")
     assert refused.status_code == 415

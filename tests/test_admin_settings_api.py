@@ -47,7 +47,7 @@ def test_an_admin_reads_every_setting(admin):
     assert body["effective_base_url"] == "http://shoebox.test"
     assert body["registration"] == "open" and body["default_plan"] == "free"
     assert body["signup_per_hour"] == 20 and body["login_per_hour"] == 100
-    assert body["allowed_image_types"] == ["jpeg", "png", "gif", "webp", "avif", "heic", "bmp", "tiff"]
+    assert body["allowed_image_types"] == ["jpeg", "png", "gif", "webp", "avif", "heic", "bmp", "tiff", "video"]
     assert body["analytics_retention_days"] == 90 and body["audit_retention_days"] == 0
     assert body["smtp_password_set"] is False and "smtp_password" not in body
 

@@ -158,13 +158,12 @@ def test_html_in_context_values_is_escaped_in_the_html_part(make_app, smtp_serve
     assert "Hello <b>x</b>," in received.message.get_body(("plain",)).get_content()  # plain text needs no escaping
 
 
-def test_sending_under_a_forced_locale_renders_in_that_locale(app):
-    # The German catalog does not have the email strings yet: check the locale reaches the templates.
-    with app.test_request_context("/"), force_locale("de"):
-        message_id = send_verification()
+def test_a_message_is_rendered_in_the_recipients_language_not_the_requests(app):
+    with app.test_request_context("/", headers={"Accept-Language": "fr"}), force_locale("fr"):
+        message_id = send_verification(locale="de")
         row = outbox_row(message_id)
     assert row.status == "kept"
-    assert '<html lang="de">' in row.html_body and LINK in row.text_body
+    assert '<html lang="de" dir="ltr">' in row.html_body and LINK in row.text_body
 
 
 def mail_template_names() -> list[str]:

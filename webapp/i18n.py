@@ -87,6 +87,12 @@ def checked_locale(code: str) -> str:
     return code
 
 
+def N_(message: str) -> str:
+    """Mark `message` for the catalogue and return it as it is: it is stored (a job's progress, say) and
+    translated where it is shown, in the language of whoever looks."""
+    return message
+
+
 def human_size(size: int) -> str:
     """A byte count for people: 1.5 MB, 320 KB, 12 bytes (binary multiples, the locale's digits and units)."""
     value, step = float(size), 0

@@ -19,6 +19,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pillow_heif
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, features
 
 from . import location
@@ -41,9 +43,9 @@ _TIFF_DESCRIPTIVE_TAGS = {ExifTags.Base.ImageDescription, ExifTags.Base.Make, Ex
 HEIF_AS_JPEG_QUALITY = 92
 _XMP_LOCATION = re.compile(rb"GPSLatitude|GPSLongitude|LocationCreated|LocationShown|photoshop:City"
                            rb"|Iptc4xmpCore:Location|Iptc4xmpCore:Sublocation")
-_NOT_IMAGES = ((b"%PDF", "PDF documents are not accepted as images."),
-               (b"#!", "Scripts are not accepted as images."),
-               (b"PK\x03\x04", "Archives are not accepted as images."))
+_NOT_IMAGES = ((b"%PDF", _l("PDF documents are not accepted as images.")),
+               (b"#!", _l("Scripts are not accepted as images.")),
+               (b"PK\x03\x04", _l("Archives are not accepted as images.")))
 # Bytes a pixel takes in Pillow's memory: one for bilevel, grey and palette images, two for 16-bit
 # grey, four for the rest (RGB and YCbCr are kept with a padding byte).
 _PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
@@ -87,9 +89,13 @@ class ImageNeedsTooMuchMemory(ImageTooLarge):
     """Its decoded frames would take more than the memory limit; `needed` and `limit` are bytes."""
 
     def __init__(self, needed: int, limit: int, *, animated: bool):
-        what = "animation" if animated else "image"
-        super().__init__(f"The {what} would need {_mebibytes(needed)} of memory to process; "
-                         f"Shoebox accepts up to {_mebibytes(limit)}.")
+        if animated:
+            message = _("The animation would need %(needed)s of memory to process; Shoebox accepts up to "
+                        "%(limit)s.", needed=_mebibytes(needed), limit=_mebibytes(limit))
+        else:
+            message = _("The image would need %(needed)s of memory to process; Shoebox accepts up to %(limit)s.",
+                        needed=_mebibytes(needed), limit=_mebibytes(limit))
+        super().__init__(message)
         self.needed, self.limit, self.animated = needed, limit, animated
 
 
@@ -162,13 +168,13 @@ def sniff_is_image(head: bytes) -> bool:
 
 def _refuse_known_non_images(head: bytes) -> None:
     if not head:
-        raise UnsupportedImage("The file is empty.", code="empty_file")
+        raise UnsupportedImage(_("The file is empty."), code="empty_file")
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n\x0c")
     if start.startswith(b"<"):
-        raise UnsupportedImage("HTML, SVG and other markup files are not accepted as images.")
+        raise UnsupportedImage(_("HTML, SVG and other markup files are not accepted as images."))
     for magic, message in _NOT_IMAGES:
         if start.startswith(magic):
-            raise UnsupportedImage(message)
+            raise UnsupportedImage(str(message))
 
 
 @contextmanager
@@ -216,21 +222,22 @@ def _decoding(head: bytes):
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge("The image has too many pixels to be processed safely.") from exc
+        raise ImageTooLarge(_("The image has too many pixels to be processed safely.")) from exc
     except Exception as exc:
         if sniff_is_image(head):
-            raise CorruptImage("The image is damaged or incomplete and cannot be read.") from exc
-        raise UnsupportedImage("The file is not an image type Shoebox accepts.") from exc
+            raise CorruptImage(_("The image is damaged or incomplete and cannot be read.")) from exc
+        raise UnsupportedImage(_("The file is not an image type Shoebox accepts.")) from exc
 
 
 def _check_limits(im: Image.Image, fmt: str, limits: Limits) -> int:
     """Refuse oversized images from their header; return the number of frames to show."""
     width, height = im.size
     if width * height > limits.max_pixels or max(width, height) > limits.max_side:
-        raise ImageTooLarge(f"The image is {width}x{height} pixels, more than Shoebox accepts.")
+        raise ImageTooLarge(_("The image is %(width)s×%(height)s pixels, more than Shoebox accepts.",
+                              width=width, height=height))
     frames = im.n_frames if fmt in _ANIMATED_FORMATS and getattr(im, "is_animated", False) else 1
     if frames > limits.max_frames or frames * width * height > limits.max_animation_pixels:
-        raise ImageTooLarge(f"The animation has {frames} frames, more than Shoebox accepts.")
+        raise ImageTooLarge(_("The animation has %(frames)s frames, more than Shoebox accepts.", frames=frames))
     # Pillow decodes every GIF frame after the first in RGB or RGBA, whatever the header's mode.
     mode = "RGBA" if fmt == "GIF" and frames > 1 else im.mode
     needed = frames * width * height * _PIXEL_BYTES.get(mode, 4)

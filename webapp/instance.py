@@ -17,12 +17,13 @@ DEFAULTS = {
     "allow_any_file": False,
     "hotlink_allowed_sites": [],  # host names whose pages may show public photos; empty: every site
     "audit_retention_days": 0,  # audit events older than this many days are deleted daily; 0: kept forever
+    "password_login": None,  # whether non-admins may sign in with a password; None: the config file's oidc.password_login
     # Admin → Settings (webapp/admin/instance_settings.py checks each value).
     "site_name": "Shoebox",
     "base_url": "",  # empty: the config file's server.base_url
     "signup_per_hour": 20,  # sign-ups per client address (a household shares one)
     "login_per_hour": 100,  # login attempts per client address
-    "allowed_image_types": ["jpeg", "png", "gif", "webp", "avif", "heic", "bmp", "tiff"],
+    "allowed_image_types": ["jpeg", "png", "gif", "webp", "avif", "heic", "bmp", "tiff", "video"],  # video: MP4, WebM, MOV
     "analytics_retention_days": 0,  # 0: the config file's analytics.retention_days
     "smtp_host": "",  # empty: the config file's [mail] section
     "smtp_port": 587,

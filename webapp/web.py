@@ -165,12 +165,11 @@ def init_app(app: Flask) -> None:
 
 
 def _template_globals() -> dict:
-    from flask_babel import get_locale
-
     from . import __version__
 
-    return {"current_locale": str(get_locale() or "en"), "htmx_config": HTMX_CONFIG, "shoebox_version": __version__,
-            "site_name": site_name, "public_base_url": public_base_url}
+    # The page's language and direction (page_lang, page_dir) come from i18n's own context processor.
+    return {"htmx_config": HTMX_CONFIG, "shoebox_version": __version__, "site_name": site_name,
+            "public_base_url": public_base_url}
 
 
 def _start_request() -> None:

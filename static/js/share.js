@@ -6,6 +6,8 @@
   "use strict";
 
   var reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+  // Right-to-left pages (Arabic) go forward leftwards: the next photo comes from the left, ArrowLeft is "next".
+  function forward() { return document.documentElement.dir === "rtl" ? -1 : 1; }
 
   // --- Light and dark -------------------------------------------------------------------------
 
@@ -107,6 +109,18 @@
       var item = items[at];
       slide.dataset.index = item ? String(at) : "";
       if (!item) return;
+      if (item.dataset.kind === "video") {  // played in place; a slide refilled or left stops it
+        var video = document.createElement("video");
+        video.className = "viewer-video";
+        video.controls = true;
+        video.preload = "metadata";
+        video.playsInline = true;
+        video.poster = item.dataset.poster;
+        video.src = item.dataset.video;
+        slide.append(video);
+        slide.classList.add("is-loaded");
+        return;
+      }
       if (item.dataset.kind !== "image") {
         var card = document.createElement("div");
         card.className = "viewer-file";
@@ -163,6 +177,9 @@
       dialog.querySelector("#viewer-facts").textContent = item.dataset.facts || "";
       if (download) download.href = dialog.dataset.base + "/p/" + item.dataset.viewer + "/original";
       dialog.classList.toggle("viewer-single", total <= 1);
+      Array.prototype.forEach.call(strip.querySelectorAll("video"), function (video) {  // only the one in view plays
+        if (video.parentNode !== slides()[1]) video.pause();
+      });
       [[prevButton, -1], [nextButton, 1]].forEach(function (pair) {
         var off = !canGo(pair[1]);
         if (off && document.activeElement === pair[0]) dialog.focus();
@@ -219,7 +236,7 @@
       finishSettling();
       if (!canGo(step)) { setOffset(0, true); return; }
       if (index + step >= items.length) { nearTheEnd(); setOffset(0, true); return; }  // still loading
-      setOffset(-step * (stage.clientWidth + GAP), true);
+      setOffset(-step * forward() * (stage.clientWidth + GAP), true);
       afterMove(function () {
         index += step;
         if (step > 0) {
@@ -269,9 +286,9 @@
     prevButton.addEventListener("click", function () { go(-1); });
     nextButton.addEventListener("click", function () { go(1); });
     dialog.addEventListener("keydown", function (event) {
-      if (event.altKey || event.ctrlKey || event.metaKey) return;
-      if (event.key === "ArrowLeft") { event.preventDefault(); go(-1); }
-      else if (event.key === "ArrowRight") { event.preventDefault(); go(1); }
+      if (event.altKey || event.ctrlKey || event.metaKey || event.target.closest("video")) return;  // a video seeks
+      if (event.key === "ArrowLeft") { event.preventDefault(); go(-forward()); }
+      else if (event.key === "ArrowRight") { event.preventDefault(); go(forward()); }
     });
 
     // Swipes: the strip follows the finger; far or fast enough moves on, else it springs back.
@@ -279,6 +296,7 @@
     stage.addEventListener("pointerdown", function (event) {
       if (!event.isPrimary || (event.pointerType === "mouse" && event.button !== 0)) return;
       if (window.visualViewport && window.visualViewport.scale > 1.01) return;  // zoomed in: panning
+      if (event.target.closest("video")) return;  // its own controls (seek bar, volume) take the pointer
       finishSettling();
       drag = { id: event.pointerId, x: event.clientX, y: event.clientY, t: event.timeStamp, dx: 0, moving: false };
     });
@@ -291,7 +309,7 @@
         drag.moving = true;
         stage.setPointerCapture(event.pointerId);
       }
-      if (!canGo(dx > 0 ? -1 : 1)) dx /= 3;  // resistance at either end
+      if (!canGo(dx * forward() > 0 ? -1 : 1)) dx /= 3;  // resistance at either end
       drag.dx = dx;
       setOffset(dx, false);
     });
@@ -302,7 +320,7 @@
       if (!done.moving) { dialog.classList.toggle("viewer-bare"); return; }  // a tap: photo alone, or not
       var speed = done.dx / Math.max(1, event.timeStamp - done.t);
       var far = Math.abs(done.dx) > stage.clientWidth * 0.2 || Math.abs(speed) > 0.5;
-      var step = done.dx < 0 ? 1 : -1;
+      var step = done.dx * forward() < 0 ? 1 : -1;
       if (far && canGo(step)) go(step);
       else setOffset(0, true);
     });
@@ -324,7 +342,7 @@
 
   document.addEventListener("keydown", function (event) {
     if (dialog || event.altKey || event.ctrlKey || event.metaKey || event.target.closest("input, textarea, select")) return;
-    var rel = { ArrowLeft: "prev", ArrowRight: "next" }[event.key];
+    var rel = { ArrowLeft: forward() > 0 ? "prev" : "next", ArrowRight: forward() > 0 ? "next" : "prev" }[event.key];
     var link = rel && document.querySelector(".recipient-pager a[rel=" + rel + "]");
     if (link) location.href = link.href;
   });

@@ -59,7 +59,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     jobs.register("prune_audit_events", auditlog.prune_old_events, "cron", hour=4, minute=41,
-                  title="Delete old audit events")
+                  title=_l("Delete old audit events"))
     app.jinja_env.globals.update(
         can=lambda permission: permissions.has(current_user, permission),
         is_staff=lambda: permissions.is_staff(current_user),

@@ -196,7 +196,7 @@ def _default_plan(value) -> str:
 
 
 def _image_types(value) -> list[str]:
-    names = ", ".join(name for _format, name in IMAGE_TYPES.values())
+    names = ", ".join(str(name) for _format, name in IMAGE_TYPES.values())
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise InvalidInput(_("Choose the image types to accept from %(names)s.", names=names),
                            field="allowed_image_types")

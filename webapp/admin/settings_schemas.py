@@ -17,7 +17,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from ..media.service import IMAGE_TYPES
 from ..schemas import Body, Out
 
-ImageType = Literal["jpeg", "png", "gif", "webp", "avif", "heic", "bmp", "tiff"]
+ImageType = Literal["jpeg", "png", "gif", "webp", "avif", "heic", "bmp", "tiff", "video"]
 assert set(ImageType.__args__) == set(IMAGE_TYPES)  # one list, in media.service
 SmtpSecurity = Literal["none", "starttls", "ssl"]
 
@@ -76,7 +76,8 @@ class Settings(Out):
     default_plan: str = Field(description="The name of the plan new accounts get (a plan that is not retired).")
     signup_per_hour: int = Field(description="Sign-ups allowed per hour from one client address.")
     login_per_hour: int = Field(description="Login attempts allowed per hour from one client address.")
-    allowed_image_types: list[ImageType] = Field(description="The image types uploads may be.")
+    allowed_image_types: list[ImageType] = Field(description="The image types uploads may be; `video` accepts "
+                                                             "MP4, WebM and MOV videos.")
     allow_any_file: bool = Field(description="Whether files that are not images are accepted too.")
     hotlink_allowed_sites: list[str] = Field(description="Host names whose pages may show public photos; empty: "
                                                          "every site.")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, true, tuple_
 
 from .. import audit, jobs, metering
@@ -424,7 +425,7 @@ def send_password_reset(actor: User, user: User) -> None:
                        code="user_blocked")
     raw = tokens.issue_account_token(user, "reset", accounts.RESET_LIFETIME)
     audit.record("password_reset_sent_by_admin", actor.id, target=f"user:{user.id}")
-    accounts.notify(user, "reset_password", _("Reset your password"),
+    accounts.notify(user, "reset_password", _l("Reset your password"),
                     link=absolute_url("auth.reset_password", token=raw), minutes=60)  # commits with the token
     db.session.commit()
 
@@ -436,7 +437,7 @@ def disable_two_factor(actor: User, user: User) -> None:
         raise Conflict(_("Two-factor login is already off for this account."), code="two_factor_off")
     twofactor.disable(user)
     audit.record("two_factor_disabled_by_admin", actor.id, target=f"user:{user.id}")
-    accounts.notify(user, "two_factor_changed", _("Two-factor login changed on your account"), enabled=False)
+    accounts.notify(user, "two_factor_changed", _l("Two-factor login changed on your account"), enabled=False)
     db.session.commit()
 
 

@@ -7,6 +7,7 @@ database through a buffer (writer.py) so that serving never waits for them; old 
 """
 
 from flask import Blueprint, Flask
+from flask_babel import lazy_gettext as _l
 
 from .agents import is_preview_bot
 from .events import counts_as_view, record, visitor_hash
@@ -31,4 +32,5 @@ def init_app(app: Flask) -> None:
 
     app.extensions[EXTENSION] = EventWriter(app)
     app.register_blueprint(bp)
-    jobs.register("prune_view_events", retention.prune_view_events, "cron", hour=4, minute=23)
+    jobs.register("prune_view_events", retention.prune_view_events, "cron", hour=4, minute=23,
+                  title=_l("Delete old view events"))

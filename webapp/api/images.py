@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import g, request
 
-from ..media import library, receiving, service
-from ..media.schemas import FileUpload, Image, ImageChanges, ImageList, ImageQuery, Quota, UrlUpload
+from ..media import deletion, library, receiving, service
+from ..media.schemas import FileUpload, Image, ImageChanges, ImageList, ImageQuery, Quota, UploadedImage, UrlUpload
 from . import bp
+from .auth import accepts_upload_keys
 from .contract import operation
 
 NO_SUCH_IMAGE = {404: "No such image, or not yours."}
@@ -17,7 +18,8 @@ def _refuse_oversized(user) -> None:
 
 
 @bp.post("/api/v1/images")
-@operation("uploadImage", (201, Image, "Stored."), tag="images", json=UrlUpload, form=FileUpload,
+@accepts_upload_keys
+@operation("uploadImage", (201, UploadedImage, "Stored."), tag="images", json=UrlUpload, form=FileUpload,
            admit=_refuse_oversized, errors={
                400: "Bad input, a corrupt image, or a URL that cannot be fetched; `error.message` says which.",
                403: "The account's groups do not allow uploading (`upload_not_allowed`).",
@@ -33,8 +35,11 @@ def upload_image(json: UrlUpload | None, form: FileUpload | None):
     The type is read from the content, never the name. EXIF orientation is applied, location removed unless
     the account keeps it; thumbnails are made at once. A URL is downloaded within the instance's deadline
     (`fetch.timeout_seconds`, 20 seconds by default), and each account may run only a few such uploads at once.
+    Without `is_public` the upload is public or private as the API key's default says, else as the account's
+    setting. The answer's `deletion_url` is a secret link that deletes this upload (ShareX's DeletionURL).
     """
-    return Image.of(receiving.receive_upload(g.api_user, json or form)), 201
+    media, deletion_url = deletion.receive_api_upload(g.api_user, json or form, g.api_key)
+    return UploadedImage.of(media, deletion_url), 201
 
 
 @bp.get("/api/v1/images")
@@ -72,6 +77,7 @@ def delete_image(media_id: str):
 
 
 @bp.get("/api/v1/quota")
+@accepts_upload_keys
 @operation("getQuota", (200, Quota, "Counters."), tag="account")
 def get_quota():
     """Your plan, what you used today and when it resets."""

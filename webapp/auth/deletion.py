@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from .. import audit
@@ -35,8 +35,8 @@ def schedule_deletion(user: User, by: User | None = None) -> datetime:
         user.delete_scheduled_for = utcnow() + DELETION_GRACE
         _record("deletion_requested", "user_deletion_scheduled_by_admin", user, by,
                 scheduled_for=user.delete_scheduled_for.isoformat())
-        notify(user, "deletion_scheduled", _("Your Shoebox account will be deleted"),
-              date=format_date(user.delete_scheduled_for, "long"), cancel_link=absolute_url("settings.index") + "#danger")
+        notify(user, "deletion_scheduled", _l("Your Shoebox account will be deleted"),
+              date=user.delete_scheduled_for, cancel_link=absolute_url("settings.index") + "#danger")
         db.session.commit()
     return user.delete_scheduled_for
 

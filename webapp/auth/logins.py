@@ -11,7 +11,7 @@ from .. import audit
 from ..errors import Forbidden
 from ..extensions import db
 from ..models import TokenFamily, User, utcnow
-from . import tokens, twofactor
+from . import oidc, tokens, twofactor
 from .service import find_by_identifier, hash_password, password_matches, password_needs_rehash
 
 
@@ -29,6 +29,10 @@ def authenticate(identifier: str, password: str) -> User | None:
         audit.record("login_refused_blocked", user.id)
         db.session.commit()
         raise Forbidden(_("This account has been blocked by an administrator."), code="account_blocked")
+    if not oidc.password_login_allowed(user):
+        audit.record("login_refused_password_off", user.id)
+        db.session.commit()
+        raise oidc.password_login_refused()
     if password_needs_rehash(user):
         user.password_hash = hash_password(password)
     return user

@@ -2,6 +2,7 @@
 schedule and restored, all as jobs. The archive format is archive.py; what goes in is contents.py."""
 
 from flask import Blueprint, Flask
+from flask_babel import lazy_gettext as _l
 
 bp = Blueprint("backups", __name__)
 
@@ -14,6 +15,6 @@ def init_app(app: Flask) -> None:
 
     jobs.add_source(service.queue_due_schedules)
     jobs.register("verify_backups", tasks.verify_latest, "cron", day_of_week="sun", hour=5, minute=11,
-                  title="Re-read the latest backups")
+                  title=_l("Re-read the latest backups"))
     deletion.register_purge_hook(app, service.forget_account)
     app.register_blueprint(bp)

@@ -11,10 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import text
 
 from .. import __version__, metering, scratch
 from ..extensions import blob_store, db
+from ..i18n import N_
 from ..media import views
 from ..models import Backup, utcnow
 from ..storage import BlobNotFound, BlobStore
@@ -117,11 +119,11 @@ def make(backup: Backup, context=None) -> Backup:
                     size, sha256 = sink.size, sink.sha256
                 finally:
                     sink.close()
-            progress.report("Reading the archive back")
+            progress.report(N_("Reading the archive back"))
             with store.open(temp) as stream, opened(stream, passphrase, work) as reader:
                 reader.verify(progress.add)
         if store.size(temp) != size:
-            raise archive.ArchiveError("The archive in the backup store is not the size that was written.")
+            raise archive.ArchiveError(_("The archive in the backup store is not the size that was written."))
         store.move(temp, key)
     except BaseException:
         try:
@@ -132,7 +134,7 @@ def make(backup: Backup, context=None) -> Backup:
     backup = db.session.get(Backup, backup_id)
     if backup is None:  # deleted while it was made (its account went): the archive goes too
         store.delete(key)
-        raise archive.ArchiveError(f"Backup {backup_id} was deleted while it was being made.")
+        raise archive.ArchiveError(_("Backup %(id)s was deleted while it was being made.", id=backup_id))
     backup.storage_key, backup.size, backup.sha256, backup.counts = key, size, sha256, counts
     backup.encrypted = bool(passphrase)
     backup.status, backup.finished_at, backup.verified_at = "done", utcnow(), utcnow()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -18,7 +19,7 @@ from . import archive, making, restoring, service
 log = logging.getLogger(__name__)
 
 
-@jobs.handler("backup", title="Backup", max_attempts=3)
+@jobs.handler("backup", title=_l("Backup"), max_attempts=3)
 def run_backup(context) -> dict:
     backup = db.session.get(Backup, context.payload.get("backup_id"))
     if backup is None:
@@ -61,7 +62,7 @@ def _sentence(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:2000]
 
 
-@jobs.handler("scheduled_backup", title="Scheduled backup", max_attempts=1)
+@jobs.handler("scheduled_backup", title=_l("Scheduled backup"), max_attempts=1)
 def run_scheduled_backup(context) -> dict:
     scope, user_id = context.payload.get("scope"), context.payload.get("user_id")
     if scope == "account" and db.session.get(User, user_id) is None:
@@ -87,13 +88,13 @@ def _tell_admins(backup_id: str, error: str) -> None:
     owner = db.session.get(User, backup.user_id) if backup and backup.user_id else None
     for admin in db.session.scalars(select(User).where(User.role == "admin", User.is_blocked.is_(False))):
         try:
-            mail.send(admin.email, "A scheduled backup failed", "backup_failed", user=admin, backup=backup,
-                      owner=owner, error=error)
+            mail.send(admin.email, _l("A scheduled backup failed"), "backup_failed", locale=admin.locale,
+                      user=admin, backup=backup, owner=owner, error=error)
         except Exception:
             log.exception("Could not email %s about the failed backup.", admin.email)
 
 
-@jobs.handler("restore", title="Restore", max_attempts=2)
+@jobs.handler("restore", title=_l("Restore"), max_attempts=2)
 def run_restore(context) -> dict:
     backup = db.session.get(Backup, context.payload.get("backup_id"))
     if backup is None:

@@ -84,4 +84,4 @@ def add_source(source: Callable[[datetime], int]) -> None:
 
 def title_of(name: str) -> str:
     found = HANDLERS.get(name)
-    return found.title if found else name
+    return str(found.title) if found else name  # str(): a title marked _l(...) speaks the request's language

@@ -1,6 +1,7 @@
 """Photos and files: the gallery, uploads and serving."""
 
 from flask import Blueprint, Flask
+from flask_babel import lazy_gettext as _l
 
 bp = Blueprint("media", __name__)
 
@@ -11,12 +12,14 @@ def init_app(app: Flask) -> None:
     from .. import jobs
     from ..auth import deletion
     # Imported for what they register: pages on bp, the preview job's handler.
-    from . import editor, gallery, integrity, links, previews, routes, service, thumb_routes  # noqa: F401
+    from . import (deletion_routes, editor, gallery, integrity, links, previews, routes, service,  # noqa: F401
+                   thumb_routes)
 
     app.register_blueprint(bp)
     app.session_interface.skip(thumb_routes.SESSIONLESS)
     app.add_template_global(links.shown_size_url)
-    jobs.register("integrity_check", integrity.run_integrity_check, "cron", hour=4, minute=7)
+    jobs.register("integrity_check", integrity.run_integrity_check, "cron", hour=4, minute=7,
+                  title=_l("Check stored files and counters"))
     jobs.register("prune_preview_jobs", previews.prune_finished, "cron", hour=4, minute=53,
-                  title="Prune finished preview jobs")
+                  title=_l("Prune finished preview jobs"))
     deletion.register_blob_owner(app, service.owned_keys)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from flask import Flask, current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 
 from .. import jobs
@@ -31,7 +32,7 @@ SLOT = threading.BoundedSemaphore(1)
 KEEP_FINISHED = timedelta(days=1)
 
 
-@jobs.handler(service.PREVIEW_JOB, title="Photo preview", max_attempts=3)
+@jobs.handler(service.PREVIEW_JOB, title=_l("Photo preview"), max_attempts=3)
 def make_preview(context: jobs.JobContext) -> dict:
     """Make the preview of the photo in the payload, unless it is gone or already has one."""
     app = current_app._get_current_object()

@@ -27,8 +27,9 @@ def refuse_oversized(user: User, content_length: int | None) -> None:
     service.refuse_if_too_large(user, content_length or 0, slack=MULTIPART_OVERHEAD)
 
 
-def receive_upload(user: User, sent: FileUpload | UrlUpload) -> Media:
-    """Take the file part, or the file at the URL, through the pipeline with its title, visibility and album."""
+def receive_upload(user: User, sent: FileUpload | UrlUpload, before_commit=None) -> Media:
+    """Take the file part, or the file at the URL, through the pipeline with its title, visibility and album
+    (`before_commit` as in service.store_upload())."""
     permissions.demand(user, "upload")
     with service.receiving() as work:
         album = albums.get_album_for(user, sent.album_id) if sent.album_id else None
@@ -38,7 +39,8 @@ def receive_upload(user: User, sent: FileUpload | UrlUpload) -> Media:
             path = work / "upload"
             sent.upload.save(path)
             incoming = service.Incoming(path, sent.upload.filename or "upload")
-        return service.store_upload(user, incoming, title=sent.title, is_public=sent.is_public, album=album)
+        return service.store_upload(user, incoming, title=sent.title, is_public=sent.is_public, album=album,
+                                    before_commit=before_commit)
 
 
 def _fetch(user: User, url: str, work) -> service.Incoming:

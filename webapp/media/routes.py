@@ -46,8 +46,10 @@ def original(media_id: str, ext: str | None = None):
 
 
 def _count_view(media_id: str, owner_id: int, who: User | None) -> None:
-    # The owner's own looks, HEAD requests and resumed downloads are not views.
-    if (who is None or who.id != owner_id) and request.method == "GET" and "Range" not in request.headers:
+    # The owner's own looks, HEAD requests and resumed downloads are not views; a player's first request
+    # (a range from the start: every <video> asks so) is one.
+    fresh = request.headers.get("Range", "bytes=0-").replace(" ", "").startswith("bytes=0-")
+    if (who is None or who.id != owner_id) and request.method == "GET" and fresh:
         views.count(media_id)
         analytics.record("view", owner_id=owner_id, media_id=media_id)
 

@@ -50,7 +50,7 @@ class ImageQuery(Query):
                                         "taken when uploaded.")
     to: _documented({"type": "string", "format": "date"}) = Field(
         None, description="Taken on or before this day (UTC).")
-    type: _documented({"enum": ["photo", "animated", "file"]}) = None
+    type: _documented({"enum": ["photo", "animated", "video", "file"]}) = None
     visibility: _documented({"enum": ["public", "private"]}) = None
 
     def view_for(self, user: models.User) -> library.View:
@@ -212,7 +212,10 @@ class ImageMetadata(Out):
 
 class Image(Out):
     id: str = Field(examples=["Xy3kP9qRtZ2mVb8nLw4sHd"])
-    kind: Literal["image", "file"]
+    kind: Literal["image", "video", "file"] = Field(description="`image` (shown as a picture), `video` (MP4, "
+                                                            "WebM or MOV, played in the page; its sizes are "
+                                                            "pictures of its poster frame) or `file` (any other "
+                                                            "file, always downloaded).")
     original_name: str
     mime_type: str
     size: int
@@ -224,8 +227,10 @@ class Image(Out):
     is_public: bool
     views: int
     created_at: Timestamp
+    duration: float | None = Field(description="A video's length in seconds; null for images and files (and for "
+                                               "a video whose container does not say).", examples=[12.48])
     dimensions: str | None = Field(description="`WIDTHxHEIGHT` in pixels, as in `4032x3024`; null for a file "
-                                               "that is not an image.", pattern=r"^[0-9]+x[0-9]+$",
+                                               "that is neither an image nor a video.", pattern=r"^[0-9]+x[0-9]+$",
                                    examples=["4032x3024"])
     uploaded_at: Timestamp = Field(description="When it was uploaded: the same moment as `created_at`.")
     url: Url
@@ -237,6 +242,16 @@ class Image(Out):
     def of(cls, media: models.Media) -> Image:
         """A photo or file as the API shows it (the shape is media/shapes.py's, checked against this model)."""
         return cls.model_validate(image_json(media))
+
+
+class UploadedImage(Image):
+    deletion_url: Url = Field(description="A secret link that deletes this upload: opening it shows the file and "
+                                          "a Delete button; only a POST to it deletes. Keep it private.")
+
+    @classmethod
+    def of(cls, media: models.Media, deletion_url: str) -> UploadedImage:
+        """A new upload as the API answers it, with its deletion link."""
+        return cls.model_validate({**image_json(media), "deletion_url": deletion_url})
 
 
 class ImageList(Out):

@@ -56,6 +56,7 @@ def index():
 @bp.post("/profile")
 def profile():
     form = ProfileForm()
+    language = current_user.locale
     if form.validate_on_submit():
         try:
             service.update_profile(current_user, display_name=form.display_name.data,
@@ -68,6 +69,8 @@ def profile():
             flash(_("Profile saved."), "success")
             if not is_fragment_request():
                 return redirect(url_for("settings.index"))
+            if current_user.locale != language:  # the whole page changes language, and perhaps direction
+                return page_redirect(url_for("settings.index"))
     return _section("profile", profile=form)
 
 

@@ -122,7 +122,7 @@ def sized(token: str, media_id: str, size: str):
     if size not in SIZES:
         raise NotFound(_("There is no such size."), code="unknown_size")
     media, variant = access.photo_of(link, media_id, preset=size)
-    if media.kind != "image":
+    if media.kind not in media_service.HAS_SIZES:
         raise NotFound(_("There is no such size."), code="unknown_size")
     blob = media_service.preset_blob(media, variant or media_service.make_preset(media, size), size, public=False)
     return _private(send_blob(blob, attachment=False), link)
@@ -135,6 +135,16 @@ def original(token: str, media_id: str):
     media, _variant = access.photo_of(link, media_id)
     _take_download(link, media.id)
     return _private(send_blob(media_service.original_blob(media, public=False), attachment=True), link)
+
+
+@bp.get("/s/<token>/p/<media_id>/video")
+def play(token: str, media_id: str):
+    """A video of the link for its <video> element: shown inline, in ranges, counting no download."""
+    link = access.admit(token, _cookie(), time.time())
+    media, _variant = access.photo_of(link, media_id)
+    if media.kind != "video":
+        raise NotFound(_("This link shows no such video."), code="video_not_found")
+    return _private(send_blob(media_service.original_blob(media, public=False), attachment=False), link)
 
 
 @bp.get("/s/<token>/p/<media_id>/t/<name>")
