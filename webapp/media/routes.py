@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from .. import analytics, quota
 from ..albums import service as albums
-from ..api.auth import accepts_upload_keys
+from ..api.auth import accepts_upload_keys, authenticate_request
 from ..auth import permissions
 from ..auth.credentials import carries_api_credentials, viewer
 from ..errors import InvalidInput
@@ -85,7 +85,7 @@ def upload():
     A POST with an API key or token is an upload client's (ShareX, scripts written for other image hosts):
     it gets their answer, `{"success": true, "image": {...}}`.
     """
-    if request.method == "POST" and carries_api_credentials():
+    if request.method == "POST" and _from_upload_client():
         return _upload_for_client()
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
@@ -101,8 +101,18 @@ def upload():
     return jsonify(image_json(receive_upload(user, sent))), 201
 
 
+def _from_upload_client() -> bool:
+    """A script's POST: it sends an API key or a bearer token. Another Authorization (a reverse proxy's Basic
+    sign-in, which a browser repeats on every request) leaves a signed-in browser's POST to the page, CSRF and all."""
+    scheme = request.headers.get("Authorization", "").split(" ", 1)[0].lower()
+    return "X-API-Key" in request.headers or scheme == "bearer" or \
+        (carries_api_credentials() and not current_user.is_authenticated)
+
+
 def _upload_for_client():
-    user = viewer()  # the key or token, which must be valid
+    # The key or token alone, which must be valid: a browser session never stands in for a bad one (it would
+    # make this CSRF-exempt door a browser upload without a CSRF token) nor widens a key's scope.
+    user = authenticate_request()
     refuse_oversized(user, request.content_length)
     sent = parse(FileUpload, {**request.form.to_dict(), **request.files.to_dict()})
     media, deletion_url = deletion.receive_api_upload(user, sent, g.get("api_key"))
