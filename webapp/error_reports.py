@@ -12,7 +12,7 @@ import logging
 import re
 import time
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
 
 from . import __version__
 
@@ -20,7 +20,10 @@ log = logging.getLogger(__name__)
 
 # A path segment this long and random-looking may be a capability (a share token, a signed URL).
 _SECRETISH = re.compile(r"(?<=/)[A-Za-z0-9_\-.~]{20,}")
-_SECRET_HEADERS = {"authorization", "cookie", "x-api-key", "x-csrftoken", "x-csrf-token"}
+_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-csrftoken", "x-csrf-token"}
+# What reverse proxies and CDNs put the client's address in.
+_ADDRESS_HEADERS = {"x-forwarded-for", "x-real-ip", "forwarded", "cf-connecting-ip", "true-client-ip",
+                    "x-client-ip", "x-cluster-client-ip", "fastly-client-ip"}
 
 
 def init_app(app: Flask) -> None:
@@ -79,6 +82,11 @@ def _prepare(event: dict, _hint: dict) -> dict:
         entry["query_string"] = ""
         if isinstance(entry.get("url"), str):
             entry["url"] = blank_secrets(entry["url"].split("?", 1)[0])
+        with_addresses = has_app_context() and current_app.extensions.get("error_reports", {}).get("send_default_pii")
+        if isinstance(entry.get("headers"), dict):
+            entry["headers"] = _kept_headers(entry["headers"], with_addresses)
+        if isinstance(entry.get("env"), dict) and not with_addresses:
+            entry["env"].pop("REMOTE_ADDR", None)
     logentry = event.get("logentry")
     if isinstance(logentry, dict):  # "Unhandled error on POST /s/<token>": the log line names the path
         for key in ("message", "formatted"):
@@ -86,12 +94,21 @@ def _prepare(event: dict, _hint: dict) -> dict:
                 logentry[key] = blank_secrets(logentry[key])
         if isinstance(logentry.get("params"), list):
             logentry["params"] = [blank_secrets(p) if isinstance(p, str) else p for p in logentry["params"]]
-        headers = entry.get("headers")
-        if isinstance(headers, dict):
-            entry["headers"] = {k: v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
-        if not current_app.extensions.get("error_reports", {}).get("send_default_pii"):
-            entry.pop("env", None)  # REMOTE_ADDR
     return event
+
+
+def _kept_headers(headers: dict, with_addresses: bool) -> dict:
+    """The request's headers without credentials, with the Referer's secrets blanked (a share page's or a
+    deletion link's address), and without the proxy headers that name the client unless `with_addresses`."""
+    kept = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in _SECRET_HEADERS or (lowered in _ADDRESS_HEADERS and not with_addresses):
+            continue
+        if lowered == "referer" and isinstance(value, str):
+            value = blank_secrets(value.split("?", 1)[0])
+        kept[name] = value
+    return kept
 
 
 def _who() -> dict:
