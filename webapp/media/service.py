@@ -201,7 +201,7 @@ def _probe(path: Path) -> imaging.ProbeResult | video.VideoProbe | None:
         found = _probe_video(path)
         if found is not None or instance.get("allow_any_file"):
             return found
-        raise UnsupportedMedia(error.message, code=error.code) from None
+        raise UnsupportedMedia(error.message, code=error.code, field="file") from None
     except imaging.ImageNeedsTooMuchMemory as error:
         raise TooLarge(_memory_sentence(error), code=error.code) from None
     except imaging.ImageTooLarge as error:

@@ -270,14 +270,21 @@ def _file_size(file) -> int:
     return file.tell()
 
 
-def _claimed_sizes(file, start: int, end: int, depth: int):
-    """(width, height) pairs claimed by the track headers and visual sample entries between start and end."""
-    position, boxes = start, 0
-    while position + 8 <= end and depth < 8 and boxes < 10_000:
+def _claimed_sizes(file, start: int, end: int, depth: int, budget: list[int] | None = None):
+    """(width, height) pairs claimed by the track headers and visual sample entries between start and end.
+
+    `budget` is how many more boxes the whole walk may read, shared by every level: a file of millions of
+    empty boxes costs no more than a real one (whose sizes come in its first few dozen).
+    """
+    position, budget = start, [10_000] if budget is None else budget
+    while position + 8 <= end and depth < 8 and budget[0] > 0:
+        budget[0] -= 1
         file.seek(position)
         size, box = struct.unpack(">I4s", file.read(8))
         header = 8
         if size == 1:
+            if position + 16 > end:
+                raise BadVideo("The video's structure is damaged or truncated.", code="video_truncated")
             size, header = struct.unpack(">Q", file.read(8))[0], 16
         elif size == 0:
             size = end - position
@@ -285,12 +292,12 @@ def _claimed_sizes(file, start: int, end: int, depth: int):
             raise BadVideo("The video's structure is damaged or truncated.", code="video_truncated")
         body = position + header
         if box in _CONTAINER_BOXES:
-            yield from _claimed_sizes(file, body, position + size, depth + 1)
+            yield from _claimed_sizes(file, body, position + size, depth + 1, budget)
         elif box == b"tkhd":
             yield _track_header_size(file.read(min(size - header, 100)))
         elif box == b"stsd":
             yield from _sample_entry_sizes(file, body + 8, position + size)
-        position, boxes = position + size, boxes + 1
+        position += size
 
 
 def _track_header_size(data: bytes) -> tuple[int, int]:
