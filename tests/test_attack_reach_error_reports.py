@@ -5,6 +5,7 @@ no address: the proxy headers that name the client, the Referer of a share page 
 from __future__ import annotations
 
 import json
+import secrets
 
 import pytest
 
@@ -89,3 +90,29 @@ def test_the_transaction_and_slow_report_name_the_route_not_the_secret(reporting
     assert sentry_server.items
     for secret in (SHARE_TOKEN, DELETE_SECRET):
         assert secret not in everything, secret
+
+
+def test_breadcrumbs_of_outgoing_requests_carry_no_query_or_secret_path(reporting_app, sentry_server):
+    """An upload from a URL fetches what the user pasted, a signed link say; a crash after it sends the
+    request's breadcrumbs along."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    app = reporting_app()
+    port = urlsplit(sentry_server.dsn).port
+    signature = secrets.token_hex(16)  # made here: the source lines of the stack trace hold the code, not this
+
+    def fetch_then_crash():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", f"/photos/{SHARE_TOKEN}/a.jpg?X-Amz-Signature={signature}")
+        connection.getresponse().read()
+        connection.close()
+        raise RuntimeError("the photo was made of cheese")
+
+    app.add_url_rule("/test-fetch-crash", view_func=fetch_then_crash)
+    assert app.test_client().get("/test-fetch-crash").status_code == 500
+    [event] = [e for e in sentry_server.events() if "cheese" in json.dumps(e.get("exception", {}))]
+    text = json.dumps(event)
+    assert "127.0.0.1" in json.dumps(event.get("breadcrumbs", {}))  # the breadcrumb is there, cleaned
+    for secret in (SHARE_TOKEN, signature):
+        assert secret not in text, secret

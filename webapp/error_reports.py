@@ -94,7 +94,26 @@ def _prepare(event: dict, _hint: dict) -> dict:
                 logentry[key] = blank_secrets(logentry[key])
         if isinstance(logentry.get("params"), list):
             logentry["params"] = [blank_secrets(p) if isinstance(p, str) else p for p in logentry["params"]]
+    crumbs = event.get("breadcrumbs")
+    for record in [*(crumbs.get("values") or [] if isinstance(crumbs, dict) else []), *(event.get("spans") or [])]:
+        _clean_outgoing(record)
     return event
+
+
+def _clean_outgoing(record: dict) -> None:
+    """A breadcrumb or span of an outgoing request (an upload from a URL fetches what its user pasted, a signed
+    link say) without its query and fragment, and with the secrets of its address blanked."""
+    if not isinstance(record, dict):
+        return
+    data = record.get("data")
+    if isinstance(data, dict):
+        for key in ("http.query", "http.fragment"):
+            data.pop(key, None)
+        if isinstance(data.get("url"), str):
+            data["url"] = blank_secrets(data["url"].split("?", 1)[0])
+    for key in ("message", "description"):
+        if isinstance(record.get(key), str):
+            record[key] = blank_secrets(record[key].split("?", 1)[0])
 
 
 def _kept_headers(headers: dict, with_addresses: bool) -> dict:
