@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 
+from flask import Response, request
+
 from ..errors import NotFound
 from ..extensions import csrf, limiter
 from ..web import render
@@ -23,21 +25,27 @@ LINK_LIMIT = "60 per minute; 600 per hour"
 
 
 def _private_page(view):
-    """Answer with the page of a link that works no more (404) when it deletes nothing, and keep every
-    answer out of caches, search engines and Referer headers."""
+    """Answer with the page of a link that works no more (404) when it deletes nothing."""
 
     @functools.wraps(view)
     def guarded(secret: str):
         try:
-            response = view(secret)
+            return view(secret)
         except NotFound as error:
-            response = render("media/delete_link.html", gone=error.message, status=404)
+            return render("media/delete_link.html", gone=error.message, status=404)
+
+    return guarded
+
+
+@bp.after_app_request  # the app's: a refused method matches no route of this blueprint
+def _deletion_link_headers(response: Response) -> Response:
+    """Every answer under /delete/, refusals included: its address holds the secret, so it stays out of
+    caches, search engines and Referer headers."""
+    if request.path.startswith("/delete/"):
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Robots-Tag"] = "noindex, nofollow"
         response.headers["Referrer-Policy"] = "no-referrer"
-        return response
-
-    return guarded
+    return response
 
 
 @bp.get("/delete/<secret>")
