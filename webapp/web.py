@@ -62,10 +62,15 @@ def page_redirect(url: str) -> Response:
     return redirect(url, 303 if request.method != "GET" else 302)
 
 
+MAX_LOCAL_URL = 2048
+
+
 def local_url(target: str | None) -> str | None:
     """`target` when it is a path on this site, else None: the one rule for every redirect a visitor can
     choose (?next=, the language picker), so that none leads off the site."""
     target = (target or "").strip()
+    if len(target) > MAX_LOCAL_URL:  # echoed into Location: a reverse proxy answers 502 to headers that big
+        return None
     # //host and /\host are other sites to a browser, which reads a backslash as a slash and drops tabs
     # and newlines (so "/\t/host" is //host); DEL is refused with the other control characters.
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
