@@ -67,7 +67,8 @@ def _choose(client, **form):
     return client.post("/language", data={"lang": "fr", "csrf_token": token, **form})
 
 
-@pytest.mark.parametrize("target", ["/\u2028/evil.com", "/\x85/evil.com", "/\uff0f\uff0fevil.com", "/%0d%0aSet-Cookie:x=1",
+@pytest.mark.parametrize("target", ["/\u2028/evil.com", "/\x85/evil.com", "/\uff0f\uff0fevil.com",
+                                    "/%0d%0aSet-Cookie:x=1",
                                     "/\r\nSet-Cookie: x=1", " //evil.com", "/\u3000/evil.com", "/\x00//evil.com",
                                     "/.//evil.com", "/%2f%2fevil.com", "https:/evil.com"])
 def test_the_picker_never_leaves_the_site_nor_writes_a_header(client, make_user, target):

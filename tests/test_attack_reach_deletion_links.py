@@ -76,3 +76,30 @@ def test_other_methods_are_refused_privately_and_delete_nothing(app, client, two
     answer = client.open(path, method=method)
     assert answer.status_code == 405 and media_count(app) == 2
     assert answer.headers.get("Referrer-Policy") == "no-referrer" and "no-store" in answer.headers["Cache-Control"]
+
+
+def test_a_photo_deleted_by_its_link_and_restored_from_a_backup_is_back_once_and_the_old_link_stays_dead(
+        app, client, kim, two_uploads):
+    from webapp import jobs
+    from webapp.extensions import db
+    from webapp.models import Media, User
+
+    api = kim.test_client
+    started = api.post("/api/v1/backups", headers=kim.headers, json={"scope": "account"})
+    assert started.status_code == 202
+    jobs.work_until_idle(app)
+    with app.app_context():
+        storage_before = db.session.get(User, kim.id).storage_used
+    first_id, first_link = two_uploads[0]
+    assert client.post(first_link).status_code == 200
+    restored = api.post(f"/api/v1/backups/{started.get_json()['id']}/restore", headers=kim.headers)
+    assert restored.status_code == 202
+    jobs.work_until_idle(app)
+    with app.app_context():
+        photos = db.session.scalars(db.select(Media).where(Media.user_id == kim.id)).all()
+        restored_photo = [photo for photo in photos if photo.id != two_uploads[1][0]]
+        assert len(photos) == 2 and restored_photo[0].deletion_key_hash is None
+        assert db.session.get(User, kim.id).storage_used == storage_before
+    for method in ("GET", "POST"):
+        assert client.open(first_link, method=method).status_code == 404
+    assert media_count(app) == 2
