@@ -88,6 +88,21 @@ def check_issuer(metadata: dict) -> None:
                               "configured; ask the administrator to check oidc.issuer."), code="sso_wrong_issuer")
 
 
+def discovered(provider) -> dict:
+    """The provider's discovery document, checked: it names the configured issuer, and no unsigned ID token is taken.
+
+    A document may list "none" among its ID token algorithms (OIDC Discovery allows it for the code flow), and
+    joserfc then accepts an ID token with no signature at all; Authlib reads the algorithms from this same cached
+    document when it checks the ID token, so "none" is struck from it here.
+    """
+    metadata = provider.load_server_metadata()
+    check_issuer(metadata)
+    algorithms = metadata.get("id_token_signing_alg_values_supported")
+    if algorithms:
+        metadata["id_token_signing_alg_values_supported"] = [a for a in algorithms if str(a).lower() != "none"]
+    return metadata
+
+
 def claims_from(provider, token: dict) -> dict:
     """The person's claims: the ID token's (Authlib has checked its signature, iss, aud, exp and nonce), with
     the userinfo endpoint's added when it answers for the same subject (Authelia keeps email there).

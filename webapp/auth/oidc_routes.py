@@ -31,12 +31,11 @@ def oidc_login():
     """Send the browser to the provider, with state, nonce and a PKCE challenge kept in this session."""
     client = oidc.client()
     try:
-        metadata = client.load_server_metadata()
+        metadata = oidc.discovered(client)
     except (requests.RequestException, ValueError) as error:
         log.warning("Single sign-on provider unreachable: %s", error)
         raise Unavailable(_("The single sign-on provider cannot be reached right now. Try again in a minute."),
                           code="sso_unreachable") from None
-    oidc.check_issuer(metadata)
     session["oidc_next"] = local_url(request.args.get("next"))
     session["oidc_invite"] = (request.args.get("invite") or "").strip()[:100]
     # The address the provider sends people back to is built on the public base URL, never the Host header.
@@ -50,6 +49,7 @@ def oidc_callback():
     client = oidc.client()
     next_url, invite = session.pop("oidc_next", None), session.pop("oidc_invite", "")
     try:
+        oidc.discovered(client)  # this instance may not have read it at the start of this sign-in
         token = client.authorize_access_token()
         claims = oidc.claims_from(client, token)
     except requests.RequestException as error:
