@@ -103,3 +103,11 @@ def test_a_photo_deleted_by_its_link_and_restored_from_a_backup_is_back_once_and
     for method in ("GET", "POST"):
         assert client.open(first_link, method=method).status_code == 404
     assert media_count(app) == 2
+
+
+def test_guessing_secrets_from_forged_addresses_is_still_limited(app, client, two_uploads):
+    statuses = [client.post(f"/delete/{'G' * 42}{n % 10}", headers={"X-Forwarded-For": f"198.51.100.{n}",
+                                                                    "X-Real-IP": f"198.51.100.{n}"}).status_code
+                for n in range(61)]
+    assert statuses[:60] == [404] * 60 and statuses[60] == 429
+    assert media_count(app) == 2
