@@ -251,3 +251,24 @@ def test_an_upload_answers_with_a_deletion_link_that_asks_before_it_deletes(clie
     link = image["deletion_url"].removeprefix("http://shoebox.test")
     assert client.get(link).status_code == 200 and media_count(app) == 1  # a page that asks
     assert client.post(link).status_code in (200, 303) and media_count(app) == 0
+
+
+# --- behind a reverse proxy with its own Basic sign-in -----------------------------------------
+
+def test_a_key_works_behind_a_proxy_that_adds_its_own_basic_authorization(client, make_user, app):
+    make_user(email="kim@example.com", username="kim")
+    key = _key(client, _token(client))
+    proxy = {"Authorization": "Basic a2ltOnByb3h5LXBhc3N3b3Jk"}
+    body, content_type = multipart({"file": (make_jpeg(), "a.jpg")})
+    stored = client.post("/upload", headers={**proxy, "X-API-Key": key}, data=body, content_type=content_type)
+    assert stored.status_code == 201, stored.get_json()
+    assert client.get("/api/v1/account", headers={**proxy, "X-API-Key": key}).status_code == 200
+    both = client.get("/api/v1/account", headers={"Authorization": f"Bearer {_token(client)}", "X-API-Key": key})
+    assert both.status_code == 401  # two credentials of Shoebox's own: ambiguous, refused
+
+
+def test_a_visitor_behind_a_basic_auth_proxy_sees_public_photos(client, kim):
+    image = kim.upload(make_jpeg(), is_public="true").get_json()
+    proxy = {"Authorization": "Basic a2ltOnByb3h5LXBhc3N3b3Jk"}
+    assert client.get(f"/i/{image['id']}", headers=proxy).status_code == 200
+    assert client.get(f"/info/{image['id']}", headers=proxy).status_code == 200

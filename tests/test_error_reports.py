@@ -81,7 +81,7 @@ def sentry_server():
     import sentry_sdk
 
     sentry_sdk.get_client().close(timeout=2)
-    sentry_sdk.init()  # an inactive client again, for the tests after this one
+    sentry_sdk.get_global_scope().set_client(None)  # no client at all again, for the tests after this one
     server.shutdown()
     server.server_close()
 

@@ -109,10 +109,11 @@ HTTP_CODES = {
 
 def wants_json() -> bool:
     """API clients get JSON; browsers get pages. Decided by path and credentials first, then by Accept."""
+    from .auth.credentials import carries_api_credentials
+
     if request.path.startswith(("/api/", "/health", "/upload/quota")) or request.path == "/api":
         return True
-    if request.method == "POST" and request.path == "/upload" and \
-            ("X-API-Key" in request.headers or "Authorization" in request.headers):
+    if request.method == "POST" and request.path == "/upload" and carries_api_credentials():
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]

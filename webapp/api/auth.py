@@ -17,6 +17,7 @@ from limits import RateLimitItemPerHour
 
 from .. import metering
 from ..auth import permissions, tokens
+from ..auth.credentials import is_bearer
 from ..errors import Forbidden, NotAuthenticated, RateLimited
 from ..extensions import limiter
 from ..models import ApiKey, User
@@ -33,6 +34,8 @@ def authenticate_request() -> User:
         return g.api_user
     header = request.headers.get("Authorization")
     api_key = request.headers.get("X-API-Key")
+    if api_key is not None and not is_bearer(header):
+        header = None  # a reverse proxy's own sign-in (Basic) beside the key: the proxy's, not Shoebox's
     # Every credential presented must be valid: a bad one is never ignored because another is good.
     if header is not None and api_key is not None:
         raise NotAuthenticated(_("Send either an access token or an API key, not both."), code="unauthorized")

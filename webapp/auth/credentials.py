@@ -20,5 +20,14 @@ def viewer() -> User | None:
 
 
 def carries_api_credentials() -> bool:
-    """Whether the request presents an API token or key (which must then be valid), not a browser session."""
-    return "Authorization" in request.headers or "X-API-Key" in request.headers
+    """Whether the request presents an API key or a bearer token (which must then be valid).
+
+    Another Authorization (a reverse proxy's Basic sign-in, which a browser repeats on every request) is
+    not Shoebox's: it leaves the request to the browser's session, or to no one.
+    """
+    return "X-API-Key" in request.headers or is_bearer(request.headers.get("Authorization"))
+
+
+def is_bearer(header: str | None) -> bool:
+    """Whether an Authorization header carries a bearer token."""
+    return header is not None and header.split(" ", 1)[0].lower() == "bearer"

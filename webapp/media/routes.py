@@ -104,9 +104,7 @@ def upload():
 def _from_upload_client() -> bool:
     """A script's POST: it sends an API key or a bearer token. Another Authorization (a reverse proxy's Basic
     sign-in, which a browser repeats on every request) leaves a signed-in browser's POST to the page, CSRF and all."""
-    scheme = request.headers.get("Authorization", "").split(" ", 1)[0].lower()
-    return "X-API-Key" in request.headers or scheme == "bearer" or \
-        (carries_api_credentials() and not current_user.is_authenticated)
+    return carries_api_credentials()
 
 
 def _upload_for_client():
