@@ -272,3 +272,14 @@ def test_a_visitor_behind_a_basic_auth_proxy_sees_public_photos(client, kim):
     proxy = {"Authorization": "Basic a2ltOnByb3h5LXBhc3N3b3Jk"}
     assert client.get(f"/i/{image['id']}", headers=proxy).status_code == 200
     assert client.get(f"/info/{image['id']}", headers=proxy).status_code == 200
+
+
+@pytest.mark.parametrize("field", ["first_name", "last_name", "display_name"])
+def test_a_name_that_turns_text_around_is_refused(client, make_user, field):
+    make_user(email="kim@example.com", username="kim")
+    token = _token(client)
+    answer = client.put("/api/v1/account", headers={"Authorization": f"Bearer {token}"},
+                        json={field: "Kim\u202eemos"})
+    assert answer.status_code == 400 and answer.get_json()["error"]["field"] == field
+    arabic = client.put("/api/v1/account", headers={"Authorization": f"Bearer {token}"}, json={field: "كريم"})
+    assert arabic.status_code == 200 and arabic.get_json()[field] == "كريم"

@@ -300,12 +300,24 @@ def _set_password(user: User, password: str, action: str) -> None:
 
 # --- profile ----------------------------------------------------------------------------------
 
+# Embedding, override and isolate controls: in a name they would turn the text after it around on every
+# page that lists people (an admin's user list), so one account could pose as another.
+_DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
 def person_name(value: str | None, field: str) -> str:
     """A first or last name as kept: spaces collapsed, at most 80 characters (InvalidInput naming `field`)."""
     value = " ".join((value or "").split())
     if len(value) > 80:
         raise InvalidInput(_("A name has at most 80 characters."), code="invalid_name", field=field)
+    _refuse_direction_controls(value, field)
     return value
+
+
+def _refuse_direction_controls(value: str, field: str) -> None:
+    if _DIRECTION_CONTROLS.search(value):
+        raise InvalidInput(_("A name cannot contain characters that change the direction of text."),
+                           code="invalid_name", field=field)
 
 
 def update_profile(user: User, *, display_name: str | None = None, username: str | None = None,
@@ -320,6 +332,7 @@ def update_profile(user: User, *, display_name: str | None = None, username: str
         if len(display_name) > 80:
             raise InvalidInput(_("A display name has at most 80 characters."), code="invalid_display_name",
                                field="display_name")
+        _refuse_direction_controls(display_name, "display_name")
         user.display_name = display_name
     if username is not None and username.strip().lower() != user.username.lower():
         username = check_username(username)
