@@ -67,6 +67,11 @@ def time_to_sample_table_claiming_2_billion_entries() -> bytes:
     return _patched(make_video(), b"stts", 4, 0x7FFFFFFF)
 
 
+def sync_sample_table_naming_no_real_sample() -> bytes:
+    """Its one key frame is sample 1000 of 30: FFmpeg can seek neither to 10% nor back to the start (a 500 once)."""
+    return _patched(make_video(), b"stss", 8, 1000)
+
+
 def moov_cut_at_the_end() -> bytes:
     data = make_video()
     moov = data.index(b"moov") - 4
@@ -123,6 +128,7 @@ HOSTILE = [
     (mdat_claiming_a_terabyte_in_64_bits, "1tb.mp4", 400, "video_truncated"),
     (sample_table_claiming_130_million_sizes, "stsz.mp4", 400, "invalid_video"),
     (time_to_sample_table_claiming_2_billion_entries, "stts.mp4", 400, "invalid_video"),
+    (sync_sample_table_naming_no_real_sample, "stss.mp4", 400, "video_undecodable"),
     (moov_cut_at_the_end, "moov-cut.mp4", 400, "video_truncated"),
     (picture_16384_by_16, "strip.mp4", 413, "video_too_large"),
     (webm_with_5000_tracks, "tracks.webm", 413, "video_too_many_streams"),

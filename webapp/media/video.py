@@ -217,15 +217,24 @@ def _poster_frame(container, stream, duration: float | None, limits: Limits, sta
             frame = _first_picture(container, stream, limits, started)
             if frame is not None:
                 return frame
-            container.seek(0)
+            _rewind(container)
         except av.FFmpegError:
-            container.seek(0)
+            _rewind(container)
         stream.codec_context.flush_buffers()
     frame = _first_picture(container, stream, limits, started)
     if frame is None:
         raise BadVideo("The video has no picture that can be decoded: it is damaged or truncated.",
                        code="video_undecodable")
     return frame
+
+
+def _rewind(container) -> None:
+    """Back to the start for the first picture; a file whose index cannot even go back there has none to show."""
+    try:
+        container.seek(0)
+    except av.FFmpegError:
+        raise BadVideo("The video has no picture that can be decoded: it is damaged or truncated.",
+                       code="video_undecodable") from None
 
 
 def _first_picture(container, stream, limits: Limits, started: float):
