@@ -646,7 +646,7 @@ def test_a_protected_links_answers_are_never_stored_and_an_open_links_are_revali
     photo = world.in_album[0]
     paths = ["", f"/p/{photo}", f"/p/{photo}/large", f"/p/{photo}.json", "/more", f"/p/{photo}/original"]
     for options, expected in (({"password": PASSWORD}, "private, no-store"), ({"max_views": 3}, "private, no-store"),
-                              ({}, "private, no-cache")):
+                              ({"max_downloads": 50}, "private, no-store"), ({}, "private, no-cache")):
         link, visitor = world.share(**options), world.app.test_client()
         assert visitor.get(link.url).headers["Cache-Control"] == expected  # the password form, the Open button
         assert open_link(visitor, link, options.get("password")).status_code == 303

@@ -179,6 +179,8 @@ def _handle_http_error(error: HTTPException) -> Response:
     message = str(DEFAULT_MESSAGES.get(status, error.description or DEFAULT_MESSAGES[400]))
     if status == 405 and getattr(error, "valid_methods", None):
         headers["Allow"] = ", ".join(error.valid_methods)
+    if status == 416 and getattr(error, "length", None) is not None:
+        headers["Content-Range"] = f"bytes */{error.length}"  # how long the file is, so a client can ask again
     if status == 413:
         limit = request.max_content_length
         if limit:

@@ -223,7 +223,7 @@ def _size_query():
     """The one statement of size_of(), built once: only its parameters change between requests."""
     columns = (ShareLink.id, ShareLink.token, ShareLink.user_id, ShareLink.password_hash,
                ShareLink.password_version, ShareLink.revoked_at, ShareLink.expires_at, ShareLink.max_views,
-               ShareLink.views, Media.sha256, Media.original_name, Variant.storage_key,
+               ShareLink.max_downloads, ShareLink.views, Media.sha256, Media.original_name, Variant.storage_key,
                Variant.size, Variant.mime_type, Variant.created_at, User.is_blocked.label("owner_blocked"))
     return (select(*columns).select_from(ShareLink)
             .join(User, User.id == ShareLink.user_id)

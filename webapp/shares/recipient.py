@@ -246,7 +246,8 @@ def _private(response: Response, link: ShareLink, status: int | None = None) -> 
     """A limited or password link's answers are never stored; others are revalidated on every use."""
     if status is not None:
         response.status_code = status
-    response.headers["Cache-Control"] = "private, no-store" if access.is_protected(link) else "private, no-cache"
+    limited = access.is_protected(link) or link.max_downloads is not None
+    response.headers["Cache-Control"] = "private, no-store" if limited else "private, no-cache"
     return response
 
 
