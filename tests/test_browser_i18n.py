@@ -177,5 +177,6 @@ def test_on_an_arabic_share_photo_page_arrow_left_is_next(live_server, page_for,
     expect(page).to_have_title("Photo 1")
     page.keyboard.press("ArrowLeft")
     expect(page).to_have_title("Photo 2")
+    page.wait_for_load_state("load")  # a key pressed before the new page's scripts run goes nowhere
     page.keyboard.press("ArrowRight")
     expect(page).to_have_title("Photo 1")
