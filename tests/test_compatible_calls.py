@@ -283,3 +283,14 @@ def test_a_name_that_turns_text_around_is_refused(client, make_user, field):
     assert answer.status_code == 400 and answer.get_json()["error"]["field"] == field
     arabic = client.put("/api/v1/account", headers={"Authorization": f"Bearer {token}"}, json={field: "كريم"})
     assert arabic.status_code == 200 and arabic.get_json()[field] == "كريم"
+
+
+def test_a_video_uploaded_through_a_compatible_call_has_its_poster_as_thumbnail(client, make_user):
+    from tests.fixtures.media import make_video
+
+    make_user(email="kim@example.com", username="kim")
+    key = {"X-API-Key": _key(client, _token(client))}
+    body, content_type = multipart({"file": (make_video(), "clip.mp4")})
+    image = client.post("/upload", headers=key, data=body, content_type=content_type).get_json()["image"]
+    assert image["metadata"]["format"] == "mp4" and image["thumbnail"]
+    assert client.get(image["thumbnail"].removeprefix("http://shoebox.test"), headers=key).status_code == 200

@@ -81,8 +81,8 @@ def _prepare(event: dict, _hint: dict) -> dict:
         entry.pop("cookies", None)
         entry["query_string"] = ""
         if isinstance(entry.get("url"), str):
-            entry["url"] = blank_secrets(entry["url"].split("?", 1)[0])
-        with_addresses = has_app_context() and current_app.extensions.get("error_reports", {}).get("send_default_pii")
+            entry["url"] = _bare_address(entry["url"])
+        with_addresses = has_app_context() and _with_pii()
         if isinstance(entry.get("headers"), dict):
             entry["headers"] = _kept_headers(entry["headers"], with_addresses)
         if isinstance(entry.get("env"), dict) and not with_addresses:
@@ -110,10 +110,10 @@ def _clean_outgoing(record: dict) -> None:
         for key in ("http.query", "http.fragment"):
             data.pop(key, None)
         if isinstance(data.get("url"), str):
-            data["url"] = blank_secrets(data["url"].split("?", 1)[0])
+            data["url"] = _bare_address(data["url"])
     for key in ("message", "description"):
         if isinstance(record.get(key), str):
-            record[key] = blank_secrets(record[key].split("?", 1)[0])
+            record[key] = _bare_address(record[key])
 
 
 def _kept_headers(headers: dict, with_addresses: bool) -> dict:
@@ -125,7 +125,7 @@ def _kept_headers(headers: dict, with_addresses: bool) -> dict:
         if lowered in _SECRET_HEADERS or (lowered in _ADDRESS_HEADERS and not with_addresses):
             continue
         if lowered == "referer" and isinstance(value, str):
-            value = blank_secrets(value.split("?", 1)[0])
+            value = _bare_address(value)
         kept[name] = value
     return kept
 
@@ -137,9 +137,19 @@ def _who() -> dict:
     if user is None:
         return {}
     who = {"id": str(user.id)}
-    if current_app.extensions.get("error_reports", {}).get("send_default_pii"):
+    if _with_pii():
         who.update(email=user.email, ip_address=request.remote_addr)
     return who
+
+
+def _with_pii() -> bool:
+    """Whether reports may name people (email) and their addresses: errors.send_default_pii."""
+    return bool(current_app.extensions.get("error_reports", {}).get("send_default_pii"))
+
+
+def _bare_address(url: str) -> str:
+    """`url` without its query and fragment, and with its secret-looking path segments blanked."""
+    return blank_secrets(url.split("?", 1)[0].split("#", 1)[0])
 
 
 def blank_secrets(text: str) -> str:

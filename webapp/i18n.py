@@ -59,11 +59,13 @@ def locale_for_languages(preferences) -> str | None:
     return None
 
 
+_BY_TAG = {code.replace("_", "-").lower(): code for code in SUPPORTED_LOCALES}  # "pt-br": "pt_BR"
+
+
 def _locale_for_tag(tag: str) -> str | None:
     tag = tag.strip().replace("_", "-").lower()
-    by_tag = {code.replace("_", "-").lower(): code for code in SUPPORTED_LOCALES}
-    if tag in by_tag:
-        return by_tag[tag]
+    if tag in _BY_TAG:
+        return _BY_TAG[tag]
     primary = tag.split("-")[0]
     return next((code for code in SUPPORTED_LOCALES if code.split("_")[0].lower() == primary), None)
 

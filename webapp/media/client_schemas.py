@@ -14,8 +14,8 @@ from pydantic import Field
 
 from .. import quota
 from ..models import Media, User
-from ..schemas import Out, Timestamp, iso
-from . import links
+from ..schemas import Out, Timestamp
+from .shapes import image_json
 
 
 class ClientMetadata(Out):
@@ -39,7 +39,7 @@ class ClientImage(Out):
     dimensions: str | None = Field(description="`<width>x<height>`.", examples=["4032x3024"])
     is_public: bool
     url: str = Field(description="The file itself.")
-    thumbnail: str | None = Field(description="A small preview; null for files that are not pictures.")
+    thumbnail: str | None = Field(description="A small preview (a video's poster); null for other files.")
     view_url: str = Field(description="The photo's page.")
     created_at: Timestamp
     uploaded_at: Timestamp
@@ -47,17 +47,16 @@ class ClientImage(Out):
 
     @classmethod
     def of(cls, media: Media) -> ClientImage:
-        """`media` in the shape the reference APIs' clients read."""
-        dimensions = f"{media.width}x{media.height}" if media.width and media.height else None
-        return cls(id=media.id, filename=media.original_name, original_name=media.original_name,
-                   mime_type=media.mime_type, size=media.size, width=media.width, height=media.height,
-                   dimensions=dimensions, is_public=media.is_public, url=links.direct_url(media),
-                   thumbnail=links.size_url(media, "thumb") if media.kind == "image" else None,
-                   view_url=links.page_url(media), created_at=iso(media.created_at),
-                   uploaded_at=iso(media.created_at),
-                   metadata=ClientMetadata(width=media.width, height=media.height, size=media.size,
-                                           format=_format(media), taken_at=iso(media.taken_at),
-                                           camera=media.camera or None))
+        """`media` in the shape the reference APIs' clients read: the API's own shape, renamed where they differ."""
+        shown = image_json(media)
+        return cls(id=shown["id"], filename=shown["original_name"], original_name=shown["original_name"],
+                   mime_type=shown["mime_type"], size=shown["size"], width=shown["width"], height=shown["height"],
+                   dimensions=shown["dimensions"], is_public=shown["is_public"], url=shown["url"],
+                   thumbnail=shown["thumbnail_url"], view_url=shown["page_url"], created_at=shown["created_at"],
+                   uploaded_at=shown["uploaded_at"],
+                   metadata=ClientMetadata(width=shown["width"], height=shown["height"], size=shown["size"],
+                                           format=_format(media), taken_at=shown["metadata"]["taken_at"],
+                                           camera=shown["metadata"]["camera"]))
 
 
 def _format(media: Media) -> str:

@@ -85,7 +85,7 @@ def upload():
     A POST with an API key or token is an upload client's (ShareX, scripts written for other image hosts):
     it gets their answer, `{"success": true, "image": {...}}`.
     """
-    if request.method == "POST" and _from_upload_client():
+    if request.method == "POST" and carries_api_credentials():  # a key or bearer token; a proxy's Basic is not
         return _upload_for_client()
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
@@ -99,12 +99,6 @@ def upload():
     sent = parse(UrlUpload, request.get_json(silent=True)) if request.is_json else \
         parse(FileUpload, {**request.form.to_dict(), **request.files.to_dict()})
     return jsonify(image_json(receive_upload(user, sent))), 201
-
-
-def _from_upload_client() -> bool:
-    """A script's POST: it sends an API key or a bearer token. Another Authorization (a reverse proxy's Basic
-    sign-in, which a browser repeats on every request) leaves a signed-in browser's POST to the page, CSRF and all."""
-    return carries_api_credentials()
 
 
 def _upload_for_client():
