@@ -33,12 +33,13 @@ def create_app(overrides: dict | None = None) -> Flask:
         hops = settings["server"]["trusted_proxies"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
-    from . import cli, database, error_reports, errors, jobs, mail, web
+    from . import cli, cluster, database, error_reports, errors, jobs, mail, web
     from .storage import BlobStore
 
     web.init_app(app)  # first, so that every request has its id before any other hook runs
     error_reports.init_app(app)
     _init_extensions(app)
+    cluster.init_app(app)  # before the domains, which register what they forget when told
     mail.init_app(app)
     app.extensions["blob_store"] = BlobStore.from_settings(settings["storage"])
     _init_domains(app)
@@ -47,7 +48,18 @@ def create_app(overrides: dict | None = None) -> Flask:
     database.prepare(app)
     _recover(app)
     jobs.init_app(app)
+    _start_listening(app)
     return app
+
+
+def _start_listening(app: Flask) -> None:
+    """Hear the other instances' changes (serving processes only: not inside `flask` commands)."""
+    import click
+
+    from . import cluster
+
+    if click.get_current_context(silent=True) is None:
+        cluster.start(app)
 
 
 def _recover(app: Flask) -> None:

@@ -37,6 +37,7 @@ DEFAULTS: dict = {
         "header_timeout": 20,
         "read_timeout": 60,
         "accel_redirect": "",
+        "drain_seconds": 30,
     },
     "database": {
         "url": "",
@@ -70,6 +71,9 @@ DEFAULTS: dict = {
         "max_upload_bytes": 100 * MiB,
         "max_image_memory": 256 * MiB,
         "default": "",
+    },
+    "cluster": {
+        "redis_url": "",
     },
     "jobs": {
         "workers": 1,
@@ -270,6 +274,13 @@ def _limits_url(value):
     return value
 
 
+def _redis_url(value):
+    value = _text(value)
+    if value and urlsplit(value).scheme not in {"redis", "rediss", "redis+unix", "unix"}:
+        raise ValueError(f"must be empty or a redis:// URL, not {value!r}")
+    return value
+
+
 def _secure_cookies(value):
     if isinstance(value, str) and value.strip().lower() == "auto":
         return "auto"
@@ -291,6 +302,7 @@ CHECKS = {
     "server.header_timeout": _whole(1, 3600),
     "server.read_timeout": _whole(1, 24 * 3600),
     "server.accel_redirect": _internal_prefix,
+    "server.drain_seconds": _whole(0, 3600),
     "database.url": _database_url,
     "database.auto_migrate": _flag,
     "database.echo": _flag,
@@ -303,6 +315,7 @@ CHECKS = {
     "storage.presign_seconds": _whole(1, 7 * 24 * 3600),
     "backups.target": _store_url,
     "backups.passphrase": _text,
+    "cluster.redis_url": _redis_url,
     "jobs.workers": _whole(0, 32),
     "jobs.lease_seconds": _whole(10, 3600),
     "jobs.poll_seconds": _whole(1, 300),
@@ -364,6 +377,12 @@ def _flatten(tree: dict) -> dict:
 
 _SECTIONS = {key for key, value in DEFAULTS.items() if isinstance(value, dict)}
 
+# Other stores the files can be moved to ([stores.<name>] tables, each with the keys of [storage]).
+# "storage" names the [storage] table itself.
+STORE_FIELDS = ("url", "endpoint_url", "key", "secret", "region")
+MAIN_STORE = "storage"
+_STORE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
 
 def _read_file(path: Path, named_by: str = "") -> dict:
     """Parse the TOML file; `named_by` says where its name came from, for the error message."""
@@ -407,8 +426,12 @@ def load_settings(overrides: dict | None = None, environ=None, config_file: Path
         layers.append((f"{path}", _flatten(_read_file(Path(path), named_by))))
     layers.append(("the environment", _from_environ(environ)))
     layers.append(("overrides", _flatten(overrides or {})))
+    stores: dict[str, dict] = {}
     for source, values in layers:
         for key, value in values.items():
+            if key == "stores" or key.startswith("stores."):
+                _take_store(stores, key, value)
+                continue
             if key not in CHECKS:
                 log.warning("Unknown configuration key %s in %s is ignored.", key, source)
                 continue
@@ -419,7 +442,46 @@ def load_settings(overrides: dict | None = None, environ=None, config_file: Path
             clean[key] = CHECKS[key](value)
         except ValueError as exc:
             raise ConfigError(f"Configuration key {key} {exc}.") from None
-    return _derive(_nest(clean))
+    settings = _nest(clean)
+    settings["stores"] = _check_stores(stores)
+    return _derive(settings)
+
+
+def _take_store(stores: dict, key: str, value) -> None:
+    """Collect "stores.<name>" tables (from the file) and "stores.<name>.<field>" values (from the environment)."""
+    parts = key.split(".")
+    if len(parts) == 2 and isinstance(value, dict):
+        for field, field_value in value.items():
+            _take_store(stores, f"{key}.{field}", field_value)
+    elif len(parts) == 3:
+        stores.setdefault(parts[1], {})[parts[2]] = value
+    else:
+        raise ConfigError(f"Configuration key {key} must be a table of a store's settings, as in "
+                          "[stores.b2] with url = \"s3://bucket/prefix\".")
+
+
+def _check_stores(stores: dict) -> dict:
+    """Validate each [stores.<name>] table like [storage]; every one needs a url."""
+    clean = {}
+    for name, fields in stores.items():
+        if not _STORE_NAME.fullmatch(name) or name == MAIN_STORE:
+            raise ConfigError(f"Configuration table stores.{name} needs a name of lower-case letters, digits, - and _ "
+                              f"(at most 32, and not {MAIN_STORE!r}).")
+        table = {field: "" for field in STORE_FIELDS}
+        for field, value in fields.items():
+            if field not in STORE_FIELDS:
+                raise ConfigError(f"Configuration key stores.{name}.{field} is not a store setting; use "
+                                  + ", ".join(STORE_FIELDS) + ".")
+            try:
+                table[field] = CHECKS[f"storage.{field}"](value)
+            except ValueError as exc:
+                raise ConfigError(f"Configuration key stores.{name}.{field} {exc}.") from None
+        if not table["url"]:
+            raise ConfigError(f"Configuration key stores.{name}.url is missing: say where the store is.")
+        if table["url"].startswith("s3://") and not table["region"]:
+            table["region"] = "us-east-1"
+        clean[name] = table
+    return clean
 
 
 def _nest(flat: dict) -> dict:
@@ -447,6 +509,9 @@ def _derive(settings: dict) -> dict:
         settings["server"]["base_url"] = f"http://localhost:{settings['server']['port']}"
     if settings["storage"]["url"].startswith("s3://") and not settings["storage"]["region"]:
         settings["storage"]["region"] = "us-east-1"
+    if settings["cluster"]["redis_url"] and settings["limits"]["storage_url"] == "memory://":
+        # One Redis for everything several instances share: the rate limits follow it unless told otherwise.
+        settings["limits"]["storage_url"] = settings["cluster"]["redis_url"]
     _derive_fetch_slots(settings)
     return settings
 

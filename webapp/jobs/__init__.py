@@ -44,6 +44,9 @@ def init_app(app: Flask) -> None:
 
 def shutdown(app: Flask, wait: float = 5.0) -> None:
     """Stop the scheduler (freeing the leader lock) and the workers (giving back unfinished jobs)."""
+    from .. import cluster
+
+    cluster.stop(app)
     scheduler = app.extensions.pop("shoebox_scheduler", None)
     if scheduler is not None:
         scheduler.shutdown()
