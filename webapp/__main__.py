@@ -63,21 +63,96 @@ def _database_problem(url: str, error) -> str:
 def _serve(app, host: str, port: int) -> int:
     server = app.config["SHOEBOX"]["server"]
     shown = "localhost" if host in {"0.0.0.0", "::"} else host
+    waitress = _waitress(app, host, port)
+    stopper = GracefulStop(waitress, server["drain_seconds"])
     print(f"Shoebox is running at http://{shown}:{port}/  (public address: {server['base_url']})", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
-    # Ctrl-C and `docker stop` (SIGTERM) both stop cleanly, even when started from a
-    # shell that left SIGINT ignored for background jobs.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and `docker stop` (SIGTERM) both stop gracefully, even when started from a shell that left
+    # SIGINT ignored for background jobs; a second one stops at once.
+    signal.signal(signal.SIGINT, stopper.on_signal)
+    signal.signal(signal.SIGTERM, stopper.on_signal)
     try:
-        _waitress(app, host, port).run()
+        stopper.run()
     except KeyboardInterrupt:
         pass
+    finally:
+        stopper.close()
     from . import jobs
 
-    jobs.shutdown(app)
+    jobs.shutdown(app)  # frees the scheduler's leader lock and gives back the jobs this process held
     print("Shoebox stopped.", flush=True)
     return 0
+
+
+class GracefulStop:
+    """waitress's event loop, stopped gracefully on the first signal.
+
+    The listening sockets close at once, so new connections are refused (a load balancer tries another
+    instance); requests already received or still arriving are finished, for at most drain_seconds;
+    connections that sit idle between requests are closed. Then the loop ends.
+    """
+
+    IDLE_SECONDS = 1.0  # how long a connection with nothing to do may stay open while draining
+
+    def __init__(self, server, drain_seconds: int):
+        from waitress.server import BaseWSGIServer, MultiSocketServer
+
+        self.server = server
+        self.map = server.map if isinstance(server, MultiSocketServer) else server._map
+        self.listeners = [d for d in self.map.values() if isinstance(d, BaseWSGIServer)]
+        self.drain_seconds = drain_seconds
+        self.deadline: float | None = None
+
+    def on_signal(self, _signum, _frame) -> None:
+        if self.deadline is not None:  # asked twice: stop now
+            raise KeyboardInterrupt
+        self.deadline = time.monotonic() + self.drain_seconds
+        from waitress import wasyncore
+
+        for listener in self.listeners:
+            # Take the connections the kernel has completed already, so that none is reset with the socket.
+            while listener.socket is not None and len(self.map) < listener.adj.connection_limit:
+                try:
+                    accepted = listener.socket.accept()
+                except OSError:  # nothing more waiting (the socket does not block)
+                    break
+                listener.set_socket_options(accepted[0])
+                listener.channel_class(listener, accepted[0], listener.fix_addr(accepted[1]), listener.adj,
+                                       map=self.map)
+            wasyncore.dispatcher.close(listener)  # only the socket: the server's trigger still wakes the loop
+
+    def run(self) -> None:
+        from waitress import wasyncore
+
+        adj = self.listeners[0].adj
+        poll = wasyncore.poll2 if adj.asyncore_use_poll else wasyncore.poll
+        while True:
+            if self.deadline is not None:
+                open_channels = self._close_idle()
+                if not open_channels:
+                    return
+                if time.monotonic() >= self.deadline:
+                    print(f"Stopped waiting for {open_channels} unfinished request(s) after "
+                          f"{self.drain_seconds} s (server.drain_seconds).", flush=True)
+                    return
+            poll(0.2 if self.deadline is not None else adj.asyncore_loop_timeout, self.map)
+
+    def close(self) -> None:
+        """Stop waitress's threads (a request still running is abandoned) and close every socket."""
+        from waitress import wasyncore
+
+        self.server.task_dispatcher.shutdown()
+        wasyncore.close_all(self.map)
+
+    def _close_idle(self) -> int:
+        """Mark idle connections for closing; returns how many connections are still open."""
+        now = time.time()
+        channels = [d for d in list(self.map.values()) if isinstance(d, HTTPChannel)]
+        for channel in channels:
+            idle = not channel.requests and channel.request is None and not channel.total_outbufs_len
+            if idle and now - channel.last_activity >= self.IDLE_SECONDS:
+                channel.will_close = True
+        return len(channels)
 
 
 def _waitress(app, host: str, port: int):
@@ -139,10 +214,6 @@ class HeaderDeadlineChannel(HTTPChannel):
                 and time.monotonic() - self._timed_since > self.server.header_timeout:
             self.will_close = True
         return super().writable()
-
-
-def _interrupt(_signum, _frame):
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
