@@ -1,4 +1,4 @@
-"""The admin panel: dashboard, people, groups, plans, the audit log, settings, jobs, backups and the outbox.
+"""The admin panel: dashboard, people, groups, plans, the audit log, settings, storage, jobs, backups and the outbox.
 
 Each page needs one permission (webapp.auth.permissions); the panel opens for anyone holding one that
 shows a page, and answers 404 to everyone else, so that its addresses are not revealed.
@@ -23,6 +23,7 @@ SECTIONS = (
     ("admin.audit", _l("Audit log"), "view_audit"),
     ("admin.settings", _l("Settings"), "manage_settings"),
     ("admin.registration", _l("Registration"), "manage_settings"),
+    ("admin.storage", _l("Storage"), "manage_settings"),
     ("admin.jobs", _l("Jobs"), "manage_backups"),
     ("backups.admin_page", _l("Backups"), "manage_backups"),
     ("admin.outbox", _l("Outbox"), "manage_settings"),
@@ -55,7 +56,7 @@ def init_app(app: Flask) -> None:
     from .. import jobs
     from . import auditlog
     from . import (audit_routes, dashboard_routes, plans_routes, routes, settings_routes,  # noqa: F401
-                   users_routes)  # (their pages register on bp)
+                   storage_routes, users_routes)  # (their pages register on bp)
 
     app.register_blueprint(bp)
     jobs.register("prune_audit_events", auditlog.prune_old_events, "cron", hour=4, minute=41,

@@ -7,8 +7,9 @@ from ..extensions import csrf
 bp = Blueprint("api", __name__)
 csrf.exempt(bp)  # the API authenticates with tokens and keys, never with the session cookie
 
-from . import (accounts, admin_audit, admin_plans, admin_settings, admin_stats, admin_users, albums,  # noqa: E402,F401
-               backups, compat, docs, images, jobs, shares, stats, transforms)  # (routes register themselves on bp)
+from . import (accounts, admin_audit, admin_plans, admin_settings, admin_stats, admin_storage,  # noqa: E402,F401
+               admin_users, albums, backups, compat, docs, images, jobs, shares, stats,
+               transforms)  # (routes register themselves on bp)
 from ..schemas import refuse_nul  # noqa: E402
 
 
