@@ -82,6 +82,11 @@ class Cluster:
         """The SHOEBOX_* settings of instance `index`."""
         return self._supervisor.env(index)
 
+    def pid(self, index: int) -> int | None:
+        """The process id of instance `index` while it runs (job lease owners name it), else None."""
+        process = self._supervisor.instances[index].process
+        return process.pid if process is not None and process.poll() is None else None
+
     def log(self, index: int) -> str:
         """What instance `index` has written so far (for assertion messages)."""
         return self._supervisor.log_path(index).read_text(errors="replace")
