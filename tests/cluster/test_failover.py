@@ -9,11 +9,19 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
+import pytest
 import sqlalchemy as sa
 
 from tests.cluster.conftest import supervisor
 
 LEADER_WITHIN = 30  # seconds, from the issue
+
+
+@pytest.fixture(scope="module")
+def cluster_settings():
+    # A grace of 8 days makes the last slot of every scheduled job (the weekly one too) due at once, so that
+    # the leader queues one of each, not only the hourly ones.
+    return {"SHOEBOX_SCHEDULER__MISFIRE_GRACE_SECONDS": str(8 * 24 * 3600)}
 
 
 def _engine(cluster):
@@ -64,7 +72,7 @@ def test_another_instance_leads_within_30_s_of_kill_9_and_no_slot_is_queued_twic
         after = _wait(lambda: (slots := _slots(conn)) and set(before) <= set(slots) and slots, 30,
                       "the new leader did not queue every slot the old one had")
         assert all(count == 1 for count in after.values()), {s: c for s, c in after.items() if c != 1}
-        assert {slot.split("@")[0] for slot in after} >= names
+        assert {slot.split("@")[0] for slot in after} >= names and len(names) >= 5, names
         # Each of them runs, once, on some instance.
         _wait(lambda: _unfinished_slots(conn) == 0, 60, "the re-queued slots did not run")
         assert _slots(conn) == after
