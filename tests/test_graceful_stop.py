@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import socket
 import time
+from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -98,34 +99,68 @@ def test_drain_gives_up_after_drain_seconds(tmp_path):
     stuck.close()
 
 
-@pytest.mark.skipif(not TEST_DATABASE_URL, reason="TEST_DATABASE_URL is not set: the advisory lock needs PostgreSQL")
-def test_sigterm_gives_up_the_leader_lock(tmp_path):
-    from webapp.jobs import LEADER_LOCK_ID
-
+@pytest.fixture
+def postgres_schema():
+    """(URL of a fresh PostgreSQL schema, an AUTOCOMMIT engine on the server); the schema is dropped after."""
+    if not TEST_DATABASE_URL:
+        pytest.skip("TEST_DATABASE_URL is not set: the leader lock and job leases are checked on PostgreSQL")
     schema = f"graceful_{int(time.time() * 1000)}"
     admin = sa.create_engine(postgres_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     url = sa.make_url(postgres_url(TEST_DATABASE_URL)).update_query_dict(
         {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    try:
-        process, base = spawn_shoebox(tmp_path, SHOEBOX_DATABASE__URL=url, SHOEBOX_SCHEDULER__ENABLED="true")
-        wait_until_healthy(process, base)
-        with admin.connect() as conn:
-            take = sa.text("SELECT pg_try_advisory_lock(:id)")
-            deadline = time.monotonic() + 15
-            while not _held_by_other(conn, LEADER_LOCK_ID) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert conn.execute(take, {"id": LEADER_LOCK_ID}).scalar() is False, "the server never led"
-            process.send_signal(signal.SIGTERM)
-            output, _ = process.communicate(timeout=20)
-            assert process.returncode == 0, output
-            assert conn.execute(take, {"id": LEADER_LOCK_ID}).scalar() is True, "the leader lock was not freed"
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": LEADER_LOCK_ID})
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    yield url, admin, schema
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def test_sigterm_gives_up_the_leader_lock(tmp_path, postgres_schema):
+    from webapp.jobs import LEADER_LOCK_ID
+
+    url, admin, _ = postgres_schema
+    process, base = spawn_shoebox(tmp_path, SHOEBOX_DATABASE__URL=url, SHOEBOX_SCHEDULER__ENABLED="true")
+    wait_until_healthy(process, base)
+    with admin.connect() as conn:
+        take = sa.text("SELECT pg_try_advisory_lock(:id)")
+        deadline = time.monotonic() + 15
+        while not _held_by_other(conn, LEADER_LOCK_ID) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert conn.execute(take, {"id": LEADER_LOCK_ID}).scalar() is False, "the server never led"
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+        assert process.returncode == 0, output
+        assert conn.execute(take, {"id": LEADER_LOCK_ID}).scalar() is True, "the leader lock was not freed"
+        conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": LEADER_LOCK_ID})
+
+
+def test_sigterm_gives_back_a_job_it_is_running(tmp_path, postgres_schema):
+    url, admin, schema = postgres_schema
+    process, base = spawn_shoebox(tmp_path, SHOEBOX_DATABASE__URL=url, SHOEBOX_JOBS__POLL_SECONDS="1",
+                                  SHOEBOX_LOGGING__LEVEL="info")
+    wait_until_healthy(process, base)
+    with admin.connect() as blocker, admin.connect() as conn:
+        # The job deletes from view_events: with that table locked, it is caught running when the signal comes.
+        blocker.execute(sa.text("BEGIN"))
+        blocker.execute(sa.text(f'LOCK TABLE "{schema}".view_events IN ACCESS EXCLUSIVE MODE'))
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        job_id = conn.execute(sa.text(
+            f'INSERT INTO "{schema}".jobs (name, payload, state, attempts, max_attempts, run_after, cancel_requested, '
+            "progress, detail, error, created_at) VALUES ('prune_view_events', '{}', 'queued', 0, 3, :now, false, 0, "
+            "'{}', '', :now) RETURNING id"), {"now": now}).scalar()
+        row = sa.text(f'SELECT state, attempts, lease_owner FROM "{schema}".jobs WHERE id = :id')
+        deadline = time.monotonic() + 20
+        while conn.execute(row, {"id": job_id}).one().state != "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert conn.execute(row, {"id": job_id}).one().state == "running", "the worker never took the job"
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        assert process.returncode == 0, output
+        assert "Gave back 1 unfinished job(s) for another worker." in output, output
+        state, attempts, owner = conn.execute(row, {"id": job_id}).one()
+        assert (state, attempts, owner) == ("queued", 0, None), "the job's lease was not given back"
+        blocker.execute(sa.text("ROLLBACK"))
 
 
 def _held_by_other(conn, lock_id: int) -> bool:
