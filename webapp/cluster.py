@@ -7,10 +7,16 @@ with `listen(topic, handler)`. A handler takes the key (or None: forget everythi
 
 Nothing is left to a timer: a memory is only used while it can be told about changes. With no Redis
 configured there is one instance (SQLite on one machine) and memories are always usable. With Redis
-configured, an instance uses its memories only while it is subscribed; when the subscription breaks
-it forgets everything and answers from the database until it is subscribed again (and forgets once
-more then, for the messages it missed). So a change is seen everywhere on the next request, and an
-instance that cannot hear about changes never answers from what it remembers.
+configured, an instance uses its memories only while it is subscribed and has nothing unread or half
+handled on its subscription (a message that reached this machine is applied before any request may
+answer from memory again); when the subscription breaks it forgets everything and answers from the
+database until it is subscribed again (and forgets once more then, for the messages it missed). So a
+change is seen everywhere on the next request, and an instance that cannot hear about changes never
+answers from what it remembers.
+
+No request waits on a dead Redis: checking whether memory is usable touches no network, and an
+instance that is not subscribed keeps its announcements and publishes them as soon as it is again
+(the others' subscriptions broke too, so they were not answering from memory meanwhile).
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import socket
 import threading
+import time
 from collections import defaultdict
 from typing import Callable
 
@@ -28,9 +36,19 @@ from flask import Flask, current_app
 log = logging.getLogger(__name__)
 
 EXTENSION = "shoebox_cluster"
+# What is announced; each domain listens to the topics whose memories it keeps.
+PHOTO = "photo"  # key: a photo's id; it was made public or private, changed or deleted
+ACCOUNT = "account"  # key: an account's id; it was blocked, unblocked, deleted or moved to another plan
+PLANS = "plans"  # key None: a plan's limits changed
+SETTINGS = "settings"  # key None: Admin → Settings changed (the hotlink list, the public address)
+
 RETRY_SECONDS = 1.0
 # How long a publish or a reconnect may take before Redis counts as down.
-SOCKET_SECONDS = 2.0
+SOCKET_SECONDS = 0.5
+# The listener pings this often; a subscription that heard nothing for PING_SECONDS * 2.5 is dead.
+PING_SECONDS = 1.0
+# Announcements kept while not subscribed; past this many, each topic's are replaced by one "forget all".
+MOST_PENDING = 1000
 SENDER = f"{socket.gethostname()}:{os.getpid()}:{id(object()):x}"
 
 
@@ -45,6 +63,10 @@ class Bus:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._client = None
+        self._socket = None  # the subscription's socket, polled by requests for unread messages
+        self._applying = False  # the listener has read messages it has not finished applying
+        self._pending: list[tuple[str, str | None]] = []
+        self._pending_lock = threading.Lock()
         self.last_error = ""
 
     # --- what domains call -----------------------------------------------------------------------------
@@ -55,20 +77,28 @@ class Bus:
 
     def announce(self, topic: str, key: str | None = None) -> None:
         """Forget `key` under `topic` here, now, and tell every other instance to."""
+        key = None if key is None else str(key)
         self._apply(topic, key)
         if not self.redis_url:
             return
-        message = json.dumps({"topic": topic, "key": key, "from": self.sender})
+        if self._thread is not None and not self._subscribed.is_set():
+            self._keep(topic, key)  # Redis is down (or not reached yet): no request waits for it
+            return
         try:
-            self._publisher().publish(self.channel, message)
+            self._publish(topic, key)
         except Exception as error:  # the listeners' subscriptions break too, so they stop trusting memory
             self.last_error = f"{type(error).__name__}: {error}"
             log.warning("Could not tell the other instances to forget %s %s: %s", topic, key or "(all)", error)
+            if self._thread is not None:
+                self._keep(topic, key)
 
     @property
     def memory_usable(self) -> bool:
-        """Whether what this instance remembers may be used: always with one instance, else while subscribed."""
-        return not self.redis_url or self._subscribed.is_set()
+        """Whether what this instance remembers may be used: always with one instance, else while subscribed
+        with every message that reached this process applied."""
+        if not self.redis_url:
+            return True
+        return self._subscribed.is_set() and not self._applying and not self._unread()
 
     def status(self) -> dict:
         """For /health/ready: "single" (no Redis), "ok" (subscribed) or "unreachable"."""
@@ -76,7 +106,8 @@ class Bus:
             return {"status": "single", "ok": True}
         if self._subscribed.is_set():
             return {"status": "ok", "ok": True}
-        return {"status": "unreachable", "ok": True, "detail": self.last_error or "not subscribed yet"}
+        detail = "stopped" if self._stopping.is_set() else self.last_error or "not subscribed yet"
+        return {"status": "unreachable", "ok": True, "detail": detail}
 
     # --- the listening thread ----------------------------------------------------------------------------
 
@@ -101,6 +132,40 @@ class Bus:
                                                 socket_connect_timeout=SOCKET_SECONDS)
         return self._client
 
+    def _publish(self, topic: str, key: str | None) -> None:
+        message = json.dumps({"topic": topic, "key": key, "from": self.sender})
+        self._publisher().publish(self.channel, message)
+
+    def _keep(self, topic: str, key: str | None) -> None:
+        with self._pending_lock:
+            self._pending.append((topic, key))
+            if len(self._pending) > MOST_PENDING:
+                self._pending = [(topic, None) for topic in dict.fromkeys(topic for topic, _key in self._pending)]
+
+    def _send_kept(self) -> None:
+        """Publish what was announced while not subscribed (from the listening thread, once subscribed)."""
+        with self._pending_lock:
+            kept, self._pending = self._pending, []
+        for number, (topic, key) in enumerate(kept):
+            try:
+                self._publish(topic, key)
+            except Exception:
+                with self._pending_lock:
+                    self._pending[:0] = kept[number:]
+                raise
+
+    def _unread(self) -> bool:
+        """Whether the subscription's socket holds a message not read yet (a poll, no network)."""
+        sock = self._socket
+        if sock is None:
+            return True
+        try:
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        except (OSError, ValueError):  # closed under us: the listener is reconnecting
+            return True
+
     def _listen(self) -> None:
         import redis
 
@@ -108,21 +173,11 @@ class Bus:
             pubsub = None
             try:
                 client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=SOCKET_SECONDS,
-                                              socket_timeout=None, health_check_interval=5)
+                                              socket_timeout=SOCKET_SECONDS)
                 pubsub = client.pubsub(ignore_subscribe_messages=False)
                 pubsub.subscribe(self.channel)
-                while not self._stopping.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message is None:
-                        pubsub.check_health()
-                        continue
-                    if message["type"] == "subscribe":
-                        self._forget_everything()  # what was missed while not subscribed
-                        self._subscribed.set()
-                        self.last_error = ""
-                        log.info("Listening for changes made by other instances.")
-                    elif message["type"] == "message":
-                        self._receive(message["data"])
+                self._socket = pubsub.connection._sock  # redis-py keeps it private; polled read-only
+                self._hear(pubsub)
             except Exception as error:
                 if self._subscribed.is_set() or not self.last_error:
                     log.warning("Lost the channel to the other instances (%s); answering from the database "
@@ -131,6 +186,7 @@ class Bus:
             finally:
                 was_subscribed = self._subscribed.is_set()
                 self._subscribed.clear()
+                self._socket, self._applying = None, False
                 if was_subscribed:
                     self._forget_everything()
                 if pubsub is not None:
@@ -139,6 +195,44 @@ class Bus:
                     except Exception:
                         log.debug("Closing the subscription failed.", exc_info=True)
             self._stopping.wait(RETRY_SECONDS)
+
+    def _hear(self, pubsub) -> None:
+        """Apply messages as they come, pinging to notice a Redis that went away without closing the socket."""
+        connection = pubsub.connection
+        heard = pinged = time.monotonic()
+        while not self._stopping.is_set():
+            if time.monotonic() - heard > PING_SECONDS * 2.5:
+                raise ConnectionError(f"Redis did not answer for {PING_SECONDS * 2.5:.1f} s")
+            if time.monotonic() - pinged >= PING_SECONDS:
+                pubsub.ping()
+                pinged = time.monotonic()
+            if not self._wait_readable(PING_SECONDS / 2):
+                continue
+            # Set before reading: from the moment a message is read until it is applied, memory is not used.
+            self._applying = True
+            try:
+                while connection.can_read(timeout=0):
+                    heard = time.monotonic()
+                    message = pubsub.get_message(timeout=0)
+                    if message is not None:
+                        self._handle(message)
+            finally:
+                self._applying = False
+
+    def _wait_readable(self, seconds: float) -> bool:
+        poller = select.poll()
+        poller.register(self._socket, select.POLLIN)
+        return bool(poller.poll(seconds * 1000))
+
+    def _handle(self, message: dict) -> None:
+        if message["type"] == "subscribe":
+            self._forget_everything()  # what was missed while not subscribed
+            self._subscribed.set()
+            self.last_error = ""
+            log.info("Listening for changes made by other instances.")
+            self._send_kept()
+        elif message["type"] == "message":
+            self._receive(message["data"])
 
     def _receive(self, data) -> None:
         try:
@@ -160,8 +254,6 @@ class Bus:
     def _forget_everything(self) -> None:
         for topic in list(self.handlers):
             self._apply(topic, None)
-
-
 def init_app(app: Flask) -> None:
     settings = app.config["SHOEBOX"]
     # One channel per database, so that two Shoebox sites sharing a Redis never hear each other.

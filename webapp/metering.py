@@ -4,10 +4,14 @@ record() adds to an in-process tally keyed by (user, UTC day); a daemon thread a
 daily_usage (bytes_out, api_requests) every FLUSH_SECONDS in one statement per key, and the rest is
 written when the process exits normally. A process killed outright loses at most the last few
 seconds of counts, and several instances each enforce the monthly limit on what the database held
-at most CACHE_SECONDS ago plus their own tally: across instances the limit is approximate by that much.
+at most CACHE_SECONDS ago plus their own tally: across instances the bytes counted are approximate by
+that much (the other instances' last seconds of traffic).
 
 The serving hot path pays a dict lookup and a lock: the month's total and the owner's plan limit are
 read from the database at most once per owner every CACHE_SECONDS, on a short connection of their own.
+The limit itself is never left to that: a change to an owner's plan, or to a plan's limits, is announced
+(webapp/cluster.py) and every instance reads it afresh on its next request; an instance that cannot
+hear of changes reads both on every request.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from . import cluster
 from .errors import RateLimited
 from .extensions import db
 from .flushing import Flusher
@@ -69,6 +74,7 @@ class Meter:
         self._pending: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])  # [bytes_out, api_requests]
         self._month_bytes: dict[tuple[int, tuple[int, int]], int] = defaultdict(int)  # unwritten bytes this month
         self._known: dict[int, tuple[float, tuple[int, int], int, int]] = {}  # user: (until, month, limit, written)
+        self._forgets = 0  # how many forget()s: a look-up that began before one is not kept
         self._failures = 0
         self.flusher = Flusher("shoebox-meter", FLUSH_SECONDS, self.flush, lambda: bool(self._pending))
 
@@ -148,9 +154,10 @@ class Meter:
         """BandwidthExceeded if the owner's plan limits bandwidth and this month's use has reached it."""
         now = _utc_now()
         month = _month(now.date())
-        known = self._known.get(owner_id)
+        usable = cluster.bus_of(self.app).memory_usable
+        known = self._known.get(owner_id) if usable else None
         if known is None or known[0] < time.monotonic() or known[1] != month:
-            known = self._look_up(owner_id, month)
+            known = self._look_up(owner_id, month, keep=usable)
         _until, _month_key, limit, written = known
         if limit <= 0:
             return
@@ -160,9 +167,10 @@ class Meter:
                   "from the first of next month.", limit=human_size(limit)),
                 retry_after=seconds_to_next_month(now))
 
-    def _look_up(self, owner_id: int, month: tuple[int, int]) -> tuple[float, tuple[int, int], int, int]:
-        """The owner's plan limit and the month's written total, on a connection of its own."""
+    def _look_up(self, owner_id: int, month: tuple[int, int], keep: bool) -> tuple[float, tuple[int, int], int, int]:
+        """The owner's plan limit and the month's written total, on a connection of its own (remembered if `keep`)."""
         first = date(*month, 1)
+        read_at = self._forgets
         with db.engine.connect() as connection:
             limit = connection.scalar(select(Plan.bandwidth_bytes_per_month).join(User, User.plan_id == Plan.id)
                                       .where(User.id == owner_id)) or 0
@@ -172,23 +180,31 @@ class Meter:
                                             .where(DailyUsage.user_id == owner_id, DailyUsage.day >= first)) or 0
         known = (time.monotonic() + CACHE_SECONDS, month, int(limit), int(written))
         with self._lock:
-            self._known[owner_id] = known
+            if keep and read_at == self._forgets:
+                self._known[owner_id] = known
         return known
 
     def forget(self, owner_id: int | None = None) -> None:
-        """Read the owner's (or everyone's) plan limit and month total afresh on the next request."""
+        """Read the owner's (or everyone's) plan limit and month total afresh on the next request (this process)."""
         with self._lock:
+            self._forgets += 1
             if owner_id is None:
                 self._known.clear()
             else:
                 self._known.pop(owner_id, None)
 
+    def forget_key(self, key: str | None) -> None:
+        """forget() for an announcement (webapp/cluster.py), whose key is the owner's id as text."""
+        self.forget(None if key is None else int(key))
+
 def meter_of(app: Flask | None = None) -> Meter:
-    """The app's meter, made on first use."""
+    """The app's meter, made on first use; it forgets what any instance announces about accounts and plans."""
     app = app or current_app._get_current_object()
     meter = app.extensions.get(EXTENSION)
     if meter is None:
         meter = app.extensions.setdefault(EXTENSION, Meter(app))
+        cluster.listen(app, cluster.ACCOUNT, meter.forget_key)
+        cluster.listen(app, cluster.PLANS, meter.forget_key)
     return meter
 
 
@@ -215,5 +231,9 @@ def flush(app: Flask | None = None) -> int:
 
 
 def forget(owner_id: int | None = None) -> None:
-    """Drop what this instance remembers of an owner's limit and use (after their plan changed)."""
-    meter_of().forget(owner_id)
+    """After the commit that changed an owner's plan (or, with None, a plan's limits): every instance reads
+    the limits afresh on its next request."""
+    if owner_id is None:
+        cluster.announce(cluster.PLANS)
+    else:
+        cluster.announce(cluster.ACCOUNT, owner_id)

@@ -19,7 +19,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from .. import audit, instance, mail
+from .. import audit, cluster, instance, mail
 from ..analytics import retention
 from ..auth import oidc
 from ..errors import InvalidInput, Unavailable
@@ -115,6 +115,7 @@ def change(admin: User, wanted: dict, target: str = "settings") -> dict:
     audit.record("settings_changed", admin.id, target=target,
                  changes={key: "changed" if key in SECRETS else pair for key, pair in changes.items()})
     db.session.commit()
+    cluster.announce(cluster.SETTINGS)  # every instance reads the hotlink list and the public address afresh
     return {key: "changed" if key in SECRETS else pair for key, pair in changes.items()}
 
 

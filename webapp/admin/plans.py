@@ -165,7 +165,7 @@ def update_plan(actor: User, plan_id: int, values: dict) -> Plan:
     audit.record("plan_changed", actor.id, target=f"plan:{plan.id}", name=plan.name,
                  before={key: before[key] for key in changed}, after=changed)
     db.session.commit()
-    metering.forget()
+    metering.forget()  # on every instance
     return plan
 
 

@@ -18,11 +18,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, true, tuple_
 
-from .. import audit, jobs, metering
+from .. import audit, cluster, jobs
 from ..auth import deletion, permissions, service as accounts, sessions, tokens, twofactor
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..extensions import db
-from ..media import service as media_service
 from ..models import (Album, ApiKey, AuditEvent, BrowserSession, Group, GroupPermission, Plan, ShareLink, User,
                       UserGroup, utcnow)
 from ..web import absolute_url
@@ -308,12 +307,13 @@ def update_user(actor: User, user: User, changes: Changes) -> User:
         if not user.is_verified:
             steps.append(lambda: _verify(actor, user))
     newly_blocked = bool(changes.is_blocked) and not user.is_blocked
+    plan_before = user.plan_id
     for step in steps:
         step()
     db.session.commit()
     permissions.forget()
-    if newly_blocked:  # this process's memory of public thumbnails may hold theirs
-        media_service.forget_all()
+    if newly_blocked or user.plan_id != plan_before:  # every instance forgets their photos and bandwidth limit
+        cluster.announce(cluster.ACCOUNT, user.id)
     return user
 
 
@@ -362,7 +362,6 @@ def _plan_change(actor: User, user: User, reference: str | int):
         before = user.plan.name if user.plan else None
         user.plan = plan
         audit.record("user_plan_changed", actor.id, target=f"user:{user.id}", before=before, after=plan.name)
-        metering.forget(user.id)  # this instance reads the new bandwidth limit on the next request
     return apply
 
 
@@ -475,5 +474,5 @@ def delete_now(actor: User, user: User):
     job = jobs.enqueue("account_purge", user_id=actor.id)
     db.session.commit()
     if newly_blocked:
-        media_service.forget_all()
+        cluster.announce(cluster.ACCOUNT, user.id)
     return job

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from .. import audit
+from .. import audit, cluster
 from ..errors import InvalidInput
 from ..extensions import db
 from ..models import User, utcnow
@@ -68,8 +68,10 @@ def purge_due_accounts(now: datetime | None = None) -> int:
         for forget in current_app.extensions.get("shoebox_purge_hooks", []):
             forget(user)
         audit.record("account_deleted", None, target=f"user:{user.id}", email=user.email)
+        user_id = user.id
         db.session.delete(user)
         db.session.commit()
+        cluster.announce(cluster.ACCOUNT, user_id)  # every instance forgets their photos it remembers
     return len(due)
 
 

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DataError, IntegrityError
 
-from .. import audit, quota
+from .. import audit, cluster, quota
 from ..i18n import human_size
 from ..extensions import blob_store, db
 from ..media.video import MP4, QUICKTIME, WEBM
@@ -373,7 +373,10 @@ def restore_instance(reader: Reader, progress=None, *, again: bool = False) -> d
         raise RestoreRefused(_("An instance backup restores only into an empty instance, and this one has "
                                "accounts already."))
     keys = {key: key for key in reader.blob_keys()}
-    return _in_two_phases(reader, keys, lambda: _write_instance_rows(reader), progress, again=again)
+    counts = _in_two_phases(reader, keys, lambda: _write_instance_rows(reader), progress, again=again)
+    for topic in (cluster.SETTINGS, cluster.PLANS, cluster.PHOTO):  # the seeded rows it replaced may be remembered
+        cluster.announce(topic)
+    return counts
 
 
 def _write_instance_rows(reader: Reader) -> dict:

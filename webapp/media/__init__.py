@@ -12,8 +12,8 @@ def init_app(app: Flask) -> None:
     from .. import jobs
     from ..auth import deletion
     # Imported for what they register: pages on bp, the preview job's handler.
-    from . import (deletion_routes, editor, gallery, integrity, links, previews, routes, service,  # noqa: F401
-                   thumb_routes)
+    from . import (deletion_routes, editor, gallery, hotlinks, integrity, links, previews, routes,  # noqa: F401
+                   service, thumb_routes)
 
     app.register_blueprint(bp)
     app.session_interface.skip(thumb_routes.SESSIONLESS)
@@ -23,3 +23,5 @@ def init_app(app: Flask) -> None:
     jobs.register("prune_preview_jobs", previews.prune_finished, "cron", hour=4, minute=53,
                   title=_l("Prune finished preview jobs"))
     deletion.register_blob_owner(app, service.owned_keys)
+    service.listen_for_changes(app)  # what any instance announces empties this one's memories
+    hotlinks.listen_for_changes(app)

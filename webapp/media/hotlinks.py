@@ -5,8 +5,10 @@ site embed. A request whose Referer names another site is refused, unless it is 
 A request without a Referer is always served: browsers, privacy settings and apps often send none,
 and refusing them would break direct links, not hotlinking.
 
-This sits on the hot path of every public photo, so the list is read from the database at most
-once every LIST_SECONDS per process, and only for requests that carry a Referer from elsewhere.
+This sits on the hot path of every public photo, so each process keeps the list (and its own public
+host) in memory, read only for requests that carry a Referer from elsewhere. A change to either in
+Admin → Settings is announced (webapp/cluster.py): every instance reads them afresh on its next request,
+and one that cannot hear of changes reads them every time.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_babel import gettext as _
 
-from .. import audit, instance
+from .. import audit, cluster, instance
 from ..errors import Forbidden, InvalidInput
 from ..extensions import db
 from ..models import User
 from . import service
 
 SETTING = "hotlink_allowed_sites"
-LIST_SECONDS = 5.0
+LIST_SECONDS = 300.0  # how long the remembered list takes room unused; changes do not wait for it
 MAX_SITES = 200
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
@@ -60,13 +62,8 @@ def may_embed(site: str) -> bool:
 
 
 def allowed_sites() -> tuple[str, ...]:
-    """The admin's list, as this process last read it (at most LIST_SECONDS ago)."""
-    remembered = _remembered()
-    sites = remembered.get((SETTING,))
-    if sites is None:
-        sites = tuple(instance.get(SETTING))
-        remembered.put((SETTING,), sites)
-    return sites
+    """The admin's list, as it is now (remembered until Admin → Settings changes on any instance)."""
+    return _remembered(SETTING, lambda: tuple(instance.get(SETTING)))
 
 
 def save_allowed_sites(admin: User, text: str) -> bool:
@@ -78,7 +75,7 @@ def save_allowed_sites(admin: User, text: str) -> bool:
     instance.put(SETTING, wanted)
     audit.record("settings_changed", admin.id, target="hotlinks", changes={SETTING: [before, wanted]})
     db.session.commit()
-    _remembered().forget(SETTING)  # this process applies it at once; the others within LIST_SECONDS
+    cluster.announce(cluster.SETTINGS)
     return True
 
 
@@ -128,18 +125,27 @@ def _own_host() -> str:
     """The public address's host (Admin → Settings, else the config's), read as seldom as the list."""
     from ..web import public_base_url
 
-    extensions = current_app.extensions
-    if "shoebox_own_host" not in extensions:
-        extensions["shoebox_own_host"] = service.ShortLived(LIST_SECONDS, max_entries=1)
-    host = extensions["shoebox_own_host"].get(("own",))
-    if host is None:
-        host = urlsplit(public_base_url()).hostname or ""
-        extensions["shoebox_own_host"].put(("own",), host)
-    return host
+    return _remembered("own", lambda: urlsplit(public_base_url()).hostname or "")
 
 
-def _remembered() -> service.ShortLived:
-    extensions = current_app.extensions
-    if "shoebox_hotlink_sites" not in extensions:
-        extensions["shoebox_hotlink_sites"] = service.ShortLived(LIST_SECONDS, max_entries=1)
-    return extensions["shoebox_hotlink_sites"]
+def _remembered(name: str, read: Callable[[], object]):
+    """`name`'s value from this process's memory, or `read()` (kept unless a change was announced meanwhile)."""
+    if not cluster.memory_usable():
+        return read()
+    memory = _memory(current_app)
+    value = memory.get((name,))
+    if value is None:
+        read_at = memory.generation
+        value = read()
+        memory.put((name,), value, read_at=read_at)
+    return value
+
+
+def listen_for_changes(app) -> None:
+    """Forget the list and the host when any instance announces a change to Admin → Settings."""
+    kept = _memory(app)
+    cluster.listen(app, cluster.SETTINGS, lambda _key: kept.clear())
+
+
+def _memory(app) -> service.ShortLived:
+    return app.extensions.setdefault("shoebox_hotlink_sites", service.ShortLived(LIST_SECONDS, max_entries=2))

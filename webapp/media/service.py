@@ -27,7 +27,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, null, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, imaging, instance, jobs, quota, scratch
+from .. import audit, cluster, imaging, instance, jobs, quota, scratch
 from ..errors import Forbidden, InvalidInput, NotFound, TooLarge, UnsupportedMedia
 from ..extensions import blob_store, db
 from ..i18n import human_size
@@ -55,9 +55,8 @@ POSTER = "large"
 HAS_SIZES = ("image", "video")
 MAX_SELECTION = 1000
 
-# How long an instance may answer for a public photo from memory. Other instances learn of a
-# change (made private, deleted) only when this runs out: far shorter than the day for which
-# browsers and proxies are told they may cache a public image anyway.
+# How long an entry may take room in memory unused. A change (made private, deleted, the owner blocked)
+# is not left to it: every instance forgets the photo before its next request (forget(), webapp/cluster.py).
 PUBLIC_BLOB_SECONDS = 10.0
 SMALL_BLOB_BYTES = 256 * 1024
 PUBLIC_BLOB_MEMORY = 64 * 1024 * 1024
@@ -82,7 +81,9 @@ class ShortLived:
     """A small thread-safe map whose entries expire after `seconds`; the oldest go first when full.
 
     Full means more than `max_entries` entries or more than `max_weight` in total of what put() was
-    told each entry weighs (bytes, for the blobs kept in memory).
+    told each entry weighs (bytes, for the blobs kept in memory). The expiry only bounds how long an
+    entry takes room; what keeps entries right is that every change forgets them (webapp/cluster.py).
+    `generation` counts the forgets: a value read from the database before a forget is not put after it.
     """
 
     def __init__(self, seconds: float, max_entries: int = 10_000, max_weight: int = 0):
@@ -90,6 +91,7 @@ class ShortLived:
         self._entries: OrderedDict = OrderedDict()
         self._weight = 0
         self._lock = threading.Lock()
+        self.generation = 0
 
     def get(self, key):
         """The value under `key`, or None when absent or expired."""
@@ -98,9 +100,12 @@ class ShortLived:
             return None
         return entry[1]
 
-    def put(self, key, value, weight: int = 0) -> None:
-        """Remember `value` under `key` for the next `seconds`."""
+    def put(self, key, value, weight: int = 0, *, read_at: int | None = None) -> None:
+        """Remember `value` under `key` for the next `seconds`, unless something was forgotten since
+        `generation` was `read_at` (the value may predate that change)."""
         with self._lock:
+            if read_at is not None and read_at != self.generation:
+                return
             self._drop(key)
             self._entries[key] = (time.monotonic() + self.seconds, value, weight)
             self._weight += weight
@@ -110,12 +115,14 @@ class ShortLived:
     def forget(self, first: str) -> None:
         """Drop every entry whose key starts with `first` (keys are tuples)."""
         with self._lock:
+            self.generation += 1
             for key in [key for key in self._entries if key[0] == first]:
                 self._drop(key)
 
     def clear(self) -> None:
         """Drop every entry."""
         with self._lock:
+            self.generation += 1
             self._entries.clear()
             self._weight = 0
 
@@ -438,22 +445,24 @@ def get_preset_for(viewer: User | None, media_id: str, name: str) -> tuple[Media
 
 
 def preset_blob_for(viewer: Callable[[], User | None], media_id: str, name: str) -> Blob:
-    """What to send for a preset size: get_preset_for(), remembered for a few seconds when public.
+    """What to send for a preset size: get_preset_for(), remembered when public.
 
     Public presets are the hot path (every gallery, embed and chat preview): answering them from
     memory spares a query, and for small ones the file read, on every request. Only public ones are
     kept, so nothing private is ever served from here; `viewer` is called only when it matters.
-    A change made on this instance forgets the entry at once (see forget()).
+    A change made on any instance forgets the entry everywhere before the next request (see forget()).
     """
-    cache = memory()
-    blob = cache.get((media_id, name))
+    cache = usable_memory()
+    blob = cache.get((media_id, name)) if cache is not None else None
     if blob is not None:
         return blob
+    read_at = cache.generation if cache is not None else None
     media, variant = get_preset_for(viewer(), media_id, name)
     blob = preset_blob(media, variant, name, public=media.is_public)
     if media.is_public:
         blob = with_small_bytes(blob)
-        cache.put((media_id, name), blob, weight=len(blob.data or b""))
+        if cache is not None:
+            cache.put((media_id, name), blob, weight=len(blob.data or b""), read_at=read_at)
     return blob
 
 
@@ -480,15 +489,16 @@ def original_blob(media: Media, *, public: bool) -> Blob:
 
 def original_blob_for(viewer: User | None, media_id: str) -> tuple[Blob, str]:
     """What to send for the file itself, and its kind ("image", "video" or "file"): get_media_for(), remembered
-    for a few seconds when public, as preset_blob_for() does (the same memory, forgotten the same way)."""
-    cache = memory()
-    found = cache.get((media_id, "original"))
+    when public, as preset_blob_for() does (the same memory, forgotten the same way)."""
+    cache = usable_memory()
+    found = cache.get((media_id, "original")) if cache is not None else None
     if found is not None:
         return found
+    read_at = cache.generation if cache is not None else None
     media = get_media_for(viewer, media_id)
     found = original_blob(media, public=media.is_public), media.kind
-    if media.is_public:
-        cache.put((media_id, "original"), found)
+    if media.is_public and cache is not None:
+        cache.put((media_id, "original"), found, read_at=read_at)
     return found
 
 
@@ -501,23 +511,31 @@ def saved_blob(media: Media, saved: Variant, name: str, *, public: bool) -> Blob
 
 
 def forget(media_id: str) -> None:
-    """Drop what this instance remembers of a photo (after it changed or went)."""
-    memory().forget(media_id)
+    """After the commit that changed or deleted a photo: every instance (this one at once) forgets it."""
+    cluster.announce(cluster.PHOTO, media_id)
 
 
-def forget_all() -> None:
-    """Drop every photo this instance remembers (after an owner was blocked: which are theirs is not
-    known here, and blocking is rare enough that refilling the memory costs nothing)."""
-    memory().clear()
+def listen_for_changes(app) -> None:
+    """Let announcements from any instance empty this app's memory (on the bus's thread: no app context)."""
+    kept = memory(app)
+    cluster.listen(app, cluster.PHOTO, lambda media_id: kept.clear() if media_id is None else kept.forget(media_id))
+    # An account blocked, deleted or moved: which photos are theirs is not known here, and that is rare
+    # enough that refilling the memory costs nothing.
+    cluster.listen(app, cluster.ACCOUNT, lambda _user_id: kept.clear())
 
 
-def memory() -> ShortLived:
+def memory(app=None) -> ShortLived:
     """What this instance answers from without a query: public sizes and originals, and owners' signed sizes
-    (signed.py), within one byte budget; forget() and forget_all() empty it."""
-    extensions = current_app.extensions
+    (signed.py), within one byte budget; what is announced under cluster.PHOTO and ACCOUNT empties it."""
+    extensions = (app or current_app).extensions
     if "shoebox_public_blobs" not in extensions:
-        extensions["shoebox_public_blobs"] = ShortLived(PUBLIC_BLOB_SECONDS, max_weight=PUBLIC_BLOB_MEMORY)
+        extensions.setdefault("shoebox_public_blobs", ShortLived(PUBLIC_BLOB_SECONDS, max_weight=PUBLIC_BLOB_MEMORY))
     return extensions["shoebox_public_blobs"]
+
+
+def usable_memory() -> ShortLived | None:
+    """memory(), or None while this instance cannot hear of changes made elsewhere (then the database answers)."""
+    return memory() if cluster.memory_usable() else None
 
 
 def download_name(media: Media, ext: str | None = None) -> str:

@@ -8,10 +8,10 @@ guessed (its signature has 256 bits) or made for another photo, size or owner, a
 owner sees hand it out. It names the content, so what it answers never changes and browsers may keep
 it for a year; new content gets a new address.
 
-It stops answering when the photo is deleted or its owner blocked: a hit in memory needs the
-signature alone, and this instance forgets a photo as it changes or goes and everything on a block
-(service.forget(), service.forget_all()); other instances stop within PUBLIC_BLOB_SECONDS, when
-their entry runs out and the row is read again.
+It stops answering when the photo is deleted or its owner blocked, on every instance from the next
+request: a hit in memory needs the signature alone, and every instance forgets a photo as it changes
+or goes and everything on a block (service.forget(), cluster.ACCOUNT, webapp/cluster.py); an
+instance that cannot hear of changes reads the row every time.
 """
 
 from __future__ import annotations
@@ -53,21 +53,25 @@ def owner_blob(media_id: str, size: str, owner_id: int, content: str, sig: str) 
     if not hmac.compare_digest(sig.encode("utf-8", "surrogatepass"),
                                _signature(media_id, size, owner_id, content).encode()):
         raise NotFound()
-    memory, key = service.memory(), (media_id, size, sig)
+    memory, key = service.usable_memory(), (media_id, size, sig)
+    if memory is None:
+        return _read(media_id, size, sig)
     blob = memory.get(key)
     if blob is None:
         with _MAKING[hash(key) % len(_MAKING)]:
-            blob = memory.get(key) or _remember(memory, media_id, size, sig)
+            blob = memory.get(key)
+            if blob is None:
+                read_at = memory.generation
+                blob = _read(media_id, size, sig)
+                memory.put(key, blob, weight=len(blob.data or b""), read_at=read_at)
     return blob
 
 
-def _remember(memory, media_id: str, size: str, sig: str) -> Blob:
-    """Read the photo's row, check the address still names it, and keep its blob (small ones with their bytes)."""
+def _read(media_id: str, size: str, sig: str) -> Blob:
+    """Read the photo's row, check the address still names it, and make its blob (small ones with their bytes)."""
     media, variant = _current(media_id, size, sig)
     blob = service.preset_blob(media, variant or service.make_preset(media, size), size, public=False)
-    blob = service.with_small_bytes(blob)
-    memory.put((media_id, size, sig), blob, weight=len(blob.data or b""))
-    return blob
+    return service.with_small_bytes(blob)
 
 
 def _current(media_id: str, size: str, sig: str) -> tuple[Media, Variant | None]:
