@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
 
+from tests.cluster.conftest import supervisor as supervisor_module
 from tests.cluster.helpers import api_token, make_admin, on, photo, upload, web_session
 
 
@@ -50,3 +53,29 @@ def test_every_instance_is_ready_with_postgresql_s3_and_one_leader(cluster):
     assert len(leaders) == 1 and cluster.leader() == leaders[0]
     assert cluster.env(0)["SHOEBOX_SECURITY__SECRET_KEY"] == cluster.env(1)["SHOEBOX_SECURITY__SECRET_KEY"]
     assert cluster.env(0)["SHOEBOX_DATA_DIR"] != cluster.env(1)["SHOEBOX_DATA_DIR"]
+
+
+def test_the_supervisor_leaves_an_unready_instance_out_of_nginx_and_takes_it_back(cluster):
+    """The active health check: within a few seconds of an instance dying, nginx's upstream marks it `down`
+    (no request tries it any more); once it is started again, it is back."""
+    supervisor = cluster._supervisor
+    port = cluster.instances[1].rsplit(":", 1)[1]
+    config = supervisor._nginx_dir / "nginx.conf"
+
+    def marked_down() -> bool:
+        return f"127.0.0.1:{port} max_fails=1 fail_timeout=2s down;" in config.read_text()
+
+    cluster.kill(1)
+    deadline = time.monotonic() + 3 * supervisor_module.HEALTH_EVERY + 5
+    while not marked_down() and time.monotonic() < deadline:
+        assert requests.get(cluster.lb + "/health", timeout=10).status_code == 200
+        time.sleep(0.2)
+    assert marked_down(), config.read_text()
+    for _ in range(6):  # every request goes to the instance left
+        assert requests.get(cluster.lb + "/health/ready", timeout=10).status_code == 200
+    cluster.start(1)
+    deadline = time.monotonic() + 3 * supervisor_module.HEALTH_EVERY + 5
+    while marked_down() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not marked_down(), config.read_text()
+    assert [change[1:] for change in supervisor.changes[-2:]] == [(1, False), (1, True)]
