@@ -15,10 +15,16 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def make_app(make_app, tmp_path):
-    """Apps with a second store, the folder `alt`, and a worker of their own that runs the move."""
+def other_stores(tmp_path):
+    """The stores configured besides [storage]: the folder `alt` (a test may parametrize this away)."""
+    return {"alt": {"url": f"file://{tmp_path}/alt"}}
+
+
+@pytest.fixture
+def make_app(make_app, other_stores):
+    """Apps with the other stores, and a worker of their own that runs the move."""
     def factory(**extra):
-        return make_app(**{"stores": {"alt": {"url": f"file://{tmp_path}/alt"}}, "jobs": {"workers": 1}, **extra})
+        return make_app(**{"stores": other_stores, "jobs": {"workers": 1}, **extra})
     return factory
 
 
@@ -145,3 +151,16 @@ def test_the_storage_page_fits_a_phone(live_server, admin_page, scheme):
     screenshot(page, f"admin-storage-moving-phone-{scheme}")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.locator("#storage-move").get_by_text("Moved to alt").wait_for(timeout=30_000)
+
+
+@pytest.mark.parametrize("other_stores", [{}])
+def test_with_no_other_store_the_page_says_how_to_add_one(live_server, admin_page, other_stores):
+    page = admin_page(color_scheme="dark", **PHONE)
+    page.goto(live_server.url + "/admin/storage")
+
+    section = page.locator("#storage-move")
+    assert "No other store is configured" in section.inner_text()
+    assert "[stores.<name>]" in section.inner_text()
+    assert section.get_by_role("button").count() == 0
+    screenshot(page, "admin-storage-no-other-store-phone-dark")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
