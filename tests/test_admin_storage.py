@@ -246,7 +246,7 @@ def test_a_refused_store_is_named_in_one_sentence_beside_the_field(app, admin_cl
 
 
 def test_the_buttons_need_the_csrf_token(app, admin_client, photos):
-    for path in ("plan", "move"):
+    for path in ("plan", "move", "cleanup"):
         for sent in ({}, {"csrf_token": "not-the-token"}):
             response = admin_client.post(f"/admin/storage/{path}", data={**sent, "target": "alt"}, headers=HTMX)
             assert response.status_code == 400, (path, sent)
@@ -292,6 +292,19 @@ def test_the_move_without_javascript_ends_in_a_303_to_the_page_which_follows_it(
     assert "Reload this page to see how far it is." in html
     assert "The move to alt has started" in html
     assert admin_client.get(f"/admin/storage/jobs/{job.id}").status_code == 302  # a whole page: back to the page
+
+
+def test_the_section_follows_storage_jobs_only(app, admin_client):
+    from webapp import jobs
+    from webapp.extensions import db
+
+    with app.app_context():
+        other = jobs.enqueue("integrity_check")
+        db.session.commit()
+        other_id = other.id
+
+    assert admin_client.get(f"/admin/storage/jobs/{other_id}", headers=HTMX).status_code == 404
+    assert admin_client.get("/admin/storage/jobs/999999", headers=HTMX).status_code == 404
 
 
 def test_a_move_under_way_cannot_be_started_twice(app, admin_client, photos):
