@@ -317,6 +317,29 @@ def test_a_move_under_way_cannot_be_started_twice(app, admin_client, photos):
     assert len(storage_jobs(app)) == 1
 
 
+def test_a_move_that_stopped_unfinished_says_so_and_offers_to_finish_it(app, admin_client, photos):
+    from webapp.extensions import db
+    from webapp.models import Job, utcnow
+
+    post(admin_client, "move", target="alt")
+    [job] = storage_jobs(app)
+    with app.app_context():
+        row = db.session.get(Job, job.id)
+        row.state, row.error, row.finished_at = "failed", "The old store could not be read.", utcnow()
+        db.session.commit()
+
+    html = admin_client.get("/admin/storage").get_data(as_text=True)
+
+    section = text(element(html, "storage-move"))
+    assert "hx-trigger" not in element(html, "storage-move")
+    assert "Moving the files to another store failed: The old store could not be read." in section
+    assert "The move to alt stopped before it finished. New uploads go there meanwhile" in section
+    assert "Finish the move to alt …" in section
+    again = post(admin_client, "move", target="alt")
+    assert 'hx-trigger="every 2s"' in again.get_data(as_text=True)
+    assert [j.state for j in storage_jobs(app)] == ["failed", "queued"]
+
+
 def test_the_old_copies_can_be_removed_once_the_move_is_done(app, admin_client, photos):
     from webapp.stores import service
 
