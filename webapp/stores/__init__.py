@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 def init_app(app: Flask) -> None:
     """Make the router the app's file store; refuse to start if the files are in a store not configured here."""
     from .. import cluster
+    from ..config import ConfigError
+    from ..extensions import db
     from . import cli, moving  # noqa: F401  (the jobs register on import)
     from .router import StoreRouter
 
@@ -26,11 +28,12 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli.storage)
     with app.app_context():
         try:
-            router.resolve()  # raises ConfigError, which stops start-up with its sentence
+            router.resolve()
         except SQLAlchemyError:
             # No database yet (before the first migration) or it is down: the state is read at first use.
             log.debug("The storage state could not be read at start-up.", exc_info=True)
+        except ConfigError:
+            db.engine.dispose()  # this app goes no further: close its connection now
+            raise  # start-up stops with its sentence
         finally:
-            from ..extensions import db
-
             db.session.remove()

@@ -36,7 +36,7 @@ from .router import REFRESH_SECONDS
 
 log = logging.getLogger(__name__)
 
-COPY_THREADS = 8
+COPY_THREADS = 16
 WINDOW = COPY_THREADS * 2  # keys in flight at most: a resumed run re-checks this many after the cursor
 CURSOR_SECONDS = 1.0
 # Long enough for every instance to read the new state (it re-reads at least every REFRESH_SECONDS).
