@@ -263,6 +263,20 @@ def test_uploads_during_a_move_land_on_the_target_and_every_photo_stays_readable
     flask_check_is_clean(app)
 
 
+def test_a_file_whose_writing_began_before_the_move_and_ended_during_it_reaches_the_target(make_app, tmp_path):
+    from webapp.extensions import blob_store
+    from webapp.stores import service
+
+    app = make_app(storage=folder_table(tmp_path / "a"), stores={"disk2": folder_table(tmp_path / "b")})
+    seed_files(app, count=1)
+    with app.app_context():
+        with blob_store().writer("originals/zz/slow-upload") as sink:
+            sink.write(b"first half, ")
+            service.start_move(None, "disk2")
+            sink.write(b"second half")
+        assert (tmp_path / "b" / "originals/zz/slow-upload").read_bytes() == b"first half, second half"
+
+
 # --- checksums ----------------------------------------------------------------------------------------
 
 def test_an_original_that_does_not_match_its_checksum_is_not_copied_and_the_move_stops(make_app, tmp_path):

@@ -12,7 +12,6 @@ copied to the store that now takes new files, so a slow upload never lands only 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -21,6 +20,7 @@ from datetime import datetime
 from typing import BinaryIO, Iterator
 
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import ConfigError
 from ..storage import BlobNotFound, BlobStore, StorageUnavailable
@@ -64,14 +64,21 @@ class StoreRouter:
     def state(self) -> location.StoreState:
         """The storage state, read from the database at most every REFRESH_SECONDS."""
         if self._state is None or time.monotonic() - self._read_at >= REFRESH_SECONDS:
-            self._state = location.current()
+            try:
+                self._state = location.current()
+            except SQLAlchemyError as error:
+                if self._state is None:
+                    raise StorageUnavailable("Which store holds the files could not be read from the database: "
+                                             f"{type(error).__name__}.") from error
+                log.warning("Could not read the storage state again; using the last one read: %s", error)
+                return self._state  # and try again next time
             self._read_at = time.monotonic()
         return self._state
 
     def resolve(self) -> None:
         """Read the state now and make sure every store it names is configured here (raises ConfigError)."""
-        self.forget()
-        state = self.state()
+        state = self._state = location.current()  # a database error goes to the caller
+        self._read_at = time.monotonic()
         for name in filter(None, (state.active, state.moving_to, state.previous)):
             if name not in self._tables:
                 raise ConfigError(missing_store_sentence(name))
@@ -125,8 +132,8 @@ class StoreRouter:
         self._follow(store, key, content_type)
 
     def _follow(self, written_to: BlobStore, key: str, content_type: str | None) -> None:
-        """Copy a blob just written to a store that stopped taking new files while it was written."""
-        self.forget()
+        """Copy a blob just written to a store that stopped taking new files while it was written (a write
+        shorter than REFRESH_SECONDS needs no look: the move's final sweep comes later than that)."""
         primary = self.primary
         if primary is written_to:
             return
@@ -220,9 +227,3 @@ def missing_store_sentence(name: str) -> str:
     return (f"The files of this site are in the store {name!r}, which this instance's configuration does not "
             f"name: add a [stores.{name}] table (with its url and credentials) as the other instances have it.")
 
-
-def sha256_of(stream) -> str:
-    digest = hashlib.sha256()
-    while chunk := stream.read(1 << 20):
-        digest.update(chunk)
-    return digest.hexdigest()
