@@ -409,7 +409,7 @@ def test_ready_checks_database_storage_and_scheduler(client):
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "storage", "scheduler"}
+    assert set(body["checks"]) == {"database", "storage", "scheduler", "limits", "cluster"}
 
 
 def test_ready_names_the_storage_when_it_is_down(make_app):

@@ -109,6 +109,28 @@ def test_an_owner_blocked_on_one_instance_stops_answering_on_the_other_at_once(p
     assert b.test_client().get("/api/v1/images", headers=headers).status_code == 401
 
 
+def test_a_share_link_revoked_on_one_instance_stops_on_the_other_at_once(pair, kims_photo):
+    from tests.fixtures.shares import change_link, make_link
+
+    a, b = pair
+    kim, _headers, media_id = kims_photo
+    link = make_link(a, kim, media_id=media_id)
+    recipient = b.test_client()
+    assert recipient.get(link.url).status_code == 200
+    change_link(a, link, revoked=True)
+    assert recipient.get(link.url).status_code == 410
+
+
+def test_an_api_key_revoked_on_one_instance_is_refused_on_the_other_at_once(pair, kims_photo):
+    a, b = pair
+    _kim, headers, _media_id = kims_photo
+    made = a.test_client().post("/api/v1/api-keys", headers=headers, json={"name": "laptop"}).get_json()
+    key = {"X-API-Key": made["key"]}
+    assert b.test_client().get("/api/v1/images", headers=key).status_code == 200
+    assert a.test_client().delete(f"/api/v1/api-keys/{made['id']}", headers=headers).status_code == 204
+    assert b.test_client().get("/api/v1/images", headers=key).status_code == 401
+
+
 def test_a_changed_hotlink_list_holds_on_the_other_instance_at_once(pair, kims_photo):
     from webapp.media import hotlinks
 

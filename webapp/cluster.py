@@ -47,6 +47,9 @@ RETRY_SECONDS = 1.0
 SOCKET_SECONDS = 0.5
 # The listener pings this often; a subscription that heard nothing for PING_SECONDS * 2.5 is dead.
 PING_SECONDS = 1.0
+# How long a request waits for the listener to apply a message that has just arrived (or a ping's answer)
+# before it answers from the database instead.
+CATCH_UP_SECONDS = 0.05
 # Announcements kept while not subscribed; past this many, each topic's are replaced by one "forget all".
 MOST_PENDING = 1000
 SENDER = f"{socket.gethostname()}:{os.getpid()}:{id(object()):x}"
@@ -65,6 +68,8 @@ class Bus:
         self._client = None
         self._socket = None  # the subscription's socket, polled by requests for unread messages
         self._applying = False  # the listener has read messages it has not finished applying
+        self._caught_up = threading.Condition()
+        self._batches = 0  # how many times the listener has finished applying what it read
         self._pending: list[tuple[str, str | None]] = []
         self._pending_lock = threading.Lock()
         self.last_error = ""
@@ -98,6 +103,10 @@ class Bus:
         with every message that reached this process applied."""
         if not self.redis_url:
             return True
+        batches = self._batches
+        if self._subscribed.is_set() and (self._applying or self._unread()):
+            with self._caught_up:  # most often a message applied within the millisecond
+                self._caught_up.wait_for(lambda: self._batches != batches, CATCH_UP_SECONDS)
         return self._subscribed.is_set() and not self._applying and not self._unread()
 
     def status(self) -> dict:
@@ -218,6 +227,14 @@ class Bus:
                         self._handle(message)
             finally:
                 self._applying = False
+                with self._caught_up:
+                    self._batches += 1
+                    self._caught_up.notify_all()
+
+    def waiting(self) -> int:
+        """How many announcements wait for Redis to be reachable again."""
+        with self._pending_lock:
+            return len(self._pending)
 
     def _wait_readable(self, seconds: float) -> bool:
         poller = select.poll()

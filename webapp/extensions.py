@@ -41,8 +41,36 @@ def default_limit() -> str:
     return current_app.config["SHOEBOX"]["limits"]["default"]
 
 
-limiter = Limiter(key_func=client_address, default_limits=[default_limit])
+# How long a rate-limit storage (Redis) may take to answer. A dead or hung Redis costs one request this
+# much, then the limiter counts in this process's memory (each instance alone, as /health/ready says)
+# and tries Redis again after 1, 2, 4 … 32 s; a Redis that answers at all answers in well under it.
+LIMITS_SOCKET_SECONDS = 0.25
+limiter = Limiter(key_func=client_address, default_limits=[default_limit], in_memory_fallback_enabled=True,
+                  storage_options={"socket_connect_timeout": LIMITS_SOCKET_SECONDS,
+                                   "socket_timeout": LIMITS_SOCKET_SECONDS})
 htmx = Htmx()
+
+
+def count_hit(item, *identifiers) -> tuple[bool, float]:
+    """Count one hit of the rate limit `item` for `identifiers` outside Flask-Limiter's decorators: whether it
+    was allowed, and when its window resets. A storage (Redis) that fails sends the limiter to this process's
+    memory, as Flask-Limiter does for its own limits; its next checks try Redis again."""
+    try:
+        return _count_hit(item, identifiers)
+    except Exception:
+        if getattr(limiter, "_storage_dead", True):
+            raise
+        import logging
+
+        logging.getLogger(__name__).warning("Rate limit storage unreachable; counting in this instance's memory.")
+        limiter._storage_dead = True  # Flask-Limiter's own flag (it has no public one)
+        return _count_hit(item, identifiers)
+
+
+def _count_hit(item, identifiers: tuple) -> tuple[bool, float]:
+    allowed = limiter.limiter.hit(item, *identifiers)
+    reset_at = 0.0 if allowed else limiter.limiter.get_window_stats(item, *identifiers)[0]
+    return allowed, reset_at
 babel = Babel()
 
 

@@ -84,7 +84,7 @@ class SignIn:
 
 @dataclass(frozen=True)
 class Check:
-    name: str  # "database", "storage", "scheduler" or "disk"
+    name: str  # "database", "storage", "scheduler", "limits", "cluster" or "disk"
     status: str  # "ok", "warning" or "failed": what the badge says
     state: str  # what the check itself reported ("ok", "unreachable", "stale", "disabled"...)
     detail: str = ""
@@ -184,6 +184,9 @@ def series(first: date, last: date) -> dict[str, Series]:
             for name in SERIES}
 
 
+# Not told of changes across instances, and need not be: a day that is over changes only when rows of it are
+# deleted (a photo, an account, audit events past retention), and these are the admin's statistics, a few
+# minutes late on one instance as on several; nothing anyone may revoke is read from here.
 CLOSED_DAYS_SECONDS = 300
 CLOSED_DAYS = "shoebox_dashboard_closed_days"  # the app's extension: {(first, last): (expires, figures)}
 _closed_lock = threading.Lock()
@@ -288,6 +291,8 @@ def health(app: Flask) -> Health:
               Check("storage", _badge(found["storage"]), found["storage"]["status"],
                     found["storage"].get("detail") or ""),
               _scheduler_check(found["scheduler"], beat, app.config["SHOEBOX"]["scheduler"]["heartbeat_seconds"]),
+              _redis_check("limits", found["limits"], degraded="per instance"),
+              _redis_check("cluster", found["cluster"], degraded="unreachable"),
               _disk_check(free, total)]
     return Health(checks=checks, leader=beat.instance if beat else None,
                   last_heartbeat=beat.finished_at if beat else None, jobs=scheduled_runs(), disk_free=free,
@@ -307,6 +312,12 @@ def _scheduler_check(result: dict, beat: JobRun | None, heartbeat_seconds: int) 
             return Check("scheduler", "ok", state, "")
     status = "ok" if state == "ok" else "warning" if state in ("starting", "disabled") else "failed"
     return Check("scheduler", status, state, result.get("detail") or "")
+
+
+def _redis_check(name: str, result: dict, degraded: str) -> Check:
+    """A warning, not a failure, while Redis is down: the instance still serves (see /health/ready)."""
+    state = result["status"]
+    return Check(name, "warning" if state == degraded else "ok", state, result.get("detail") or "")
 
 
 def _disk_check(free: int | None, total: int | None) -> Check:

@@ -94,6 +94,10 @@ class AdminHealth(Out):
     database: AdminCheck
     storage: AdminCheck
     scheduler: AdminCheck
+    limits: AdminCheck = Field(description='Rate limits: state "shared", "per instance" (a warning: Redis is down) '
+                                           'or "memory" (no Redis configured).')
+    cluster: AdminCheck = Field(description='The channel between instances: state "single", "ok" or "unreachable" '
+                                            '(a warning: this instance answers from the database meanwhile).')
     disk: AdminCheck
     leader: str | None = Field(description="The instance (host:pid) that last beat as the scheduler's leader.")
     last_heartbeat: Timestamp | None

@@ -19,7 +19,7 @@ from .. import metering
 from ..auth import permissions, tokens
 from ..auth.credentials import is_bearer
 from ..errors import Forbidden, NotAuthenticated, RateLimited
-from ..extensions import limiter
+from ..extensions import count_hit
 from ..models import ApiKey, User
 
 # What someone whose groups do not hold use_api may still ask with a token: who they are, what they may do,
@@ -94,9 +94,8 @@ def _take_hourly(name: str, per_hour: int) -> None:
     """Count one request against `per_hour` (0: unlimited) in the limiter's storage (Redis when shared)."""
     if per_hour <= 0:
         return
-    item = RateLimitItemPerHour(per_hour)
-    if not limiter.limiter.hit(item, "shoebox-api", name):
-        reset_at, _remaining = limiter.limiter.get_window_stats(item, "shoebox-api", name)
+    allowed, reset_at = count_hit(RateLimitItemPerHour(per_hour), "shoebox-api", name)
+    if not allowed:
         retry_after = max(1, math.ceil(reset_at - time.time()))
         raise RateLimited(_("This key or account has used its %(count)s requests for this hour. "
                             "Try again in %(seconds)s seconds.", count=per_hour, seconds=retry_after),
