@@ -36,7 +36,7 @@ def is_preview_bot(user_agent: str) -> bool:
     return any(marker in agent for marker in PREVIEW_BOTS)
 
 
-@lru_cache(maxsize=CACHED_AGENTS)
+@lru_cache(maxsize=CACHED_AGENTS)  # a function of the string alone: nothing to go stale on any instance
 def describe(user_agent: str) -> Agent:
     """The device type, browser and OS of a User-Agent."""
     result = parse(user_agent[:LONGEST_AGENT]).with_defaults()

@@ -27,7 +27,7 @@ def counts_as_view() -> bool:
     return request.method in ("GET", "POST") and not is_preview_bot(request.user_agent.string)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=8)  # a function of its arguments alone: the same on every instance
 def _daily_salt(secret_key: str, day: str) -> bytes:
     return hmac.new(secret_key.encode(), day.encode(), hashlib.sha256).digest()
 

@@ -73,6 +73,7 @@ def of(user: User | None) -> frozenset[str]:
         return frozenset()
     if user.role == "admin":
         return frozenset(PERMISSIONS)
+    # Remembered for this request only (g): each request reads the groups afresh, on every instance.
     cache = g.setdefault("_permissions", {}) if has_app_context() else {}
     key = (user.id, user.role)
     if key not in cache:

@@ -36,6 +36,8 @@ def unauthorized():
 @bp.before_app_request
 def require_setup():
     """Until the first account exists, every page leads to /setup (the JSON API answers for itself)."""
+    # Kept per process without the cluster's channel: once an account exists one always does (the last
+    # administrator cannot be removed), and /setup asks the database itself.
     if current_app.extensions.get("shoebox_has_users"):
         return None
     if request.endpoint in SETUP_EXEMPT or request.path.startswith("/api/"):

@@ -101,6 +101,7 @@ def fetch_for(user_id: int, url: str, dest_dir: Path, *, max_bytes: int) -> Fetc
 def _slots() -> FetchSlots:
     limits = current_app.config["SHOEBOX"]["fetch"]
     # setdefault, not check-then-set: two first requests at once must end up sharing one set of slots.
+    # Per process on purpose: the slots bound this process's downloads, not a shared state to keep in step.
     return current_app.extensions.setdefault(
         "shoebox_fetch_slots", FetchSlots(limits["max_concurrent"], limits["per_user"]))
 
