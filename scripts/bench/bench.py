@@ -2,14 +2,16 @@
 
 Started by scripts/bench/run (which sets up .venv and the system tools). Exit status 1 means the
 bench broke somewhere (see the 'error' rows); a missed goal is reported, not an error.
-BENCH_ONLY=thumbnail,server,uploads,gallery,transforms,hostile,shares,backups,admin runs only the named ones (server:
+BENCH_ONLY=thumbnail,server,uploads,gallery,transforms,hostile,shares,backups,admin,cluster runs only the named ones (server:
 serving, originals and memory; uploads: issue 15's upload throughput against a minimal Pillow pipeline, HEIC and AVIF
 against a JPEG of the same pixels, peak RSS over 100 mixed uploads and a minute later, an owner's thumbnails against
 public ones, a 3 MB original against nginx, a Range request, X-Accel-Redirect, and thumbor when it installs;
 hostile: the attacks of issue 10, memory, slow headers and slow URL fetches; shares: issue 12's share links, the
 album page, a size served through a link and the max-views race; backups: issue 13's backup and restore of 2 GB of
 photos against tar, the server's RSS and the gallery's p99 while it makes a backup; admin: issue 14's dashboard page
-and API p99 at 100,000 photos and 1,000 people against 300 ms, on SQLite and PostgreSQL).
+and API p99 at 100,000 photos and 1,000 people against 300 ms, on SQLite and PostgreSQL; cluster: issue 17's
+two instances against one through nginx, uploads and views during a storage move against idle, and the move's
+bytes/s against s3fs copying the same objects).
 Every row records the 1-minute load average: at each round where it has rounds, else before and after it.
 """
 
@@ -32,6 +34,7 @@ sys.path.insert(0, str(ROOT))  # webapp, as `python -m webapp` sees it
 
 import admin  # noqa: E402
 import backups  # noqa: E402
+import cluster  # noqa: E402
 import fixtures  # noqa: E402
 import gallery  # noqa: E402
 import hostile  # noqa: E402
@@ -115,7 +118,8 @@ def main() -> int:
             results += with_load(guarded, "thumbnail", thumbs.run, photo) if wanted("thumbnail") else []
             results += server_benchmarks(work, photo, big, padded) if wanted("server") else []
         for name, module in (("uploads", uploads), ("gallery", gallery), ("transforms", transforms),
-                             ("hostile", hostile), ("shares", shares), ("backups", backups), ("admin", admin)):
+                             ("hostile", hostile), ("shares", shares), ("backups", backups), ("admin", admin),
+                             ("cluster", cluster)):
             if wanted(name):
                 results += with_load(module.run, work)
     for result in results:
@@ -130,6 +134,7 @@ def main() -> int:
     print(shares.notes(results))
     print(backups.notes(results))
     print(admin.notes(results))
+    print(cluster.notes(results))
     print(f"\nWritten to {path.relative_to(ROOT)} in {time.monotonic() - started:.0f} s.")
     return 1 if any("error" in r for r in results) else 0
 
