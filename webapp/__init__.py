@@ -33,15 +33,14 @@ def create_app(overrides: dict | None = None) -> Flask:
         hops = settings["server"]["trusted_proxies"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
-    from . import cli, cluster, database, error_reports, errors, jobs, mail, web
-    from .storage import BlobStore
+    from . import cli, cluster, database, error_reports, errors, jobs, mail, stores, web
 
     web.init_app(app)  # first, so that every request has its id before any other hook runs
     error_reports.init_app(app)
     _init_extensions(app)
     cluster.init_app(app)  # before the domains, which register what they forget when told
     mail.init_app(app)
-    app.extensions["blob_store"] = BlobStore.from_settings(settings["storage"])
+    stores.init_app(app)  # the file store: [storage], or the store the files were moved to
     _init_domains(app)
     errors.init_app(app)
     cli.init_app(app)
