@@ -119,6 +119,17 @@ def missing_services(postgres_url: str) -> list[str]:
     return missing
 
 
+def cluster_database(server: str, name: str) -> str:
+    """The URL of database shoebox_cluster_<name> on `server` (one per pytest-xdist worker, which may run
+    tests of the same module at once)."""
+    import sqlalchemy as sa
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    database = f"shoebox_cluster_{name}" + (f"_{worker}" if worker else "")
+    return sa.make_url(supervisor.postgres_url(server)).set(database=database[:63], query={}) \
+        .render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="module")
 def cluster_settings() -> dict[str, str]:
     """More SHOEBOX_* settings for every instance of this module's cluster; override it in a module."""
@@ -128,8 +139,6 @@ def cluster_settings() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def cluster(request, tmp_path_factory, cluster_settings):
     """A running cluster of 2 instances on a database of this module's own, stopped after the module."""
-    import sqlalchemy as sa
-
     server = TEST_DATABASE_URL or LOCAL_POSTGRES
     missing = missing_services(server)
     if missing:
@@ -138,8 +147,7 @@ def cluster(request, tmp_path_factory, cluster_settings):
             pytest.fail(message + " (CI or REQUIRE_BROWSER=1 is set)", pytrace=False)
         pytest.skip(message)
     module = re.sub(r"[^a-z0-9_]", "_", request.module.__name__.rsplit(".", 1)[-1].lower())
-    database_url = sa.make_url(supervisor.postgres_url(server)).set(
-        database=f"shoebox_cluster_{module}"[:63], query={}).render_as_string(hide_password=False)
+    database_url = cluster_database(server, module)
     running = supervisor.Cluster(count=2, directory=tmp_path_factory.mktemp(f"cluster-{module}"),
                                  database_url=database_url, fresh_database=True,
                                  settings={**FAST_SETTINGS, **cluster_settings})

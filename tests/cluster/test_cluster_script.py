@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import requests
-import sqlalchemy as sa
 
-from tests.cluster.conftest import LOCAL_POSTGRES, missing_services, services_required, supervisor
+from tests.cluster.conftest import (LOCAL_POSTGRES, cluster_database, missing_services, services_required,
+                                   supervisor)
 from tests.fixtures import ROOT
 from tests.fixtures.database import TEST_DATABASE_URL
 
@@ -28,8 +28,7 @@ def database_url():
         if services_required():
             pytest.fail("scripts/cluster cannot start: " + "; ".join(missing), pytrace=False)
         pytest.skip("scripts/cluster cannot start: " + "; ".join(missing))
-    url = sa.make_url(supervisor.postgres_url(server)).set(database="shoebox_cluster_script", query={}) \
-        .render_as_string(hide_password=False)
+    url = cluster_database(server, "script")
     supervisor.drop_database(url)
     yield url
     supervisor.drop_database(url)
