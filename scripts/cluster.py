@@ -19,6 +19,7 @@ Every instance runs `python -m webapp serve` on 127.0.0.1 with the scheduler on,
 `server.base_url` = the load balancer and `server.trusted_proxies = 1`. nginx sends requests round-robin,
 tries the next instance when one refuses or fails (502), and this supervisor polls each instance's
 /health/ready every 2 s, marking an unready one `down` in nginx's configuration (and back up) with a reload.
+When no instance is ready (a dependency they share is down), those that still answer stay in.
 
 Tests drive the same class: `Cluster(...).up()`, then `restart(i)`, `kill(i)`, `start(i)`, `leader()`,
 `flask(...)`, `env(i)`, and `down()` (tests/cluster/conftest.py). The supervisor is the only implementation.
@@ -68,6 +69,24 @@ def ready(url: str, timeout: float = 2.0) -> dict | None:
             return json.load(answer) if answer.status == 200 else None
     except (OSError, ValueError):
         return None
+
+
+def alive(url: str, timeout: float = 2.0) -> bool:
+    """Whether an instance answers /health (it runs, whatever its dependencies say)."""
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=timeout) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def in_rotation(ready_now: dict[int, bool], is_alive) -> dict[int, bool]:
+    """Which instances nginx should send requests to: the ready ones; when none is ready (a dependency they
+    share is down, S3 say), every one that still answers, so that what can still work does (pages render,
+    uploads are refused with 503) rather than nginx refusing everything."""
+    if any(ready_now.values()):
+        return ready_now
+    return {index: is_alive(index) for index in ready_now}
 
 
 def postgres_url(url: str) -> str:
@@ -433,7 +452,8 @@ class Cluster:
     def _poll(self) -> None:
         """Every HEALTH_EVERY seconds: ask each instance /health/ready; tell nginx of any that changed."""
         while not self._stopping.wait(HEALTH_EVERY):
-            states = {i.index: ready(i.url) is not None for i in self.instances}
+            states = in_rotation({i.index: ready(i.url) is not None for i in self.instances},
+                                 lambda index: alive(self.instances[index].url))
             with self._lock:
                 changed = [i for i in self.instances if i.up != states[i.index]]
                 if not changed or self._stopping.is_set():
@@ -489,7 +509,7 @@ def _body_limit(env: dict[str, str]) -> int:
         sys.path.insert(0, str(ROOT))
     from webapp.config import load_settings, request_body_limit
 
-    return request_body_limit(load_settings(environ=env))
+    return request_body_limit(load_settings(environ=env, config_file=False))  # the instances read an empty file
 
 
 def _clean_environ() -> dict[str, str]:
