@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import requests
+import sqlalchemy as sa
 
 from tests.cluster.conftest import supervisor as supervisor_module
 from tests.cluster.helpers import api_token, make_admin, on, photo, upload, web_session
@@ -45,6 +46,11 @@ def test_an_upload_on_one_instance_is_seen_on_the_other_and_through_the_balancer
 
 
 def test_every_instance_is_ready_with_postgresql_s3_and_one_leader(cluster):
+    """Both instances started at once on an empty database (the migrations take turns under a lock)."""
+    engine = sa.create_engine(supervisor_module.postgres_url(cluster.database_url))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    engine.dispose()
     answers = [requests.get(base + "/health/ready", timeout=10).json() for base in cluster.instances]
     for answer in answers:
         assert answer["status"] == "ok"
