@@ -277,6 +277,31 @@ def test_a_file_whose_writing_began_before_the_move_and_ended_during_it_reaches_
         assert (tmp_path / "b" / "originals/zz/slow-upload").read_bytes() == b"first half, second half"
 
 
+def test_a_file_an_instance_wrote_to_the_old_store_before_it_heard_of_the_move_is_swept_across(make_app, tmp_path,
+                                                                                              monkeypatch):
+    from webapp.extensions import blob_store
+    from webapp.stores import moving, router
+
+    monkeypatch.setattr(router, "REFRESH_SECONDS", 60)  # however slow this machine, the other one stays stale
+    settings = dict(storage=folder_table(tmp_path / "a"), stores={"disk2": folder_table(tmp_path / "b")})
+    app, other = make_app(**settings), make_app(**settings)  # two instances of one site, without Redis between
+    seed_files(app, count=2)
+    with other.app_context():
+        assert blob_store().primary is blob_store().named("storage")  # read now, and trusted
+    copy, late = moving._Copier.copy, []
+
+    def copy_while_the_other_instance_writes(self, key):
+        if not late:
+            with other.app_context():
+                blob_store().put("originals/zz/written-late", b"from the instance that had not heard yet")
+            late.append(True)
+        return copy(self, key)
+    monkeypatch.setattr(moving._Copier, "copy", copy_while_the_other_instance_writes)
+    job = run_move(app, "disk2")
+    assert job.state == "done" and job.result["copied_late"] == 1
+    assert (tmp_path / "b" / "originals/zz/written-late").read_bytes() == b"from the instance that had not heard yet"
+
+
 # --- checksums ----------------------------------------------------------------------------------------
 
 def test_an_original_that_does_not_match_its_checksum_is_not_copied_and_the_move_stops(make_app, tmp_path):
