@@ -302,6 +302,32 @@ def test_a_file_an_instance_wrote_to_the_old_store_before_it_heard_of_the_move_i
     assert (tmp_path / "b" / "originals/zz/written-late").read_bytes() == b"from the instance that had not heard yet"
 
 
+@pytest.mark.s3
+def test_during_a_move_to_s3_a_photo_still_on_disk_is_streamed_and_a_new_one_redirects(make_app, tmp_path, moto_server,
+                                                                                      s3_bucket, kim_factory):
+    from tests.fixtures.media import multipart
+    from webapp.stores import service
+
+    app = make_app(storage={**folder_table(tmp_path / "a"), "redirect_to_presigned": True},
+                   stores={"b2": bucket_table(moto_server, s3_bucket)})
+    kim = kim_factory(app)
+
+    def upload_public():
+        body, content_type = multipart({"file": (make_jpeg(), "p.jpg"), "is_public": "true"})
+        response = app.test_client().post("/api/v1/images", headers=kim.headers, data=body, content_type=content_type)
+        return response.get_json()["id"]
+    on_disk = upload_public()
+    with app.app_context():
+        service.start_move(None, "b2")  # the job is not run: every file but new ones stays on disk
+    on_s3 = upload_public()
+    anyone = app.test_client()
+    streamed = anyone.get(f"/i/{on_disk}")
+    assert streamed.status_code == 200 and streamed.data[:2] == b"\xff\xd8"
+    streamed.close()
+    redirected = anyone.get(f"/i/{on_s3}")
+    assert redirected.status_code == 302 and redirected.headers["Location"].startswith(moto_server)
+
+
 # --- checksums ----------------------------------------------------------------------------------------
 
 def test_an_original_that_does_not_match_its_checksum_is_not_copied_and_the_move_stops(make_app, tmp_path):
