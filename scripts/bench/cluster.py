@@ -169,6 +169,19 @@ class Site:
     def pids(self) -> list[int]:
         return [instance.process.pid for instance in self.cluster.instances]
 
+    @property
+    def s3_pid(self) -> int | None:
+        """The pid of the moto server listening on the cluster's S3 endpoint, found by its command line."""
+        port = self.cluster.s3.endpoint.rsplit(":", 1)[-1].encode()
+        for entry in Path("/proc").iterdir():
+            try:
+                words = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"moto.server" in words and port in words:
+                return int(entry.name)
+        return None
+
     def env(self) -> dict:
         """The environment of a one-off process inside the first instance's configuration: no job workers
         and no scheduler, so that the instances' workers take every job (and none dies with the process)."""
@@ -333,7 +346,7 @@ def _scaling(site: Site, seeded: dict, home: Path) -> list[dict]:
             _check_page(url, thumb, {}, "image/webp")
             _check_page(url, "/", {"Cookie": cookie}, "text/html")
         cases = (("thumbnail", NAMES[0], thumb, {}), ("gallery", NAMES[1], "/", {"Cookie": cookie}))
-        return [_scaling_row(name, case, fronts, path, headers) for case, name, path, headers in cases]
+        return [_scaling_row(name, case, fronts, path, headers, site.pids) for case, name, path, headers in cases]
     finally:
         fronts.stop()
 
@@ -361,7 +374,7 @@ def _check_page(url: str, path: str, headers: dict, content_type: str) -> None:
         raise RuntimeError(f"{url}{path} answered a page without photo tiles")
 
 
-def _scaling_row(name: str, case: str, fronts: Fronts, path: str, headers: dict) -> dict:
+def _scaling_row(name: str, case: str, fronts: Fronts, path: str, headers: dict, pids: list[int]) -> dict:
     """Rounds of wrk on each side in turn (who goes first alternates); the ratio of requests/s two / one."""
     say(f"cluster: {case} {path}, 2 instances vs 1 through nginx, {load.tool()}, {CONNECTIONS} connections, "
         f"{SECONDS:.0f} s a side a round")
@@ -369,10 +382,11 @@ def _scaling_row(name: str, case: str, fronts: Fronts, path: str, headers: dict)
     def measure_round(number: int) -> dict:
         figures = {}
         for side in (("one", "two") if number % 2 == 0 else ("two", "one")):
-            busy = CpuClock()
+            busy, used, started = CpuClock(), cpu_seconds(pids), time.monotonic()
             measured = serving.measured(fronts.urls[side] + path, CONNECTIONS, SECONDS, headers)
             figures[f"{side}_rps"] = round(measured["rps"], 1)
             figures[f"{side}_cpu_busy"] = busy.busy()
+            figures[f"{side}_instances_cpus"] = round((cpu_seconds(pids) - used) / (time.monotonic() - started), 2)
         return figures | {"ratio": round(figures["two_rps"] / figures["one_rps"], 3)}
 
     rounds = in_rounds(measure_round, maximum=4)
@@ -383,6 +397,18 @@ def _scaling_row(name: str, case: str, fronts: Fronts, path: str, headers: dict)
             "goal_min": SCALING_GOAL,
             "goal": f">= {SCALING_GOAL} (req/s through nginx to 2 instances / to 1; the ceiling is about the CPU "
                     f"count, {os.cpu_count()} here, less what nginx and wrk take)"}
+
+
+def cpu_seconds(pids: list[int | None]) -> float:
+    """User and system CPU seconds the processes have used so far (those gone or unknown count 0)."""
+    total = 0
+    for pid in filter(None, pids):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class CpuClock:
@@ -488,15 +514,22 @@ def _during_moves(site: Site, seeded: dict, folder: Path) -> list[dict]:
     with Traffic(site, seeded["photo_ids"], folder) as traffic:
         time.sleep(2)  # every client past its first requests
         for _ in range(BUSY_ROUNDS):
-            start = time.monotonic()
+            start, cpu = time.monotonic(), {"s3": cpu_seconds([site.s3_pid]), "instances": cpu_seconds(site.pids)}
             time.sleep(IDLE_SECONDS)
             idle = (start, time.monotonic())
+            cpu = {name: round((cpu_seconds(pids) - cpu[name]) / IDLE_SECONDS, 2)
+                   for name, pids in (("s3", [site.s3_pid]), ("instances", site.pids))}
+            before = {"s3": cpu_seconds([site.s3_pid]), "instances": cpu_seconds(site.pids)}
             moved = _move(site, site.other)
             busy = (moved["running_at"], moved["done_at"])
+            length = time.monotonic() - idle[1]
+            busy_cpu = {name: round((cpu_seconds(pids) - before[name]) / length, 2)
+                        for name, pids in (("s3", [site.s3_pid]), ("instances", site.pids))}
             windows["idle"].append(idle)
             windows["busy"].append(busy)
             rounds.append({"move_s": moved["seconds"], "objects": moved["result"]["objects"],
                            "switch_s": moved["switch_s"], "done_s": moved["done_s"],
+                           "cpus_used_idle": cpu, "cpus_used_moving": busy_cpu,
                            "copied_late": moved["result"].get("copied_late"),
                            "left_on_old_store": _left_behind(_in_app(site.env(), "facts")["missing_on_active"],
                                                              traffic, moved),
@@ -722,7 +755,8 @@ def notes(results: list[dict]) -> str:
                          f"{result['objects']} objects of {result['object_bytes'] / MB:,.0f} MB on S3 (moto)")
         if result["name"] in NAMES[:2]:
             by_round = ", ".join(f"{r['two_rps']:,.0f}/{r['one_rps']:,.0f} ({r['ratio']:.2f}, CPUs busy "
-                                 f"{r['two_cpu_busy']:.0%}/{r['one_cpu_busy']:.0%})" for r in result["rounds"])
+                                 f"{r['two_cpu_busy']:.0%}/{r['one_cpu_busy']:.0%}, CPUs used by the instances "
+                                 f"{r['two_instances_cpus']}/{r['one_instances_cpus']})" for r in result["rounds"])
             lines.append(f"- {result['case']} {result['path']} through nginx, req/s 2 instances / 1 by round: "
                          f"{by_round}; {load_average}")
         elif result["name"] in NAMES[2:4]:
@@ -731,7 +765,10 @@ def notes(results: list[dict]) -> str:
                          f"{result['busy']['p50_ms']}/{result['busy']['p99_ms']} over {result['busy']['requests']}; "
                          f"by round, p99 during/idle: " + ", ".join(
                              f"{r[result['kind'] + '_busy']['p99_ms']}/{r[result['kind'] + '_idle']['p99_ms']} "
-                             f"(move {r['move_s']} s)" for r in result["rounds"]) + f"; {load_average}")
+                             f"(move {r['move_s']} s; CPUs used by moto's S3 server {r['cpus_used_idle']['s3']} idle, "
+                             f"{r['cpus_used_moving']['s3']} moving, by the 2 instances "
+                             f"{r['cpus_used_idle']['instances']} and {r['cpus_used_moving']['instances']})"
+                             for r in result["rounds"]) + f"; {load_average}")
             if result["kind"] == "upload":
                 lines += [_left_note(number, figures) for number, figures in enumerate(result["rounds"], 1)
                           if figures["left_on_old_store"]]
@@ -785,12 +822,14 @@ def facts() -> dict:
     from webapp.stores import location
 
     waiting = db.session.scalar(select(func.count()).select_from(Job).where(Job.state.in_(("queued", "running"))))
+    # The rows first: a file is stored before its row is committed, so each key named here is listed below
+    # unless it is missing (the other order counts the uploads that land meanwhile as missing).
+    named = [*db.session.scalars(select(Media.storage_key)), *db.session.scalars(select(Variant.storage_key))]
     router, state = blob_store(), location.current()
     active = router.named(state.active)
     sizes = {key: active.size(key) for key in active.keys() if key != location.MARKER}
-    named = [*db.session.scalars(select(Media.storage_key)), *db.session.scalars(select(Variant.storage_key))]
     missing = {key: [name for name in location.tables() if router.named(name).exists(key)]
-               for key in named if key not in sizes}
+               for key in named if key not in sizes and not active.exists(key)}
     return {"jobs_waiting": waiting, "active": state.active, "objects": len(sizes), "bytes": sum(sizes.values()),
             "missing_on_active": missing}
 
