@@ -20,6 +20,8 @@ import hashlib
 import logging
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import closing
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import current_app
@@ -139,35 +141,44 @@ def _copy_all(context, copier: _Copier, row: dict) -> None:
     total = max(recorded_bytes(), copied)
     context.progress(items=done, items_total=len(keys), bytes_done=copied, bytes_total=total,
                      message=_("Copying the files to the new store."))
-    flight: deque[tuple[str, Future]] = deque()
     saved = time.monotonic()
-    with ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="shoebox-move") as pool:
-        try:
-            for key in todo + [None] * WINDOW:
-                if key is not None:
-                    flight.append((key, pool.submit(copier.copy, key)))
-                if len(flight) < WINDOW and key is not None:
-                    continue
-                if not flight:
-                    break
-                head, future = flight.popleft()
-                try:
-                    copied += future.result()
-                    mismatched.discard(head)
-                except Mismatch:
-                    mismatched.add(head)
-                    log.error("%s does not match its recorded checksum; it was not copied.", head)
-                done, cursor = done + 1, head
-                if time.monotonic() - saved >= CURSOR_SECONDS:
-                    _save(copier.target, cursor, copied, mismatched)
-                    saved = time.monotonic()
-                    context.progress(items=done, bytes_done=copied, bytes_total=max(total, copied))
-        except BaseException:
-            for _key, future in flight:
-                future.cancel()
-            raise
+    with closing(_copied_in_order(copier, todo)) as outcomes:
+        for cursor, size, matched in outcomes:
+            copied, done = copied + size, done + 1
+            if matched:
+                mismatched.discard(cursor)
+            else:
+                mismatched.add(cursor)
+            if time.monotonic() - saved >= CURSOR_SECONDS:
+                _save(copier.target, cursor, copied, mismatched)
+                saved = time.monotonic()
+                context.progress(items=done, bytes_done=copied, bytes_total=max(total, copied))
     _save(copier.target, cursor, copied, mismatched)
     context.progress(items=done, bytes_done=copied, bytes_total=max(total, copied))
+
+
+def _copied_in_order(copier: _Copier, keys: list[str]) -> Iterator[tuple[str, int, bool]]:
+    """Copy `keys` on COPY_THREADS threads, at most WINDOW in flight; yield (key, bytes, matched) in key order."""
+    flight: deque[tuple[str, Future]] = deque()
+    with ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="shoebox-move") as pool:
+        try:
+            for key in keys:
+                flight.append((key, pool.submit(copier.copy, key)))
+                if len(flight) >= WINDOW:
+                    yield _outcome(*flight.popleft())
+            while flight:
+                yield _outcome(*flight.popleft())
+        finally:
+            for _key, future in flight:
+                future.cancel()
+
+
+def _outcome(key: str, future: Future) -> tuple[str, int, bool]:
+    try:
+        return key, future.result(), True
+    except Mismatch:
+        log.error("%s does not match its recorded checksum; it was not copied.", key)
+        return key, 0, False
 
 
 def _save(target: BlobStore, cursor: str, copied: int, mismatched: set[str]) -> None:
