@@ -493,3 +493,17 @@ def test_cleanup_keeps_the_old_copies_when_a_file_is_missing_from_the_new_store(
     row = job_row(app, job_id)
     assert row.state == "failed" and lost in row.error
     assert (tmp_path / "a" / lost).read_bytes() == files[lost]
+
+
+def test_an_instance_backup_leaves_out_which_store_holds_the_files(make_app, tmp_path):
+    """A restore writes the files to the restoring instance's own store: the archived choice would be wrong there."""
+    from webapp.backups import contents
+    from webapp.extensions import db
+
+    app = make_app(storage=folder_table(tmp_path / "a"), stores={"disk2": folder_table(tmp_path / "b")})
+    seed_files(app, count=1)
+    assert run_move(app, "disk2").state == "done"
+    with app.app_context():
+        settings = next(table for table in contents.tables("instance") if table.name == "settings")
+        keys = [row.key for row in db.session.execute(contents.select_rows(settings, "instance", None))]
+    assert "storage_location" not in keys
