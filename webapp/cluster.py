@@ -198,6 +198,7 @@ class Bus:
                 self._socket, self._applying = None, False
                 if was_subscribed:
                     self._forget_everything()
+                self._caught_up_now()
                 if pubsub is not None:
                     try:
                         pubsub.close()
@@ -218,18 +219,21 @@ class Bus:
             if not self._wait_readable(PING_SECONDS / 2):
                 continue
             # Set before reading: from the moment a message is read until it is applied, memory is not used.
+            # On an error it stays set: _listen() stops trusting memory first (messages read but not applied
+            # may sit in redis-py's buffer, where no poll of the socket sees them).
             self._applying = True
-            try:
-                while connection.can_read(timeout=0):
-                    heard = time.monotonic()
-                    message = pubsub.get_message(timeout=0)
-                    if message is not None:
-                        self._handle(message)
-            finally:
-                self._applying = False
-                with self._caught_up:
-                    self._batches += 1
-                    self._caught_up.notify_all()
+            while connection.can_read(timeout=0):
+                heard = time.monotonic()
+                message = pubsub.get_message(timeout=0)
+                if message is not None:
+                    self._handle(message)
+            self._applying = False
+            self._caught_up_now()
+
+    def _caught_up_now(self) -> None:
+        with self._caught_up:
+            self._batches += 1
+            self._caught_up.notify_all()
 
     def waiting(self) -> int:
         """How many announcements wait for Redis to be reachable again."""
@@ -252,10 +256,12 @@ class Bus:
             self._receive(message["data"])
 
     def _receive(self, data) -> None:
-        try:
+        try:  # anyone who reaches Redis may publish: nothing in a message may stop the listener
             message = json.loads(data)
             topic, key = message["topic"], message.get("key")
-        except (ValueError, KeyError, TypeError):
+            if not isinstance(topic, str) or not (key is None or isinstance(key, str)):
+                raise TypeError("topic and key must be text")
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             log.warning("Ignored a malformed message on %s.", self.channel)
             return
         if message.get("from") != self.sender:  # this process applied its own announcement already
