@@ -342,3 +342,37 @@ def test_a_flapping_redis_never_leaves_an_instance_answering_stale(make_app, own
         check(f"round {round_} back, changed")
         assert wait_for(lambda: bus_a.waiting() == 0 and bus_b.waiting() == 0)
     assert wrong == []
+
+
+def test_one_request_for_a_photo_holds_one_pooled_database_connection_at_a_time(make_app):
+    """With server.threads at 16 or more (it may be up to 256) and the pool's 15 connections, requests that each
+    need two at once can all hold one and wait for the second: every one of them fails after 30 s."""
+    from sqlalchemy import event
+
+    from webapp.extensions import db
+
+    app = make_app(storage={"url": f"memory://attack-{uuid.uuid4().hex}"})
+    _kim, _headers, media_id = kims_photo_on(app)
+    held, most = threading.local(), []
+
+    def checkout(*_args):
+        held.count = getattr(held, "count", 0) + 1
+        most.append(held.count)
+
+    def checkin(*_args):
+        held.count = getattr(held, "count", 1) - 1
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "checkin", checkin)
+    try:
+        with app.app_context():
+            from webapp import metering
+
+            metering.meter_of(app).forget()  # a meter that has not read the owner's month yet
+        assert app.test_client().get(f"/i/{media_id}").status_code == 200
+    finally:
+        event.remove(engine, "checkout", checkout)
+        event.remove(engine, "checkin", checkin)
+    assert most and max(most) == 1
