@@ -53,6 +53,12 @@ def test_a_foreground_move_prints_progress_and_says_where_the_old_copies_are(mak
     assert f"Moved {len(files)} files to b2; the old copies are still in storage" in result.output
     status = app.test_cli_runner().invoke(args=["storage", "status"])
     assert "* b2" in status.output and "old copies are still in storage" in status.output
+    cleaned = app.test_cli_runner().invoke(args=["storage", "cleanup"])
+    assert cleaned.exit_code == 0, cleaned.output
+    assert f"Removed {len(files)} old copies from storage." in cleaned.output
+    assert [p.name for p in (tmp_path / "a").rglob("*") if p.is_file()] == ["shoebox-site.json"]
+    again = app.test_cli_runner().invoke(args=["storage", "cleanup"])
+    assert again.exit_code == 1 and "There are no old copies to remove." in again.output
 
 
 def cli_environment(tmp_path, database_url: str, moto_server: str, bucket: str) -> dict:

@@ -1,4 +1,4 @@
-"""`flask storage status` and `flask storage move --to NAME_OR_URL [--dry-run]`.
+"""`flask storage status`, `flask storage move --to NAME_OR_URL [--dry-run]` and `flask storage cleanup`.
 
 The move runs in the foreground: this process claims the job and works it, printing its progress. When
 an earlier run was killed, the job is taken over (its lease was held by a process that is gone) and
@@ -83,7 +83,7 @@ def move(target: str, dry_run: bool) -> None:
         raise click.ClickException(job.error or f"The move ended {job.state}.")
     result = job.result or {}
     click.echo(f"Moved {result.get('objects', 0)} files to {name}; the old copies are still in "
-               f"{result.get('source')} (remove them with the clean-up on Admin → Storage).")
+               f"{result.get('source')} (remove them with `flask storage cleanup` or on Admin → Storage).")
 
 
 def _running_move(name: str) -> int | None:
@@ -118,14 +118,29 @@ def _dead(owner: str) -> bool:
     return False
 
 
-def _work(job_id: int) -> None:
+@storage.command("cleanup")
+@with_appcontext
+def cleanup() -> None:
+    """Remove the old copies a finished move left, once every file is on the active store."""
+    try:
+        job_id = service.start_cleanup(None).id
+    except ShoeboxError as error:
+        raise click.ClickException(error.message) from None
+    _work(job_id, "storage_cleanup")
+    job = db.session.get(Job, job_id, populate_existing=True)
+    if job.state != "done":
+        raise click.ClickException(job.error or f"The clean-up ended {job.state}.")
+    click.echo(f"Removed {job.result['removed']} old copies from {job.result['store']}.")
+
+
+def _work(job_id: int, name: str = "storage_move") -> None:
     """Work the move in a thread of this process (the job's lease is ours), printing its progress; follow it
     instead when another instance's worker has it."""
     from .. import jobs
 
     app = current_app._get_current_object()
     owner = f"{_HOST}:{os.getpid()}:cli"
-    worker = threading.Thread(target=jobs.run_one, args=(app, owner, ["storage_move"]), daemon=True)
+    worker = threading.Thread(target=jobs.run_one, args=(app, owner, [name]), daemon=True)
     worker.start()
     shown = ""
     while True:
