@@ -376,3 +376,26 @@ def test_one_request_for_a_photo_holds_one_pooled_database_connection_at_a_time(
         event.remove(engine, "checkout", checkout)
         event.remove(engine, "checkin", checkin)
     assert most and max(most) == 1
+
+
+def test_a_change_made_while_redis_hangs_is_never_answered_stale_on_the_other_instance(make_app, own_redis):
+    """A Redis that stops answering without closing its sockets (frozen, or cut off by the network): A's
+    announcement cannot go out, yet once A has answered, B must not answer from what it remembered."""
+    import os
+    import signal
+
+    a, b = pair_on(make_app, own_redis.url)
+    _kim, headers, media_id = kims_photo_on(a)
+    visitor, thumb = b.test_client(), f"/i/{media_id}?size=thumb"
+    assert visitor.get(thumb).status_code == 200
+    os.kill(own_redis.process.pid, signal.SIGSTOP)
+    try:
+        assert a.test_client().patch(f"/api/v1/images/{media_id}", headers=headers,
+                                     json={"is_public": False}).status_code == 200
+        changed_at, stale = time.monotonic(), []
+        while time.monotonic() - changed_at < 3:
+            if visitor.get(thumb).status_code == 200:
+                stale.append(round(time.monotonic() - changed_at, 2))
+    finally:
+        os.kill(own_redis.process.pid, signal.SIGCONT)
+    assert stale == [], f"B answered 200 {len(stale)} times, up to {stale[-1]} s after A's change returned"
