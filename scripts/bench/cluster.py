@@ -47,7 +47,7 @@ import load
 import nginx
 import serving
 from backups import _varied
-from common import MB, ROOT, free_port, in_rounds, median, say, summary, track
+from common import MB, ROOT, free_port, guarded, in_rounds, median, say, summary, track
 from gallery import Client, PostgresDatabase, Skip, browser_login, percentile
 from server import PASSWORD, multipart_body, post
 
@@ -93,25 +93,15 @@ def run(work: Path) -> list[dict]:
         message = f"setup: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
         return [{"name": name, "error": message} for name in NAMES]
     try:
-        rows = [*_guarded(NAMES[:2], _scaling, site, seeded, work / "cluster-nginx"),
-                *_guarded(NAMES[4:], _throughput, site, seeded, work / "cluster-reference"),
-                *_guarded(NAMES[2:4], _during_moves, site, seeded, work / "cluster-uploads")]
+        rows = [*guarded(NAMES[:2], _scaling, site, seeded, work / "cluster-nginx"),
+                *guarded(NAMES[4:], _throughput, site, seeded, work / "cluster-reference"),
+                *guarded(NAMES[2:4], _during_moves, site, seeded, work / "cluster-uploads")]
     finally:
         site.stop()
         postgres.drop()
     shared = {"photos": seeded["photos"], "objects": seeded["objects"], "object_bytes": seeded["bytes"],
               "cpus": os.cpu_count(), "instances": len(site.instance_urls)}
     return [row if "error" in row else shared | row for row in rows]
-
-
-def _guarded(names: tuple[str, ...], function, *args) -> list[dict]:
-    """function(*args), or one error row per name: one broken benchmark does not stop the others."""
-    try:
-        return function(*args)
-    except Exception as error:
-        traceback.print_exc()
-        return [{"name": name, "error": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
-                for name in names]
 
 
 def _supervisor(path: Path):
@@ -127,13 +117,11 @@ def _load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-
 class Site:
     """The cluster of scripts/cluster.py (its own Redis and moto S3 server, our scratch database), as the
     bench sees it: its addresses, its stores, an instance's environment and the bench account's API key."""
 
     def __init__(self, supervisor, home: Path, database_url: str):
-        self.supervisor = supervisor
         self.cluster = supervisor.Cluster(count=2, directory=home, database_url=database_url)
         self.api_key = ""
         self.active = "storage"  # the store the files are in; each move the bench makes switches it
