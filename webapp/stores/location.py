@@ -64,8 +64,14 @@ def state_of(row: dict) -> StoreState:
 
 
 def current() -> StoreState:
-    """Which store is active, and whether a move is under way."""
-    return state_of(read_row())
+    """Which store is active, and whether a move is under way.
+
+    Read through the session (a request holds one pooled connection already; a second would halve how
+    many requests the pool serves at once), without flushing what the caller has not finished building.
+    """
+    with db.session.no_autoflush:
+        value = db.session.execute(select(Setting.value).where(Setting.key == ROW)).scalar()
+    return state_of(dict(value) if isinstance(value, dict) else {})
 
 
 def change(**values) -> dict:
