@@ -122,6 +122,9 @@ def _movable_state(name: str) -> StoreState:
         return state
     if name == state.active:
         raise InvalidInput(_("The files are in %(name)s already.", name=name), field="target")
+    if db.session.scalar(select(Job.id).where(Job.name == "storage_cleanup", Job.state.in_(("queued", "running")))):
+        # It deletes from the old store what it finds on the active one: a move now would lose files to it.
+        raise InvalidInput(_("The old copies are being removed; start the move once that is done."), field="target")
     return state
 
 
