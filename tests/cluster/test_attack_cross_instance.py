@@ -197,3 +197,52 @@ def test_a_leader_paused_past_its_lease_keeps_the_lock_and_no_slot_runs_twice(cl
     noticed = 2 * supervisor.HEALTH_EVERY + 2
     late = [hit for hit in through_lb if hit[0] > noticed + 10 and (hit[1] != 200 or hit[2] > 1)]
     assert late == [], f"requests through nginx while an instance was paused: {late}"
+
+
+def test_a_job_held_by_a_paused_instance_is_taken_over_and_the_paused_one_writes_no_result(cluster):
+    """SIGSTOP the instance running a job for longer than its lease: another takes the job over; on SIGCONT
+    the paused one must not record its own outcome over the new owner's."""
+    lease = int(cluster.env()["SHOEBOX_JOBS__LEASE_SECONDS"])
+    engine = _engine(cluster)
+    with engine.connect() as blocker, engine.connect() as conn:
+        blocker.execute(sa.text("BEGIN"))
+        blocker.execute(sa.text("LOCK TABLE view_events IN ACCESS EXCLUSIVE MODE"))
+        job_id = conn.execute(sa.text(
+            "INSERT INTO jobs (name, payload, state, attempts, max_attempts, run_after, cancel_requested, progress, "
+            "detail, error, created_at) VALUES ('prune_view_events', '{}', 'queued', 0, 3, now() AT TIME ZONE 'UTC', "
+            "false, 0, '{}', '', now() AT TIME ZONE 'UTC') RETURNING id")).scalar()
+
+        def row():
+            return conn.execute(sa.text("SELECT state, attempts, lease_owner, error FROM jobs WHERE id = :id"),
+                                {"id": job_id}).one()
+
+        deadline = time.monotonic() + 30
+        while row().lease_owner is None:
+            assert time.monotonic() < deadline, "no instance claimed the job"
+            time.sleep(0.25)
+        first_owner = row().lease_owner
+        held_by = {cluster.pid(i): i for i in range(2)}[int(first_owner.split(":")[1])]
+        process = cluster._supervisor.instances[held_by].process
+        os.kill(process.pid, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + lease + 20
+            while row().lease_owner in (first_owner, None):
+                assert time.monotonic() < deadline, f"the job was not taken over: {row()}"
+                time.sleep(0.25)
+            taken = row()
+            blocker.execute(sa.text("ROLLBACK"))
+            time.sleep(3)
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 60
+        while row().state not in ("done", "failed"):
+            assert time.monotonic() < deadline, f"the job did not finish: {row()}"
+            time.sleep(0.25)
+        time.sleep(3)  # the paused one has woken and done whatever it does
+        final = row()
+    engine.dispose()
+    paused_log = [line for line in cluster.log(held_by).splitlines() if f"Job {job_id}" in line or
+                  f"job {job_id}" in line]
+    print(f"\nJob {job_id}: claimed by {first_owner} (instance {held_by}, then paused), taken over as {taken}; "
+          f"final {final}; the paused instance logged: {paused_log}")
+    assert taken.attempts == 2 and final.state == "done" and final.error == "", final
