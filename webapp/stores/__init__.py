@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
             # No database yet (before the first migration) or it is down: the state is read at first use.
             log.debug("The storage state could not be read at start-up.", exc_info=True)
         except ConfigError:
+            db.session.remove()
             db.engine.dispose()  # this app goes no further: close its connection now
             raise  # start-up stops with its sentence
         finally:
