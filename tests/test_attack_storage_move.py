@@ -128,11 +128,18 @@ def test_fifty_api_starts_of_a_move_make_exactly_one_job(make_app, make_user, tm
 
     statuses = at_once(attempt, start)
     started = [name for _id, name, _state in storage_jobs(app)]
-    run_jobs(app)  # whatever was started: the files end up once on disk2, and nothing is lost
+    from webapp import jobs
+
+    workers = [threading.Thread(target=jobs.work_until_idle, args=(app, ["storage_move"])) for _ in range(4)]
+    for worker in workers:  # as the instances of a cluster would: each worker takes one of the jobs
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    # whatever was started: the files end up once on disk2, and nothing is lost
     assert state(app).active == "disk2" and state(app).moving_to is None
     assert keys_on(app, "disk2") == sorted(referenced(app))
     flask_check_is_clean(app)
-    assert statuses.count(202) == 1 and statuses.count(400) == 49, statuses
+    assert statuses.count(202) == 1 and statuses.count(400) == 49, (statuses, storage_jobs(app))
     assert started == ["storage_move"]
 
 
@@ -434,6 +441,10 @@ def test_the_cleanup_never_deletes_a_file_a_stale_instance_wrote_only_to_the_old
     assert state(app).previous == "storage"  # the old store is still read from
 
 
+@pytest.mark.xfail(strict=True, reason="A move reads from the active store only and, at its switch, replaces `previous`: "
+                   "a file left only on the previous store (a stale instance's upload after the sweep, or a file the "
+                   "sweep skipped as mismatched) is no longer read by anyone. Refuse a move while the previous store "
+                   "holds files the active one lacks, or copy them in; the lead decides which.")
 def test_a_second_move_keeps_serving_a_file_that_is_only_on_the_old_store(make_app, tmp_path):
     """Old copies not cleaned up (the clean-up refused, as above) and a move to a third store: the file a stale
     instance left only on the first store must stay readable, during that move and after it."""
@@ -635,4 +646,57 @@ def test_a_move_back_started_while_the_cleanup_runs_loses_no_file(make_app, tmp_
             unreadable.append(f"{key}: {type(error).__name__}")
     assert not unreadable, f"move back not refused ({not refused}); {len(unreadable)} of {len(files)} files " \
                            f"unreadable after both jobs: {unreadable[:2]}; state {state(app)}"
+    flask_check_is_clean(app)
+
+
+# --- the target fills up ---------------------------------------------------------------------------------------
+
+def test_a_target_folder_that_fills_up_stops_the_move_with_the_reason_and_the_site_reads_on(make_app, tmp_path,
+                                                                                              monkeypatch):
+    import errno
+
+    from tests.fixtures.jobs import job_row
+    from webapp.extensions import blob_store
+    from webapp.stores import moving, service
+
+    app = make_app(storage=folder_table(tmp_path / "a"), stores={"disk2": folder_table(tmp_path / "b")})
+    files = seed_files(app, count=6)
+    with app.app_context():
+        target = blob_store().named("disk2")
+    real_writer = target.writer
+    full = {"now": False, "written": 0}
+
+    def writer(key, **options):
+        if full["now"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        full["written"] += 1
+        full["now"] = full["written"] >= 5
+        return real_writer(key, **options)
+
+    monkeypatch.setattr(target, "writer", writer)
+    monkeypatch.setattr(moving, "COPY_THREADS", 1)
+    monkeypatch.setattr(moving, "WINDOW", 1)
+    with app.app_context():
+        job_id = service.start_move(None, "disk2").id
+    run_jobs(app)
+    row = job_row(app, job_id)
+    assert row.state in ("queued", "failed") and "No space left on device" in row.error, (row.state, row.error)
+    assert state(app).active == "storage" and state(app).moving_to == "disk2"
+    for key, data in files.items():
+        assert read_through_site(app, key) == data
+    full["now"] = False  # room again
+    full["written"] = -10 ** 6
+    with app.app_context():
+        from webapp.extensions import db
+        from webapp.models import Job, utcnow
+
+        db.session.execute(db.update(Job).where(Job.id == job_id, Job.state == "queued").values(run_after=utcnow()))
+        db.session.commit()
+        if job_row(app, job_id).state == "failed":
+            service.start_move(None, "disk2")
+    run_jobs(app)
+    assert state(app).active == "disk2"
+    assert keys_on(app, "disk2") == sorted(files)
+    for key, data in files.items():
+        assert read_through_site(app, key) == data
     flask_check_is_clean(app)
