@@ -24,6 +24,9 @@ NOT_BACKED_UP = {"jobs", "job_runs", "backups", "browser_sessions", "token_famil
 # Settings that are another system's credentials, kept in plain text: never in an archive (entered again
 # after a restore), so that an unencrypted instance archive holds no password that works elsewhere.
 SECRET_SETTINGS = ("smtp_password",)
+# Settings about this installation's own storage (which store holds its files): a restore writes the files
+# to the restoring instance's store, so the archived value would point it at the wrong one.
+INSTALLATION_SETTINGS = ("storage_location",)
 # What an account archive keeps of the person's own row: who they are and their settings, no secrets.
 ACCOUNT_USER_COLUMNS = ("id", "email", "username", "display_name", "first_name", "last_name", "locale",
                         "keep_location", "uploads_public", "created_at")
@@ -61,7 +64,7 @@ def select_rows(table: Table, scope: str, user_id: int | None):
     """The statement that reads `table`'s rows for the scope."""
     if scope == "instance":
         rows = select(table).order_by(*table.primary_key.columns)
-        return rows.where(table.c.key.not_in(SECRET_SETTINGS)) if table.name == "settings" else rows
+        return rows.where(table.c.key.not_in(SECRET_SETTINGS + INSTALLATION_SETTINGS)) if table.name == "settings" else rows
     name = table.name
     if name == "users":
         mine = select(*[table.c[column] for column in ACCOUNT_USER_COLUMNS]).where(table.c.id == user_id)

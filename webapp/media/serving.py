@@ -48,11 +48,14 @@ def _send(blob: Blob, attachment: bool, store) -> Response:
     settings = current_app.config["SHOEBOX"]
     files = store is None  # the photos' store, the one an nginx location can serve
     store = store or blob_store()
-    if store.scheme == "s3" and settings["storage"]["redirect_to_presigned"] and blob.public:
-        return redirect(store.url(blob.key, settings["storage"]["presign_seconds"]), 302)
+    # While files move between stores, one may be on the other store: url() and local_path() say None then.
+    presigned = store.scheme == "s3" and settings["storage"]["redirect_to_presigned"] and blob.public \
+        and store.url(blob.key, settings["storage"]["presign_seconds"])
+    if presigned:
+        return redirect(presigned, 302)
     if blob.data is not None:
         return _from_memory(blob, attachment)
-    if files and store.scheme == "file" and settings["server"]["accel_redirect"]:
+    if files and store.scheme == "file" and settings["server"]["accel_redirect"] and store.local_path(blob.key):
         return _by_proxy(blob, attachment, settings["server"]["accel_redirect"])
     return _from_store(blob, attachment, store)
 
