@@ -14,9 +14,12 @@ database until it is subscribed again (and forgets once more then, for the messa
 change is seen everywhere on the next request, and an instance that cannot hear about changes never
 answers from what it remembers.
 
-No request waits on a dead Redis: checking whether memory is usable touches no network, and an
-instance that is not subscribed keeps its announcements and publishes them as soon as it is again
-(the others' subscriptions broke too, so they were not answering from memory meanwhile).
+Checking whether memory is usable touches no network, so no request waits on a dead Redis. A request
+that changes something while Redis cannot take the announcement waits out FRESH_SECONDS (about a
+second) before it answers: by then every instance whose subscription went quiet too has stopped using
+its memory. The announcement is kept and published once this instance is subscribed again. What this
+cannot cover is a network that cuts off only the announcing instance while the others still hear
+Redis: they keep using their memories until its kept announcements arrive.
 """
 
 from __future__ import annotations
@@ -45,8 +48,11 @@ SETTINGS = "settings"  # key None: Admin → Settings changed (the hotlink list,
 RETRY_SECONDS = 1.0
 # How long a publish or a reconnect may take before Redis counts as down.
 SOCKET_SECONDS = 0.5
-# The listener pings this often; a subscription that heard nothing for PING_SECONDS * 2.5 is dead.
-PING_SECONDS = 1.0
+# The listener pings this often; a subscription that heard nothing for FRESH_SECONDS is dead, and memory is
+# not used from that moment on, even before the listener gives the connection up (a Redis that hangs, or is
+# cut off by the network, closes no socket).
+PING_SECONDS = 0.5
+FRESH_SECONDS = PING_SECONDS * 2.5
 # How long a request waits for the listener to apply a message that has just arrived (or a ping's answer)
 # before it answers from the database instead.
 CATCH_UP_SECONDS = 0.05
@@ -68,6 +74,7 @@ class Bus:
         self._client = None
         self._socket = None  # the subscription's socket, polled by requests for unread messages
         self._applying = False  # the listener has read messages it has not finished applying
+        self._heard_at = 0.0  # when the subscription last brought anything (a message or a ping's answer)
         self._caught_up = threading.Condition()
         self._batches = 0  # how many times the listener has finished applying what it read
         self._pending: list[tuple[str, str | None]] = []
@@ -81,21 +88,34 @@ class Bus:
             self.handlers[topic].append(handler)
 
     def announce(self, topic: str, key: str | None = None) -> None:
-        """Forget `key` under `topic` here, now, and tell every other instance to."""
+        """Forget `key` under `topic` here, now, and tell every other instance to.
+
+        When Redis cannot take the message, this returns only once FRESH_SECONDS have passed: by then every
+        instance whose subscription went quiet with it has stopped answering from memory, so nothing
+        anyone asks after the change is answered from before it.
+        """
+        started = time.monotonic()
         key = None if key is None else str(key)
         self._apply(topic, key)
         if not self.redis_url:
             return
         if self._thread is not None and not self._subscribed.is_set():
-            self._keep(topic, key)  # Redis is down (or not reached yet): no request waits for it
+            self._keep(topic, key)  # Redis is down (or not reached yet): published once it is back
+            self._outlast_silence(started)
             return
         try:
             self._publish(topic, key)
-        except Exception as error:  # the listeners' subscriptions break too, so they stop trusting memory
+        except Exception as error:
             self.last_error = f"{type(error).__name__}: {error}"
             log.warning("Could not tell the other instances to forget %s %s: %s", topic, key or "(all)", error)
             if self._thread is not None:
                 self._keep(topic, key)
+            self._outlast_silence(started)
+
+    @staticmethod
+    def _outlast_silence(started: float) -> None:
+        """Wait until any subscription that has heard nothing since `started` counts as dead everywhere."""
+        time.sleep(max(0.0, started + FRESH_SECONDS + CATCH_UP_SECONDS - time.monotonic()))
 
     @property
     def memory_usable(self) -> bool:
@@ -107,7 +127,8 @@ class Bus:
         if self._subscribed.is_set() and (self._applying or self._unread()):
             with self._caught_up:  # most often a message applied within the millisecond
                 self._caught_up.wait_for(lambda: self._batches != batches, CATCH_UP_SECONDS)
-        return self._subscribed.is_set() and not self._applying and not self._unread()
+        return self._subscribed.is_set() and not self._applying and not self._unread() \
+            and time.monotonic() - self._heard_at <= FRESH_SECONDS
 
     def status(self) -> dict:
         """For /health/ready: "single" (no Redis), "ok" (subscribed) or "unreachable"."""
@@ -211,8 +232,8 @@ class Bus:
         connection = pubsub.connection
         heard = pinged = time.monotonic()
         while not self._stopping.is_set():
-            if time.monotonic() - heard > PING_SECONDS * 2.5:
-                raise ConnectionError(f"Redis did not answer for {PING_SECONDS * 2.5:.1f} s")
+            if time.monotonic() - heard > FRESH_SECONDS:
+                raise ConnectionError(f"Redis did not answer for {FRESH_SECONDS:.2f} s")
             if time.monotonic() - pinged >= PING_SECONDS:
                 pubsub.ping()
                 pinged = time.monotonic()
@@ -223,7 +244,7 @@ class Bus:
             # may sit in redis-py's buffer, where no poll of the socket sees them).
             self._applying = True
             while connection.can_read(timeout=0):
-                heard = time.monotonic()
+                heard = self._heard_at = time.monotonic()
                 message = pubsub.get_message(timeout=0)
                 if message is not None:
                     self._handle(message)
@@ -247,6 +268,7 @@ class Bus:
 
     def _handle(self, message: dict) -> None:
         if message["type"] == "subscribe":
+            self._heard_at = time.monotonic()
             self._forget_everything()  # what was missed while not subscribed
             self._subscribed.set()
             self.last_error = ""
@@ -277,6 +299,8 @@ class Bus:
     def _forget_everything(self) -> None:
         for topic in list(self.handlers):
             self._apply(topic, None)
+
+
 def init_app(app: Flask) -> None:
     settings = app.config["SHOEBOX"]
     # One channel per database, so that two Shoebox sites sharing a Redis never hear each other.

@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 
 from flask import Flask, current_app
@@ -171,7 +172,9 @@ class Meter:
         """The owner's plan limit and the month's written total, on a connection of its own (remembered if `keep`)."""
         first = date(*month, 1)
         read_at = self._forgets
-        with db.engine.connect() as connection:
+        # The request's own connection when its session holds one already, else a short one of its own: a request
+        # never holds two pooled connections at once, which with many threads could leave them all waiting.
+        with _reader() as connection:
             limit = connection.scalar(select(Plan.bandwidth_bytes_per_month).join(User, User.plan_id == Plan.id)
                                       .where(User.id == owner_id)) or 0
             written = 0
@@ -196,6 +199,18 @@ class Meter:
     def forget_key(self, key: str | None) -> None:
         """forget() for an announcement (webapp/cluster.py), whose key is the owner's id as text."""
         self.forget(None if key is None else int(key))
+
+
+@contextmanager
+def _reader():
+    """A connection to read with: the session's, when it is in a transaction, else a new one closed afterwards."""
+    session = db.session()
+    if session.in_transaction():
+        yield session.connection()
+        return
+    with db.engine.connect() as connection:
+        yield connection
+
 
 def meter_of(app: Flask | None = None) -> Meter:
     """The app's meter, made on first use; it forgets what any instance announces about accounts and plans."""
