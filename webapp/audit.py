@@ -87,6 +87,8 @@ ACTIONS = {
     "share_revoked": _l("Share link revoked"),
     "share_deleted": _l("Share link deleted"),
     "backup_started": _l("Backup started"),
+    "storage_move_started": _l("Moving the files to another store started"),
+    "storage_cleanup_started": _l("Removing the old copies of the files started"),
     "backup_made": _l("Backup finished"),
     "backup_failed": _l("Backup failed"),
     "backup_uploaded": _l("Backup uploaded"),
