@@ -1,6 +1,6 @@
 """People talking to a real cluster over HTTP, for tests/cluster/test_cross_instance*.py: accounts signed up
 over the API with their tokens, the admin who makes plans and blocks people, and crowds that act at once.
-Browsers are tests/cluster/helpers.py's (web_session, BrowserSession); every password is helpers.PASSWORD.
+Browsers are tests/cluster/clients.py (web_session, BrowserSession); every password is clients.PASSWORD.
 
 Every request goes to the instance (or the load balancer) the caller names, so that a test says where each
 step happens. Nothing here sleeps or retries.
@@ -16,8 +16,8 @@ from itertools import count
 
 import requests
 
-from tests.cluster import helpers
-from tests.cluster.helpers import PASSWORD
+from tests.cluster import clients
+from tests.cluster.clients import PASSWORD
 
 TIMEOUT = 120
 _numbers = count(1)
@@ -88,7 +88,7 @@ def log_in(base: str, identifier: str) -> Account:
 def admin_of(cluster) -> Account:
     """A new admin (`flask create-admin`), logged in over the API on instance 0. Sign-ups and logins per
     address an hour are raised: every account a module makes comes from 127.0.0.1."""
-    root = log_in(cluster.instances[0], helpers.make_admin(cluster))
+    root = log_in(cluster.instances[0], clients.make_admin(cluster))
     changed = root.put(cluster.instances[0], "/api/v1/admin/settings",
                        json={"signup_per_hour": 10_000, "login_per_hour": 10_000})
     assert changed.status_code == 200, changed.text

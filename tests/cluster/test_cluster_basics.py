@@ -8,7 +8,7 @@ import requests
 import sqlalchemy as sa
 
 from tests.cluster.conftest import supervisor as supervisor_module
-from tests.cluster.helpers import api_token, make_admin, on, photo, upload, web_session
+from tests.cluster.clients import api_token, make_admin, on, photo, upload, web_session
 
 
 def test_an_upload_on_one_instance_is_seen_on_the_other_and_through_the_balancer(cluster):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.cluster.helpers import PASSWORD, web_session
+from tests.cluster.clients import PASSWORD, web_session
 from tests.cluster.people import TIMEOUT, Account, admin_of, call, put_on_new_plan, sign_up, signed_thumbnails
 from tests.fixtures.accounts import csrf_token_from
 from tests.fixtures.media import make_jpeg

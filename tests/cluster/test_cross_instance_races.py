@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster.helpers import BrowserSession
+from tests.cluster.clients import BrowserSession
 from tests.cluster.people import TIMEOUT, Account, admin_of, all_at_once, call, put_on_new_plan, sign_up
 from tests.fixtures.accounts import csrf_token_from
 from tests.fixtures.media import make_jpeg

@@ -9,7 +9,7 @@ from collections import Counter
 
 import requests
 
-from tests.cluster.helpers import BrowserSession, api_token, make_admin, photo, upload, web_session
+from tests.cluster.clients import BrowserSession, api_token, make_admin, photo, upload, web_session
 from tests.fixtures.media import make_jpeg
 
 UPLOADERS = 2

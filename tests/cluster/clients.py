@@ -1,4 +1,4 @@
-"""Plain helpers for the cluster tests: an admin account, its tokens and session, uploads over HTTP."""
+"""HTTP clients for the cluster tests: an admin account, its tokens and session, uploads."""
 
 from __future__ import annotations
 
