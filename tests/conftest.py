@@ -28,6 +28,7 @@ for _name in [n for n in os.environ if n.startswith("SHOEBOX_")]:
 
 pytest_plugins = [
     "tests.fixtures.database",
+    "tests.fixtures.instances",
     "tests.fixtures.accounts",
     "tests.fixtures.browser",
     "tests.fixtures.jobs",

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 import time
 import uuid
 
 import pytest
 
-from tests.fixtures.accounts import STRONG_PASSWORD
-from tests.fixtures.media import make_jpeg, multipart
-from tests.test_redis_down import RedisServer
+from tests.fixtures.instances import bearer, make_account, pair_on, upload_public, wait_for
 from webapp import cluster
 
 # Concurrent clients in this process: each request holds up to two pooled database connections at once (its
@@ -32,47 +29,6 @@ def redis_url(redis_url):
     url = redis_url.rsplit("/", 1)[0] + "/13"
     yield url
     redis.Redis.from_url(url).flushdb()
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-def pair_on(make_app, url):
-    shared = {"cluster": {"redis_url": url}, "storage": {"url": f"memory://attack-{uuid.uuid4().hex}"}}
-    a, b = make_app(**shared), make_app(**shared)
-    assert cluster.bus_of(a).wait_subscribed(5) and cluster.bus_of(b).wait_subscribed(5)
-    return a, b
-
-
-@pytest.fixture
-def pair(make_app, redis_url):
-    return pair_on(make_app, redis_url)
-
-
-def make_account(app, name, role="user"):
-    from webapp.auth import service
-
-    with app.app_context():
-        return service.create_user(f"{name}@example.com", name, STRONG_PASSWORD, role=role, verified=True).id
-
-
-def bearer(app, name) -> dict:
-    token = app.test_client().post("/api/v1/auth/login", json={"identifier": name, "password": STRONG_PASSWORD})
-    return {"Authorization": f"Bearer {token.get_json()['access_token']}"}
-
-
-def upload_public(app, headers) -> str:
-    body, content_type = multipart({"file": (make_jpeg((320, 240)), "a.jpg"), "is_public": "true"})
-    answer = app.test_client().post("/api/v1/images", headers=headers, data=body, content_type=content_type)
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["id"]
 
 
 def kims_photo_on(app):
@@ -295,14 +251,6 @@ def test_a_flood_of_ten_thousand_messages_does_not_stall_requests(pair, redis_ur
 
 
 # --- a Redis that comes and goes -----------------------------------------------------------------------
-
-def wait_for(condition, seconds=10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_a_flapping_redis_never_leaves_an_instance_answering_stale(make_app, own_redis):

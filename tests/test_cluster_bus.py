@@ -9,37 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.fixtures.accounts import STRONG_PASSWORD
-from tests.fixtures.media import make_jpeg, multipart
+from tests.fixtures.instances import bearer, make_account, upload_public
 from webapp import cluster
-
-
-@pytest.fixture
-def pair(make_app, redis_url):
-    """Instances A and B: one database, one file store, one Redis, both subscribed."""
-    shared = {"cluster": {"redis_url": redis_url}, "storage": {"url": f"memory://cluster-{uuid.uuid4().hex}"}}
-    a, b = make_app(**shared), make_app(**shared)
-    assert cluster.bus_of(a).wait_subscribed(5) and cluster.bus_of(b).wait_subscribed(5)
-    return a, b
-
-
-def make_account(app, name, role="user"):
-    from webapp.auth import service
-
-    with app.app_context():
-        return service.create_user(f"{name}@example.com", name, STRONG_PASSWORD, role=role, verified=True).id
-
-
-def bearer(app, name) -> dict:
-    token = app.test_client().post("/api/v1/auth/login", json={"identifier": name, "password": STRONG_PASSWORD})
-    return {"Authorization": f"Bearer {token.get_json()['access_token']}"}
-
-
-def upload_public(app, headers) -> str:
-    body, content_type = multipart({"file": (make_jpeg((320, 240)), "a.jpg"), "is_public": "true"})
-    answer = app.test_client().post("/api/v1/images", headers=headers, data=body, content_type=content_type)
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["id"]
 
 
 def remembered(app, key) -> bool:

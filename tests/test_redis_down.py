@@ -3,9 +3,7 @@ says so; an instance that lost the channel answers from the database, and hears 
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import time
 import uuid
 
@@ -13,50 +11,8 @@ import pytest
 
 from tests.fixtures.accounts import STRONG_PASSWORD, csrf_token_from
 from tests.fixtures.media import make_jpeg, multipart
+from tests.fixtures.instances import spare_port, wait_for
 from webapp import cluster
-
-
-def spare_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class RedisServer:
-    """A redis-server of the test's own on a spare port, to stop and start again (never the machine's)."""
-
-    def __init__(self, folder):
-        self.folder, self.port, self.process = folder, spare_port(), None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -101,15 +57,6 @@ def warm_up(make_app) -> None:
     app = make_app()
     make_account(app, "kim")
     failed_login(app.test_client(), 0)
-
-
-def wait_for(condition, seconds=10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_with_redis_down_login_limits_hold_per_instance_and_answer_at_once(make_app):
