@@ -80,6 +80,16 @@ def run_move(app, target: str):
     return job_row(app, job_id)
 
 
+def run_cleanup(app):
+    from webapp import jobs
+    from webapp.stores import service
+
+    with app.app_context():
+        job_id = service.start_cleanup(None).id
+    jobs.work_until_idle(app)
+    return job_row(app, job_id)
+
+
 def job_row(app, job_id):
     from tests.fixtures.jobs import job_row as row
 
@@ -172,6 +182,7 @@ def test_s3_to_another_bucket_then_back_to_local(make_app, tmp_path, moto_server
     assert run_move(app, "second").state == "done"
     assert_all_on(app, "second", files)
     assert state(app).active == "second"
+    assert run_cleanup(app).state == "done"  # a move copies from the current store only: the old copies go first
     job = run_move(app, "disk")
     assert job.state == "done", job.error
     assert_all_on(app, "disk", files)
@@ -478,21 +489,49 @@ def test_cleanup_removes_the_old_copies_once_every_file_is_on_the_new_store(make
     flask_check_is_clean(app)
 
 
-def test_cleanup_keeps_the_old_copies_when_a_file_is_missing_from_the_new_store(make_app, tmp_path):
-    from webapp import jobs
-    from webapp.stores import service
-
+def test_cleanup_copies_a_file_only_the_old_store_holds_before_removing_anything(make_app, tmp_path):
     app = make_app(storage=folder_table(tmp_path / "a"), stores={"disk2": folder_table(tmp_path / "b")})
     files = seed_files(app)
     assert run_move(app, "disk2").state == "done"
-    lost = sorted(files)[0]
-    (tmp_path / "b" / lost).unlink()
-    with app.app_context():
-        job_id = service.start_cleanup(None).id
-    jobs.work_until_idle(app)
-    row = job_row(app, job_id)
-    assert row.state == "failed" and lost in row.error
-    assert (tmp_path / "a" / lost).read_bytes() == files[lost]
+    only_old = sorted(files)[0]
+    (tmp_path / "b" / only_old).unlink()  # as if written to the old store by an instance that had not heard
+
+    assert run_cleanup(app).state == "done"
+
+    assert_all_on(app, "disk2", files)
+    assert (tmp_path / "b" / only_old).read_bytes() == files[only_old]
+    assert not [p for p in (tmp_path / "a").rglob("*") if p.is_file() and p.name != "shoebox-site.json"]
+    flask_check_is_clean(app)
+
+
+def test_a_cleanup_keeps_the_old_copy_whose_bytes_no_longer_match_their_checksum(make_app, tmp_path):
+    app = make_app(storage=folder_table(tmp_path / "a"), stores={"disk2": folder_table(tmp_path / "b")})
+    files = seed_files(app)
+    assert run_move(app, "disk2").state == "done"
+    damaged = next(key for key in sorted(files) if key.startswith("originals/"))
+    (tmp_path / "b" / damaged).unlink()
+    (tmp_path / "a" / damaged).write_bytes(b"not what was uploaded")
+
+    job = run_cleanup(app)
+
+    assert job.state == "failed" and damaged in job.error
+    assert (tmp_path / "a" / damaged).read_bytes() == b"not what was uploaded"  # nothing removed
+    assert not (tmp_path / "b" / damaged).exists()
+
+
+def test_a_move_to_a_third_store_waits_for_the_old_copies_to_be_removed(make_app, tmp_path):
+    from webapp.errors import InvalidInput
+    from webapp.stores import service
+
+    app = make_app(storage=folder_table(tmp_path / "a"), stores={"b": folder_table(tmp_path / "b"),
+                                                                   "c": folder_table(tmp_path / "c")})
+    seed_files(app, count=2)
+    assert run_move(app, "b").state == "done"
+    with app.app_context(), pytest.raises(InvalidInput) as refused:
+        service.plan_move("c")
+    assert refused.value.field == "target" and "Remove the old copies from storage first" in refused.value.message
+    assert run_cleanup(app).state == "done"
+    assert run_move(app, "c").state == "done"
 
 
 def test_an_instance_backup_leaves_out_which_store_holds_the_files(make_app, tmp_path):

@@ -93,6 +93,27 @@ def change(**values) -> dict:
     return row
 
 
+def claim(seen: str | None, **values) -> dict | None:
+    """change(values), only if no other start has claimed the row since this one read `seen` (its "claim"):
+    of several racing starts of a move or a clean-up exactly one gets the row; None for the others."""
+    import uuid
+
+    with db.engine.connect() as connection:
+        if db.engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        row = read_row(connection, lock=True)
+        if row.get("claim") != seen:
+            connection.rollback()
+            return None
+        row.update(values, claim=uuid.uuid4().hex, starting=utcnow().isoformat())
+        table = Setting.__table__
+        insert = (postgresql if db.engine.dialect.name == "postgresql" else sqlite).insert(table)
+        connection.execute(insert.values(key=ROW, value=row, updated_at=utcnow())
+                           .on_conflict_do_update(index_elements=["key"], set_={"value": row, "updated_at": utcnow()}))
+        connection.commit()
+    return row
+
+
 def claim_site_id() -> str:
     """This site's id, written into the marker of every store it uses; made the first time it is asked for."""
     site = read_row().get("site")

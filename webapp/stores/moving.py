@@ -74,6 +74,11 @@ class _Copier:
             if _sha256(back) != digest.hexdigest():
                 self.target.delete(key)
                 raise StorageError(f"{key} read back from the target differs from what was written.")
+        if not self.source.exists(key):
+            # Deleted while it was copied: a deletion removes the source's copy before the target's, so either it
+            # already removed this copy too, or this removes it (no orphan either way).
+            self.target.delete(key)
+            return 0
         return size
 
 
@@ -249,10 +254,17 @@ def run_cleanup(context) -> dict:
     referenced = [key for (key,) in db.session.execute(select(Media.storage_key))]
     referenced += [key for (key,) in db.session.execute(select(Variant.storage_key))]
     db.session.commit()
-    absent = [key for key in referenced if key not in on_active]
-    if absent:
-        raise jobs.Permanent(f"{len(absent)} file(s) are not on the active store yet ({', '.join(absent[:10])}); "
-                             "the old copies were kept.")
+    # A file only on the old store (written there by an instance that had not heard of the move yet, after the
+    # move's last sweep) is copied over, checked like the move's own copies, before anything is deleted.
+    stragglers = [key for key in referenced if key not in on_active and old.exists(key)]
+    copier = _Copier(old, active, originals_checksums())
+    for key in stragglers:
+        try:
+            copier.copy(key)
+        except Mismatch:
+            raise jobs.Permanent(f"{key} on the old store no longer matches its recorded checksum; the old copies "
+                                 "were kept.") from None
+        on_active.add(key)
     keys = [key for key in old.keys() if key in on_active and key != location.MARKER]
     for done, key in enumerate(keys, 1):
         old.delete(key)

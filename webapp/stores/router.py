@@ -23,7 +23,7 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import ConfigError
-from ..storage import BlobNotFound, BlobStore, StorageUnavailable
+from ..storage import BlobNotFound, BlobStore, StorageError, StorageUnavailable
 from . import location
 
 log = logging.getLogger(__name__)
@@ -103,13 +103,12 @@ class StoreRouter:
         return [self.named(name) for name in names]
 
     def holder(self, key: str) -> BlobStore:
-        """The store holding `key`: the primary, else the fallback; raise BlobNotFound if neither has it."""
+        """The store holding `key`: the primary, else the fallback (also when the primary cannot be reached);
+        raise BlobNotFound if neither has it."""
         primary, fallback = self.primary, self._fallback()
-        if fallback is None or primary.exists(key):
+        if fallback is None:
             return primary
-        if fallback.exists(key):
-            return fallback
-        raise BlobNotFound(f"No blob is stored under {key}.")
+        return self._first(lambda store: store if store.exists(key) else _missing(key))
 
     # --- BlobStore's interface ---------------------------------------------------------------------
 
@@ -158,22 +157,20 @@ class StoreRouter:
         self.primary.sync()
 
     def open(self, key: str) -> BinaryIO:
-        try:
-            return self.primary.open(key)
-        except BlobNotFound:
-            fallback = self._fallback()
-            if fallback is None:
-                raise
-            return fallback.open(key)
+        return self._first(lambda store: store.open(key))
 
     def delete(self, key: str) -> None:
-        """Remove the blob from every store that may hold it (forgetting the state first: a delete is a write)."""
+        """Remove the blob from every store that may hold it (forgetting the state first: a delete is a write),
+        the old stores first: a move that copies it meanwhile then sees it gone from the source (moving.py)."""
         self.forget()
-        for store in self._all():
+        for store in reversed(self._all()):
             store.delete(key)
 
     def exists(self, key: str) -> bool:
-        return any(store.exists(key) for store in self._readable())
+        try:
+            return self._first(lambda store: store.exists(key) or _missing(key))
+        except BlobNotFound:
+            return False
 
     def size(self, key: str) -> int:
         return self._first(lambda store: store.size(key))
@@ -214,13 +211,20 @@ class StoreRouter:
         return [self.primary] + ([fallback] if fallback is not None else [])
 
     def _first(self, read):
-        stores = self._readable()
-        for store in stores[:-1]:
+        """read(store) from the primary, else from the fallback when the primary lacks the blob or cannot be
+        reached (the files on the store being left stay readable while the new one is down); the primary's
+        error when neither answers."""
+        stores, first_error = self._readable(), None
+        for store in stores:
             try:
                 return read(store)
-            except BlobNotFound:
-                continue
-        return read(stores[-1])
+            except StorageError as error:  # BlobNotFound or StorageUnavailable
+                first_error = first_error or error
+        raise first_error
+
+
+def _missing(key: str):
+    raise BlobNotFound(f"No blob is stored under {key}.")
 
 
 def missing_store_sentence(name: str) -> str:

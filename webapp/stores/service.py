@@ -10,6 +10,7 @@ import secrets
 import shutil
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
@@ -21,7 +22,7 @@ from .. import audit, cluster, jobs
 from ..errors import InvalidInput
 from ..extensions import blob_store, db
 from ..i18n import human_size
-from ..models import Job, Media, User, Variant
+from ..models import Job, Media, User, Variant, utcnow
 from ..storage import BlobNotFound, BlobStore, StorageError
 from . import location, moving
 from .location import StoreState
@@ -30,6 +31,8 @@ __all__ = ["StoreChoice", "StoreState", "Usage", "MovePlan", "configured", "curr
            "start_move", "start_cleanup", "store_named"]
 
 PROBE_BYTES = 256 << 10
+# A start between its claim and its job holds off others this long at most (if it died there).
+STARTING_SECONDS = 60
 
 
 @dataclass
@@ -122,6 +125,11 @@ def _movable_state(name: str) -> StoreState:
         return state
     if name == state.active:
         raise InvalidInput(_("The files are in %(name)s already.", name=name), field="target")
+    if state.previous and state.previous != name:
+        # A move copies from the active store only: a file left only in the old store would be lost to it.
+        raise InvalidInput(_("Remove the old copies from %(name)s first (a move copies from the current store "
+                             "only, and any file only they hold is copied over first).", name=state.previous),
+                           field="target")
     if db.session.scalar(select(Job.id).where(Job.name == "storage_cleanup", Job.state.in_(("queued", "running")))):
         # It deletes from the old store what it finds on the active one: a move now would lose files to it.
         raise InvalidInput(_("The old copies are being removed; start the move once that is done."), field="target")
@@ -200,21 +208,38 @@ def _estimate(needed: Usage, seconds_per_probe: float) -> int:
 
 def start_move(actor: User | None, target: str) -> Job:
     """Check as plan_move() does, then move the files to `target` in a job (new files go there at once)."""
+    seen = _unclaimed()  # before the checks: a start that wins meanwhile changes it
     plan = plan_move(target)
     state = current()
     source = state.active
     _mark(blob_store().named(source))
     _mark(blob_store().named(plan.target))
     # New files go to the target from now on (before the job exists, so that its worker finds the state set).
-    location.change(moving_to=plan.target)
+    if location.claim(seen, moving_to=plan.target) is None:
+        raise _started_meanwhile()
     cluster.announce("storage")
     job = jobs.enqueue("storage_move", {"source": source, "target": plan.target},
                        user_id=actor.id if actor else None)
     audit.record("storage_move_started", actor.id if actor else None, target=f"store:{plan.target}",
                  source=source, objects=plan.objects, bytes=plan.bytes, resumed=state.moving_to == plan.target)
     db.session.commit()
-    location.change(job_id=job.id)
+    location.change(job_id=job.id, starting=None)
     return job
+
+
+def _unclaimed() -> str | None:
+    """The row's claim, for location.claim(); refused while another start is between its claim and its job
+    (or died there less than STARTING_SECONDS ago)."""
+    row = location.read_row()
+    starting = row.get("starting")
+    if starting and utcnow() - datetime.fromisoformat(starting) < timedelta(seconds=STARTING_SECONDS):
+        raise _started_meanwhile()
+    return row.get("claim")
+
+
+def _started_meanwhile() -> InvalidInput:
+    return InvalidInput(_("A move or a removal of old copies was started a moment ago; see its progress on this "
+                          "page."), field="target")
 
 
 def _mark(store: BlobStore) -> None:
@@ -224,7 +249,8 @@ def _mark(store: BlobStore) -> None:
 
 
 def start_cleanup(actor: User | None) -> Job:
-    """Remove the previous store's copies in a job, after checking every file is on the active store."""
+    """Remove the previous store's copies in a job, after copying over any file only they hold."""
+    seen = _unclaimed()
     state = current()
     if state.moving_to:
         raise InvalidInput(_("The files are still being moved; remove the old copies once the move is done."),
@@ -233,7 +259,10 @@ def start_cleanup(actor: User | None) -> Job:
         raise InvalidInput(_("There are no old copies to remove."), field="target")
     if db.session.scalar(select(Job.id).where(Job.name == "storage_cleanup", Job.state.in_(("queued", "running")))):
         raise InvalidInput(_("The old copies are being removed already."), field="target")
+    if location.claim(seen) is None:
+        raise _started_meanwhile()
     job = jobs.enqueue("storage_cleanup", {"store": state.previous}, user_id=actor.id if actor else None)
     audit.record("storage_cleanup_started", actor.id if actor else None, target=f"store:{state.previous}")
     db.session.commit()
+    location.change(starting=None)
     return job
