@@ -19,7 +19,7 @@ def init_app(app: Flask) -> None:
     from .. import cluster
     from ..config import ConfigError
     from ..extensions import db
-    from . import cli, moving  # noqa: F401  (the jobs register on import)
+    from . import cli, location, moving  # noqa: F401  (the jobs register on import)
     from .router import StoreRouter
 
     router = StoreRouter(app)
@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
         except SQLAlchemyError:
             # No database yet (before the first migration) or it is down: the state is read at first use.
             log.debug("The storage state could not be read at start-up.", exc_info=True)
+            router.named(location.MAIN_STORE)  # a new site keeps its files there: its folder exists from the start
         except ConfigError:
             db.session.remove()
             db.engine.dispose()  # this app goes no further: close its connection now

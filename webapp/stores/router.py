@@ -82,6 +82,7 @@ class StoreRouter:
         for name in filter(None, (state.active, state.moving_to, state.previous)):
             if name not in self._tables:
                 raise ConfigError(missing_store_sentence(name))
+            self.named(name)  # opened now: a local folder exists from the start, a bad URL fails here
 
     @property
     def primary(self) -> BlobStore:
