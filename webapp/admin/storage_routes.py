@@ -12,11 +12,9 @@ from flask import flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from sqlalchemy import select
-
 from .. import jobs
 from ..auth.permissions import needs
-from ..errors import NotFound, ShoeboxError, attach_error
+from ..errors import ShoeboxError, attach_error
 from ..extensions import db
 from ..models import Job
 from ..stores import service
@@ -26,29 +24,20 @@ from .storage_schemas import MoveForm
 
 MOVE_SECTION = "admin/_storage_move.html"
 CURRENT_SECTION = "admin/_storage_current.html"
-STORAGE_JOBS = ("storage_move", "storage_cleanup")
 UNDER_WAY = ("queued", "running")
-
-
-def _job_of(state) -> Job | None:
-    """The move or clean-up under way, else the move the state still names (one that stopped unfinished)."""
-    running = db.session.scalar(select(Job).where(Job.name.in_(STORAGE_JOBS), Job.state.in_(UNDER_WAY))
-                                .order_by(Job.id.desc()).limit(1))
-    return running or (jobs.get(state.job_id) if state.job_id is not None else None)
 
 
 def _page(form: MoveForm | None = None, plan=None, also: tuple[str, ...] = (), job: Job | None = None):
     """The storage page, or for htmx its move section (with the sections in `also` out of band)."""
     state = service.current()
-    job = job or _job_of(state)
+    job = job or service.current_job()
     stores = service.configured()
     return render("admin/storage.html", fragment=MOVE_SECTION, also=also, stores=stores, state=state, job=job,
                   active_store=next((store for store in stores if store.active), None),
                   others=[store for store in stores if not store.active],
                   under_way=job is not None and job.state in UNDER_WAY, usage=service.usage,
                   job_title=jobs.title_of(job.name) if job is not None else "",
-                  form=form or MoveForm(formdata=None), plan=plan,
-                  cleanup_offered=hasattr(service, "start_cleanup"))
+                  form=form or MoveForm(formdata=None), plan=plan)
 
 
 def _started(job: Job, message: str):
@@ -70,9 +59,7 @@ def storage():
 def storage_job(job_id: int):
     """The move section following one move or clean-up (it asks for this every 2 seconds while the job runs);
     once the job has ended, the current store comes along out of band, since it changed."""
-    job = jobs.get(job_id)
-    if job is None or job.name not in STORAGE_JOBS:
-        raise NotFound(_("There is no such job."), code="job_not_found")
+    job = service.get_storage_job(job_id)
     if not is_fragment_request():
         return redirect(url_for("admin.storage"))
     return _page(also=() if job.state in UNDER_WAY else (CURRENT_SECTION,), job=job)
@@ -109,18 +96,17 @@ def storage_move():
     return _page(form)
 
 
-if hasattr(service, "start_cleanup"):
-    @bp.post("/storage/cleanup")
-    @needs("manage_settings")
-    def storage_cleanup():
-        """Delete the copies a finished move left in the store it moved the files from."""
-        if MoveForm().validate_on_submit():
-            try:
-                job = service.start_cleanup(current_user)
-            except ShoeboxError as error:
-                db.session.rollback()
-                flash(error.message, "error")
-                return redirect(url_for("admin.storage"), 303) if not is_fragment_request() else _page(
-                    also=(CURRENT_SECTION,))
-            return _started(job, _("Removing the old copies has started."))
-        return redirect(url_for("admin.storage"), 303)
+@bp.post("/storage/cleanup")
+@needs("manage_settings")
+def storage_cleanup():
+    """Delete the copies a finished move left in the store it moved the files from."""
+    if MoveForm().validate_on_submit():
+        try:
+            job = service.start_cleanup(current_user)
+        except ShoeboxError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return redirect(url_for("admin.storage"), 303) if not is_fragment_request() else _page(
+                also=(CURRENT_SECTION,))
+        return _started(job, _("Removing the old copies has started."))
+    return redirect(url_for("admin.storage"), 303)

@@ -74,18 +74,19 @@ class StorageOverview(Out):
     usage: Usage
     job: MoveJob | None = Field(description="The job of a move that is under way or stopped before it finished; "
                                             "null otherwise.")
-    cleanup: bool = Field(description="Whether POST /api/v1/admin/storage/cleanup is offered (it deletes the "
-                                      "copies a finished move left in the previous store).")
+    cleanup: bool = Field(description="Whether a finished move left copies in the previous store that POST "
+                                      "/api/v1/admin/storage/cleanup would delete.")
 
     @classmethod
-    def of(cls, stores, state, usage, job: models.Job | None, cleanup: bool) -> StorageOverview:
+    def of(cls, stores, state, usage, job: models.Job | None) -> StorageOverview:
         """From webapp.stores.service's StoreChoice list, StoreState and Usage, and the move's job."""
         listed = sorted(stores, key=lambda store: not store.active)
         return cls(stores=[Store(name=s.name, url=s.url, kind=s.kind, active=s.active) for s in listed],
                    state=StorageState(active=state.active, moving_to=state.moving_to, previous=state.previous,
                                       job_id=state.job_id),
                    usage=Usage(objects=usage.objects, bytes=usage.bytes),
-                   job=MoveJob.of(job) if job is not None else None, cleanup=cleanup)
+                   job=MoveJob.of(job) if job is not None else None,
+                   cleanup=bool(state.previous and not state.moving_to))
 
 
 class MoveRequest(Body):

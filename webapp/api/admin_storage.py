@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from flask import g
 
-from .. import jobs
 from ..admin.storage_schemas import MoveJob, MovePlan, MoveRequest, StorageOverview
 from ..auth import permissions
 from ..stores import service
@@ -18,7 +17,6 @@ NOT_ADMIN = {404: "You do not hold the manage_settings permission."}
 REFUSED = {400: "The move cannot be made: `target` names no configured store, the store the files are in "
                 "already, or a store that is full, unreachable or holds another site's files; or a move is under "
                 "way. `error.message` says which and `error.field` is `target`."}
-CLEANUP_OFFERED = hasattr(service, "start_cleanup")
 
 
 @bp.get("/api/v1/admin/storage")
@@ -27,9 +25,7 @@ CLEANUP_OFFERED = hasattr(service, "start_cleanup")
 def get_storage():
     """Every configured store (the active one first), which one the site uses, a move under way, the files and
     bytes the site keeps, and the job of a move that is under way or stopped unfinished."""
-    state = service.current()
-    job = jobs.get(state.job_id) if state.job_id is not None else None
-    return StorageOverview.of(service.configured(), state, service.usage(), job, CLEANUP_OFFERED)
+    return StorageOverview.of(service.configured(), service.current(), service.usage(), service.current_job())
 
 
 @bp.post("/api/v1/admin/storage/move")
@@ -49,13 +45,12 @@ def move_storage(json: MoveRequest):
     return MoveJob.of(job), 202, {"Location": absolute_url("api.get_job", job_id=job.id)}
 
 
-if CLEANUP_OFFERED:
-    @bp.post("/api/v1/admin/storage/cleanup")
-    @operation("cleanUpStorage", (202, MoveJob, "The clean-up is queued; `Location` is where to follow its job."),
-               tag="admin", admit=permissions.api_needs("manage_settings"),
-               errors={**NOT_ADMIN, 400: "No finished move left copies behind, a move is under way or the copies "
-                                         "are being removed already; `error.field` is `target`."})
-    def clean_up_storage():
-        """Delete the copies a finished move left in the store it moved the files from."""
-        job = service.start_cleanup(g.api_user)
-        return MoveJob.of(job), 202, {"Location": absolute_url("api.get_job", job_id=job.id)}
+@bp.post("/api/v1/admin/storage/cleanup")
+@operation("cleanUpStorage", (202, MoveJob, "The clean-up is queued; `Location` is where to follow its job."),
+           tag="admin", admit=permissions.api_needs("manage_settings"),
+           errors={**NOT_ADMIN, 400: "No finished move left copies behind, a move is under way or the copies "
+                                     "are being removed already; `error.field` is `target`."})
+def clean_up_storage():
+    """Delete the copies a finished move left in the store it moved the files from."""
+    job = service.start_cleanup(g.api_user)
+    return MoveJob.of(job), 202, {"Location": absolute_url("api.get_job", job_id=job.id)}

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from .. import audit, cluster, jobs
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..extensions import blob_store, db
 from ..i18n import human_size
 from ..models import Job, Media, User, Variant, utcnow
@@ -224,6 +224,25 @@ def start_move(actor: User | None, target: str) -> Job:
                  source=source, objects=plan.objects, bytes=plan.bytes, resumed=state.moving_to == plan.target)
     db.session.commit()
     location.change(job_id=job.id, starting=None)
+    return job
+
+
+STORAGE_JOBS = ("storage_move", "storage_cleanup")
+
+
+def current_job() -> Job | None:
+    """The move or clean-up under way, else the move the state still names (one that stopped unfinished)."""
+    running = db.session.scalar(select(Job).where(Job.name.in_(STORAGE_JOBS), Job.state.in_(("queued", "running")))
+                                .order_by(Job.id.desc()).limit(1))
+    job_id = current().job_id
+    return running or (db.session.get(Job, job_id) if job_id is not None else None)
+
+
+def get_storage_job(job_id: int) -> Job:
+    """A move or clean-up by its id (the caller checked manage_settings), or NotFound."""
+    job = db.session.get(Job, job_id)
+    if job is None or job.name not in STORAGE_JOBS:
+        raise NotFound(_("There is no such job."), code="job_not_found")
     return job
 
 
