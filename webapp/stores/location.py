@@ -8,6 +8,7 @@ config: "storage" for the [storage] table, <name> for a [stores.<name>] table.
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 
 from flask import current_app
@@ -76,38 +77,29 @@ def current() -> StoreState:
 
 def change(**values) -> dict:
     """Merge `values` into the row and commit, on its own connection (a job's session is left alone)."""
-    with db.engine.connect() as connection:
-        if db.engine.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")  # one writer at a time, as the row is read then written
-        row = read_row(connection, lock=True)
-        row.update(values)
-        table = Setting.__table__
-        if db.engine.dialect.name == "postgresql":
-            insert = postgresql.insert(table)
-        else:
-            insert = sqlite.insert(table)
-        connection.execute(insert.values(key=ROW, value=row, updated_at=utcnow())
-                           .on_conflict_do_update(index_elements=["key"],
-                                                  set_={"value": row, "updated_at": utcnow()}))
-        connection.commit()
-    return row
+    return _update(values)
 
 
 def claim(seen: str | None, **values) -> dict | None:
     """change(values), only if no other start has claimed the row since this one read `seen` (its "claim"):
     of several racing starts of a move or a clean-up exactly one gets the row; None for the others."""
-    import uuid
+    return _update({**values, "claim": uuid.uuid4().hex, "starting": utcnow().isoformat()}, expect_claim=seen)
 
+
+_ANY = object()
+
+
+def _update(values: dict, expect_claim=_ANY) -> dict | None:
+    """Read the row, locked, merge `values` and write it back in one transaction (None if the claim differs)."""
     with db.engine.connect() as connection:
         if db.engine.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # one writer at a time, as the row is read then written
         row = read_row(connection, lock=True)
-        if row.get("claim") != seen:
+        if expect_claim is not _ANY and row.get("claim") != expect_claim:
             connection.rollback()
             return None
-        row.update(values, claim=uuid.uuid4().hex, starting=utcnow().isoformat())
-        table = Setting.__table__
-        insert = (postgresql if db.engine.dialect.name == "postgresql" else sqlite).insert(table)
+        row.update(values)
+        insert = (postgresql if db.engine.dialect.name == "postgresql" else sqlite).insert(Setting.__table__)
         connection.execute(insert.values(key=ROW, value=row, updated_at=utcnow())
                            .on_conflict_do_update(index_elements=["key"], set_={"value": row, "updated_at": utcnow()}))
         connection.commit()
