@@ -453,3 +453,19 @@ def test_what_a_killed_writer_left_on_disk_is_discarded_and_nothing_else(tmp_pat
     left = sorted(path.name for path in (tmp_path / "b" / "pending").iterdir())
     assert left == [next(name for name in left if name.startswith(".y.zip.")), "x.zip"]
     other.abort()
+
+
+def test_md5_is_the_stores_own_for_a_single_part_s3_blob_and_none_elsewhere(store):
+    store.put("originals/ab/small", b"a photo's bytes")
+    if store.scheme == "s3":
+        assert store.md5("originals/ab/small") == hashlib.md5(b"a photo's bytes").hexdigest()
+    else:
+        assert store.md5("originals/ab/small") is None  # nothing cheaper than reading it back
+
+
+@pytest.mark.s3
+def test_md5_of_a_multipart_s3_blob_is_none(s3_store_factory):
+    store = s3_store_factory()
+    store.put("videos/ab/large", io.BytesIO(pseudo_random(12 * MiB)))  # more than one part
+
+    assert store.md5("videos/ab/large") is None  # its ETag is "<md5 of the parts' md5s>-N", not its MD5

@@ -174,6 +174,29 @@ def test_local_to_s3_copies_every_file_checked_and_switches_the_store(make_app, 
 
 
 @pytest.mark.s3
+@pytest.mark.parametrize("bucket_says", ["its md5", "another md5", "nothing"])
+def test_each_copy_to_s3_is_checked_by_the_buckets_md5_and_read_back_when_that_does_not_match(
+        make_app, tmp_path, moto_server, s3_bucket, monkeypatch, bucket_says):
+    from webapp.storage import BlobStore
+
+    app = make_app(storage=folder_table(tmp_path / "a"), stores={"b2": bucket_table(moto_server, s3_bucket)})
+    files = seed_files(app, count=3)
+    read_back, real_open = [], BlobStore.open
+
+    def open_counting_reads_from_s3(self, key):
+        if self.scheme == "s3" and key in files:  # not the probe and the site marker the start reads
+            read_back.append(key)
+        return real_open(self, key)
+    monkeypatch.setattr(BlobStore, "open", open_counting_reads_from_s3)
+    if bucket_says != "its md5":
+        monkeypatch.setattr(BlobStore, "md5", lambda self, key: "0" * 32 if bucket_says == "another md5" else None)
+    job = run_move(app, "b2")
+    assert job.state == "done", job.error
+    assert sorted(read_back) == ([] if bucket_says == "its md5" else sorted(files))
+    assert_all_on(app, "b2", files)
+
+
+@pytest.mark.s3
 def test_s3_to_another_bucket_then_back_to_local(make_app, tmp_path, moto_server, s3, s3_bucket):
     other = new_bucket(s3)
     app = make_app(storage=bucket_table(moto_server, s3_bucket), stores={
@@ -311,6 +334,37 @@ def test_a_file_an_instance_wrote_to_the_old_store_before_it_heard_of_the_move_i
     job = run_move(app, "disk2")
     assert job.state == "done" and job.result["copied_late"] == 1
     assert (tmp_path / "b" / "originals/zz/written-late").read_bytes() == b"from the instance that had not heard yet"
+
+
+@pytest.mark.parametrize("copying", ["slower than the wait", "instant"])
+def test_the_wait_for_every_instance_to_write_to_the_target_runs_alongside_the_copying(make_app, tmp_path,
+                                                                                       monkeypatch, copying):
+    from webapp.stores import moving
+
+    monkeypatch.setattr(moving, "GRACE_SECONDS", 1.0)
+    monkeypatch.setattr(moving, "COPY_THREADS", 1)
+    monkeypatch.setattr(moving, "WINDOW", 1)
+    app = make_app(storage=folder_table(tmp_path / "a"), stores={"disk2": folder_table(tmp_path / "b")})
+    seed_files(app, count=2)  # four files
+    copy, finish, wait_left = moving._Copier.copy, moving._finish, []
+
+    def copy_slowly(self, key):
+        time.sleep(0.4)
+        return copy(self, key)
+
+    def finish_noting_the_wait_left(context, source, target, deadline):
+        wait_left.append(deadline - time.monotonic())
+        return finish(context, source, target, deadline)
+    if copying != "instant":
+        monkeypatch.setattr(moving._Copier, "copy", copy_slowly)
+    monkeypatch.setattr(moving, "_finish", finish_noting_the_wait_left)
+    started = time.monotonic()
+    job = run_move(app, "disk2")
+    assert job.state == "done", job.error
+    if copying == "instant":
+        assert wait_left[0] > 0 and time.monotonic() - started >= 1.0  # the sweep still waited its second
+    else:
+        assert wait_left[0] < 0  # 4 × 0.4 s of copying outlasted the 1 s wait: the sweep began at once
 
 
 @pytest.mark.s3

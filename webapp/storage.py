@@ -278,6 +278,14 @@ class BlobStore:
             raise BlobNotFound(f"No blob is stored under {key}.")
         return info
 
+    def md5(self, key: str) -> str | None:
+        """The MD5 the store itself reports for the blob, where it keeps one (the ETag S3 gives an object
+        written in a single part), else None: a check of a copy without reading it back."""
+        if self.scheme != "s3":
+            return None
+        etag = str(self._info(key).get("ETag") or "").strip('"').lower()
+        return etag if re.fullmatch(r"[0-9a-f]{32}", etag) else None  # "…-N": multipart, not an MD5
+
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Return every key inside the folder prefix (all keys when it is empty), sorted."""
         folder = f"{self._root}/{_check_key(prefix.rstrip('/'))}" if prefix else self._root

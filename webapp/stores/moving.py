@@ -1,12 +1,15 @@
 """The jobs that move every file from one store to another, and that remove the old copies afterwards.
 
 storage_move: every key on the source, in key order, is streamed to the target while its SHA-256 is
-taken, checked against the photo's recorded checksum (originals), read back from the target and checked
-again, a few at a time. A cursor in the database (the last key before which everything is copied and
-flushed) lets a run that was killed continue: the keys after it, those that were in flight included,
-are copied and checked again. Then the target becomes the active store (every instance is told), and
-after a grace period, so that no instance still writes to the source, a final sweep copies whatever
-appeared on the source meanwhile. The source keeps its copies until storage_cleanup.
+taken, checked against the photo's recorded checksum (originals), then checked on the target (by the MD5
+an S3 store reports for a single-part upload, else read back and hashed again), a few at a time. A cursor
+in the database (the last key before which everything is copied and flushed) lets a run that was killed
+continue: the keys after it, those that were in flight included, are copied and checked again. Then the
+target becomes the active store (every instance is told), and a final sweep copies whatever appeared on
+the source meanwhile, once every instance writes to the target: the state named the target for new files
+before the job began, and instances read the state again within REFRESH_SECONDS, so the sweep waits until
+GRACE_SECONDS after the run began (for a move of any size, that has passed while copying). The source
+keeps its copies until storage_cleanup.
 
 A file whose bytes on the source do not match its recorded checksum is not written to the target; the
 others are copied, and the move then stops short of switching stores (failed, with the keys named):
@@ -38,7 +41,8 @@ from .router import REFRESH_SECONDS
 
 log = logging.getLogger(__name__)
 
-COPY_THREADS = 16
+# Enough to keep a remote store busy; more only takes CPU and the storage client's one I/O loop from requests.
+COPY_THREADS = 6
 WINDOW = COPY_THREADS * 2  # keys in flight at most: a resumed run re-checks this many after the cursor
 CURSOR_SECONDS = 1.0
 # Long enough for every instance to read the new state (it re-reads at least every REFRESH_SECONDS).
@@ -58,11 +62,12 @@ class _Copier:
 
     def copy(self, key: str) -> int:
         """Copy `key`; returns its size (0 when it vanished from the source meanwhile)."""
-        digest, size = hashlib.sha256(), 0
+        digest, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
         try:
             with self.source.open(key) as stream, self.target.writer(key, durable=False) as sink:
                 while chunk := stream.read(_CHUNK):
                     digest.update(chunk)
+                    md5.update(chunk)
                     sink.write(chunk)
                     size += len(chunk)
                 wanted = self.expected.get(key)
@@ -70,10 +75,11 @@ class _Copier:
                     raise Mismatch(key)  # inside the writer: the target never shows these bytes
         except BlobNotFound:
             return 0  # deleted since the listing
-        with self.target.open(key) as back:
-            if _sha256(back) != digest.hexdigest():
-                self.target.delete(key)
-                raise StorageError(f"{key} read back from the target differs from what was written.")
+        if self.target.md5(key) != md5.hexdigest():  # the store does not say, or says otherwise: read it back
+            with self.target.open(key) as back:
+                if _sha256(back) != digest.hexdigest():
+                    self.target.delete(key)
+                    raise StorageError(f"{key} read back from the target differs from what was written.")
         if not self.source.exists(key):
             # Deleted while it was copied: a deletion removes the source's copy before the target's, so either it
             # already removed this copy too, or this removes it (no orphan either way).
@@ -117,10 +123,12 @@ def _stores(payload: dict) -> tuple[str, str, BlobStore, BlobStore]:
 
 @jobs.handler("storage_move", title=_l("Moving the files to another store"), max_attempts=20)
 def run_move(context) -> dict:
+    # The state sent new files to the target before this run began, so every instance writes there by then.
+    everyone_writes_to_target = time.monotonic() + GRACE_SECONDS
     source_name, target_name, source, target = _stores(context.payload)
     row = location.read_row()
     if row.get("active") == target_name and row.get("previous") == source_name and row.get("phase") == "sweep":
-        return _finish(context, source, target, row)  # killed after the switch: sweep again
+        return _finish(context, source, target, everyone_writes_to_target)  # killed after the switch: sweep again
     if row.get("moving_to") != target_name or (row.get("active") or location.MAIN_STORE) != source_name:
         raise jobs.Permanent(f"The files are no longer being moved from {source_name} to {target_name}.")
     location.change(job_id=context.job_id)
@@ -128,9 +136,9 @@ def run_move(context) -> dict:
     _copy_all(context, copier, row)
     _retry_mismatched(context, copier, target_name)
     target.sync()
-    row = location.change(active=target_name, moving_to=None, previous=source_name, phase="sweep", cursor=None)
+    location.change(active=target_name, moving_to=None, previous=source_name, phase="sweep", cursor=None)
     cluster.announce("storage")
-    return _finish(context, source, target, row)
+    return _finish(context, source, target, everyone_writes_to_target)
 
 
 def _copy_all(context, copier: _Copier, row: dict) -> None:
@@ -212,10 +220,11 @@ def _retry_mismatched(context, copier: _Copier, target_name: str) -> None:
             "served; restore those photos from a backup or delete them, then start the move again.")
 
 
-def _finish(context, source: BlobStore, target: BlobStore, row: dict) -> dict:
-    """Wait until every instance writes to the target, copy what reached the source meanwhile, end."""
-    context.progress(message=_("Waiting for every instance to write to the new store."))
-    deadline = time.monotonic() + GRACE_SECONDS
+def _finish(context, source: BlobStore, target: BlobStore, deadline: float) -> dict:
+    """Wait until every instance writes to the target (time.monotonic() reaches `deadline`), copy what reached
+    the source meanwhile, end."""
+    if time.monotonic() < deadline:
+        context.progress(message=_("Waiting for every instance to write to the new store."))
     while time.monotonic() < deadline:
         context.check()
         time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
