@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+from contextlib import suppress
 from datetime import timedelta, timezone
 from pathlib import Path
 
@@ -69,8 +70,13 @@ class LeaderLock:
                 except Exception:
                     log.debug("Invalidating the lost lock connection failed.", exc_info=True)
         connection = db.engine.connect()
-        got = connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": LEADER_LOCK_ID}).scalar()
-        connection.commit()
+        try:
+            got = connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": LEADER_LOCK_ID}).scalar()
+            connection.commit()
+        except Exception:
+            with suppress(Exception):
+                connection.close()
+            raise
         if got:
             self._connection = connection
         else:
@@ -93,12 +99,16 @@ class LeaderLock:
     def release(self) -> None:
         """Give the lock up so another instance can lead."""
         if self._connection is not None:
+            connection, self._connection = self._connection, None
             try:
-                self._connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": LEADER_LOCK_ID})
-                self._connection.close()
+                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": LEADER_LOCK_ID})
             except Exception:
-                log.debug("Releasing the advisory lock failed; closing the connection frees it anyway.")
-            self._connection = None
+                log.debug("Releasing the advisory lock failed; ending the connection frees it anyway.")
+                with suppress(Exception):
+                    connection.invalidate()  # not back to the pool: the session ends, and the lock with it
+            finally:
+                with suppress(Exception):
+                    connection.close()
         if self._file_lock is not None:
             self._file_lock.release()
             self._file_lock = None
@@ -115,7 +125,9 @@ class Scheduler:
         self.grace = timedelta(seconds=settings["misfire_grace_seconds"])
         self.heartbeat_every = timedelta(seconds=settings["heartbeat_seconds"])
         self._last_beat = None
-        self._leading = threading.Lock()
+        # Held while trying to lead and while ticking (a tick may run inside a try): shutdown() takes it, so
+        # that neither is half-way through, holding a database connection, once it returns.
+        self._leading = threading.RLock()
         self._stopping = False
         self._apscheduler = BackgroundScheduler(timezone=timezone.utc, job_defaults={
             "coalesce": True, "misfire_grace_time": 60, "max_instances": 1})
@@ -132,7 +144,7 @@ class Scheduler:
         self._stopping = True
         if self._apscheduler.running:
             self._apscheduler.shutdown(wait=False)
-        with self._leading:  # a try_to_lead already running finishes before the lock is released
+        with self._leading:  # a try to lead or a tick already running finishes before the lock is released
             self.lock.release()
 
     def try_to_lead(self) -> None:
@@ -156,17 +168,18 @@ class Scheduler:
 
     def tick(self) -> int:
         """While leading: record a heartbeat and queue every due slot; returns how many jobs were queued."""
-        if not self.lock.held:
-            return 0
-        with self.app.app_context():
-            try:
-                now = utcnow()
-                if self._last_beat is None or now - self._last_beat >= self.heartbeat_every:
-                    beat(now)
-                    self._last_beat = now
-                return queue_due(now, self.grace)
-            finally:
-                db.session.remove()
+        with self._leading:
+            if self._stopping or not self.lock.held:
+                return 0
+            with self.app.app_context():
+                try:
+                    now = utcnow()
+                    if self._last_beat is None or now - self._last_beat >= self.heartbeat_every:
+                        beat(now)
+                        self._last_beat = now
+                    return queue_due(now, self.grace)
+                finally:
+                    db.session.remove()
 
 
 def queue_due(now, grace: timedelta) -> int:
