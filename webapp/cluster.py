@@ -164,7 +164,13 @@ class Bus:
 
     def _publish(self, topic: str, key: str | None) -> None:
         message = json.dumps({"topic": topic, "key": key, "from": self.sender})
-        self._publisher().publish(self.channel, message)
+        client = self._publisher()
+        client.publish(self.channel, message)
+        # Redis answers a PUBLISH before it has written the message to every subscriber (the writes follow in
+        # the same turn of its loop, and it may be paused between them). A second command is read only in a
+        # later turn, so its answer means the message sits in every subscriber's socket: an instance asked
+        # after this returns finds it unread there (memory_usable) and applies it before answering.
+        client.ping()
 
     def _keep(self, topic: str, key: str | None) -> None:
         with self._pending_lock:
