@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
 
 import pyotp
 import pytest
 from playwright.sync_api import expect
-from waitress.server import create_server
 
 from tests.fixtures.accounts import STRONG_PASSWORD
-from tests.fixtures.browser import logged_in_page, screenshot
+from tests.fixtures.browser import ThreadedServer, free_port, logged_in_page, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -23,9 +20,7 @@ NEW_PASSWORD = "a completely different sentence"
 @pytest.fixture
 def mailing_server(make_app, smtp_server):
     """The app served for real, sending mail to the local SMTP server, with an admin already set up."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = make_app(server={"base_url": url},
                    mail={"host": smtp_server.host, "port": smtp_server.port, "security": "none"})
@@ -33,12 +28,9 @@ def mailing_server(make_app, smtp_server):
 
     with app.app_context():
         service.create_user("admin@example.com", "admin", STRONG_PASSWORD, role="admin", verified=True)
-    server = create_server(app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server = ThreadedServer(app, port)
     yield url, smtp_server
-    server.close()
-    thread.join(timeout=5)
+    server.stop()
 
 
 def mailed_link(smtp, to, subject, timeout=10):

@@ -3,15 +3,12 @@ whole sign-in through the provider's own pages (oidc-provider on Node.js, tests/
 
 from __future__ import annotations
 
-import socket
-import threading
 
 import pytest
 from playwright.sync_api import expect
-from waitress.server import create_server
 
 from tests.fixtures.accounts import STRONG_PASSWORD
-from tests.fixtures.browser import screenshot
+from tests.fixtures.browser import ThreadedServer, free_port, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -26,9 +23,7 @@ def sso_server(make_app, start_oidc_provider):
     servers = []
 
     def make(**oidc):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         provider = start_oidc_provider([url + "/auth/oidc/callback"])
         provider.people({"alice": ALICE})
@@ -37,16 +32,12 @@ def sso_server(make_app, start_oidc_provider):
 
         with app.app_context():
             service.create_user("admin@example.com", "admin", STRONG_PASSWORD, role="admin", verified=True)
-        server = create_server(app, host="127.0.0.1", port=port, threads=4)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        servers.append((server, thread))
+        servers.append(ThreadedServer(app, port))
         return url, provider
 
     yield make
-    for server, thread in servers:
-        server.close()
-        thread.join(timeout=5)
+    for server in servers:
+        server.stop()
 
 
 def test_signing_in_through_the_provider_pages_makes_an_account(sso_server, page_for):
