@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 COPY_THREADS = 6
 WINDOW = COPY_THREADS * 2  # keys in flight at most: a resumed run re-checks this many after the cursor
 CURSOR_SECONDS = 1.0
-# Long enough for every instance to read the new state (it re-reads at least every REFRESH_SECONDS).
-GRACE_SECONDS = 2 * REFRESH_SECONDS + 1
+# Long enough for every instance to read the new state: each re-reads it at least every REFRESH_SECONDS (at once
+# when Redis tells it), and a write it began before then and ends after is copied on by the router itself. A file
+# that still reaches only the old store after the sweep is copied by the clean-up before anything is deleted.
+GRACE_SECONDS = REFRESH_SECONDS + 1
 _CHUNK = 1 << 20
 
 
