@@ -38,17 +38,29 @@ def create_app(overrides: dict | None = None) -> Flask:
     web.init_app(app)  # first, so that every request has its id before any other hook runs
     error_reports.init_app(app)
     _init_extensions(app)
-    cluster.init_app(app)  # before the domains, which register what they forget when told
-    mail.init_app(app)
-    stores.init_app(app)  # the file store: [storage], or the store the files were moved to
-    _init_domains(app)
-    errors.init_app(app)
-    cli.init_app(app)
-    database.prepare(app)
-    _recover(app)
-    jobs.init_app(app)
-    _start_listening(app)
+    try:
+        cluster.init_app(app)  # before the domains, which register what they forget when told
+        mail.init_app(app)
+        stores.init_app(app)  # the file store: [storage], or the store the files were moved to
+        _init_domains(app)
+        errors.init_app(app)
+        cli.init_app(app)
+        database.prepare(app)
+        _recover(app)
+        jobs.init_app(app)
+        _start_listening(app)
+    except BaseException:
+        _close_database(app)  # an app that fails to start leaves no database connection open behind it
+        raise
     return app
+
+
+def _close_database(app: Flask) -> None:
+    from .extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 def _start_listening(app: Flask) -> None:
