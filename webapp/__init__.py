@@ -50,14 +50,18 @@ def create_app(overrides: dict | None = None) -> Flask:
         jobs.init_app(app)
         _start_listening(app)
     except BaseException:
-        _close_database(app)  # an app that fails to start leaves no database connection open behind it
+        _abandon(app)
         raise
     return app
 
 
-def _close_database(app: Flask) -> None:
+def _abandon(app: Flask) -> None:
+    """Stop what a start-up that failed had begun (the bus, the scheduler, workers) and close its database
+    connections, so that nothing of the app is left running or open behind the error."""
+    from . import jobs
     from .extensions import db
 
+    jobs.shutdown(app, wait=0)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 def init_app(app: Flask) -> None:
     """Make the router the app's file store; refuse to start if the files are in a store not configured here."""
     from .. import cluster
-    from ..config import ConfigError
     from ..extensions import db
     from . import cli, location, moving  # noqa: F401  (the jobs register on import)
     from .router import StoreRouter
@@ -33,9 +32,5 @@ def init_app(app: Flask) -> None:
             # No database yet (before the first migration) or it is down: the state is read at first use.
             log.debug("The storage state could not be read at start-up.", exc_info=True)
             router.named(location.MAIN_STORE)  # a new site keeps its files there: its folder exists from the start
-        except ConfigError:
-            db.session.remove()
-            db.engine.dispose()  # this app goes no further: close its connection now
-            raise  # start-up stops with its sentence
         finally:
             db.session.remove()
